@@ -1,0 +1,1 @@
+"""blur-augment's pipeline: options, graph, schemas, CLI and log analysis."""

@@ -1,0 +1,197 @@
+"""The `run` options: a PipelineOptions subclass (so they work as Dataflow template parameters)
+and their validation, in one place, with messages that name the option.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from transforms import keys
+from transforms.beam import BlurJob
+from transforms.codec import DEFAULT_MAX_PIXELS
+from transforms.sampling import SIGMA_Y_MODES, BlurSpec
+
+DEFAULT_LOG_DIR = "_blur_log"
+DEFAULT_ERRORS_DIR = "_blur_errors"
+
+
+class UsageError(ValueError):
+    """A mistake in the command line: reported in one line, exit code 2, before any work."""
+
+
+def str_to_bool(value: str | bool) -> bool:
+    """Flags that also take a value, as Dataflow template parameters pass them (`--x=true`)."""
+    if isinstance(value, bool):
+        return value
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "y", "on"):
+        return True
+    if lowered in ("0", "false", "no", "n", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+class BlurAugmentOptions(PipelineOptions):
+    """blur-augment's own options; every other option goes to Beam (--runner, --project, ...).
+
+    No option is `required=True`: subclasses register globally, and a required option would
+    break every other PipelineOptions parse in the process. `resolve` checks them instead.
+    """
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        group = parser.add_argument_group("blur-augment")
+        group.add_argument(
+            "--input",
+            default=None,
+            help="Images to blur: a file pattern on any Beam filesystem (/data/imgs/**, "
+            "gs://b/train/*.jpg) or a directory (all of it, recursively).",
+        )
+        group.add_argument(
+            "--output",
+            default=None,
+            help="Prefix the blurred images are written under, at the same relative paths.",
+        )
+        group.add_argument("--seed", type=int, default=0, help="Seed of the sampler.")
+        group.add_argument("--min_sigma", type=float, default=0.0, help="Smallest sigma (px).")
+        group.add_argument("--max_sigma", type=float, default=3.0, help="Largest sigma (px).")
+        group.add_argument(
+            "--probability",
+            type=float,
+            default=1.0,
+            help="Chance that a copy is blurred at all (else it is copied unchanged).",
+        )
+        group.add_argument("--copies", type=int, default=1, help="Blurred versions per input.")
+        group.add_argument(
+            "--sigma_y",
+            default="same",
+            help="'same' (isotropic, the default) or 'independent' (sampled separately).",
+        )
+        group.add_argument(
+            "--include_originals",
+            type=str_to_bool,
+            nargs="?",
+            const=True,
+            default=False,
+            help="Also copy each input unchanged to OUTPUT/KEY; blurred copies are then "
+            "named NAME_blur{k}.EXT.",
+        )
+        group.add_argument(
+            "--log", default=None, help="Directory of the Parquet blur log (OUTPUT/_blur_log)."
+        )
+        group.add_argument(
+            "--errors",
+            default=None,
+            help="Directory of the Parquet error table (OUTPUT/_blur_errors).",
+        )
+        group.add_argument(
+            "--jpeg_quality", type=int, default=95, help="JPEG and WebP quality (1-100)."
+        )
+        group.add_argument(
+            "--max_pixels",
+            type=int,
+            default=DEFAULT_MAX_PIXELS,
+            help="Refuse images with more pixels than this, from their header, before "
+            f"decoding (default {DEFAULT_MAX_PIXELS:,}).",
+        )
+        group.add_argument(
+            "--overwrite",
+            type=str_to_bool,
+            nargs="?",
+            const=True,
+            default=False,
+            help="Replace the Parquet shards of an earlier run in --log and --errors.",
+        )
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The validated run: where to read and write, and the job every worker carries."""
+
+    input: str
+    log: str
+    errors: str
+    overwrite: bool
+    job: BlurJob
+
+    def parameters(self) -> dict[str, object]:
+        """The run's parameters as stored in the Parquet metadata of its log."""
+        job = self.job
+        return {
+            "input": self.input,
+            "output": job.output,
+            "log": self.log,
+            "errors": self.errors,
+            "seed": job.seed,
+            "min_sigma": job.spec.min_sigma,
+            "max_sigma": job.spec.max_sigma,
+            "probability": job.spec.probability,
+            "copies": job.copies,
+            "sigma_y": job.spec.sigma_y,
+            "include_originals": job.include_originals,
+            "jpeg_quality": job.jpeg_quality,
+            "max_pixels": job.max_pixels,
+        }
+
+
+def _absolute(path: str) -> str:
+    """Local paths made absolute (workers may run elsewhere); other schemes untouched."""
+    if FileSystems.get_scheme(path) is None:
+        return os.path.abspath(path) + ("/" if path.endswith("/") else "")
+    return path
+
+
+def resolve(options: PipelineOptions) -> RunConfig:
+    """Validate the options and turn them into a RunConfig; UsageError names the option."""
+    opts = options.view_as(BlurAugmentOptions)
+    if not opts.input:
+        raise UsageError("--input is required (a file pattern or a directory)")
+    if not opts.output:
+        raise UsageError("--output is required (where the blurred images go)")
+    if opts.min_sigma < 0:
+        raise UsageError(f"--min_sigma must be >= 0, got {opts.min_sigma}")
+    if opts.max_sigma < opts.min_sigma:
+        raise UsageError(
+            f"--max_sigma ({opts.max_sigma}) must be >= --min_sigma ({opts.min_sigma})"
+        )
+    if not 0.0 <= opts.probability <= 1.0:
+        raise UsageError(f"--probability must lie in [0, 1], got {opts.probability}")
+    if opts.copies < 1:
+        raise UsageError(f"--copies must be >= 1, got {opts.copies}")
+    if opts.sigma_y not in SIGMA_Y_MODES:
+        raise UsageError(
+            f"--sigma_y must be one of {', '.join(SIGMA_Y_MODES)}, got {opts.sigma_y!r}"
+        )
+    if not 1 <= opts.jpeg_quality <= 100:
+        raise UsageError(f"--jpeg_quality must lie in [1, 100], got {opts.jpeg_quality}")
+    if opts.max_pixels < 1:
+        raise UsageError(f"--max_pixels must be >= 1, got {opts.max_pixels}")
+
+    input_spec = _absolute(opts.input)
+    output = _absolute(opts.output).rstrip("/")
+    log = _absolute(opts.log).rstrip("/") if opts.log else keys.join(output, DEFAULT_LOG_DIR)
+    errors = (
+        _absolute(opts.errors).rstrip("/") if opts.errors else keys.join(output, DEFAULT_ERRORS_DIR)
+    )
+    base = keys.input_base(input_spec)
+    if keys.is_inside(output, base):
+        raise UsageError(
+            f"--output {output} lies inside the input tree {base}: the next run would blur the "
+            "blurred images"
+        )
+    if log == errors:
+        raise UsageError(f"--log and --errors must differ, both are {log}")
+    job = BlurJob(
+        output=output,
+        spec=BlurSpec(opts.min_sigma, opts.max_sigma, opts.probability, opts.sigma_y),
+        seed=opts.seed,
+        copies=opts.copies,
+        include_originals=opts.include_originals,
+        jpeg_quality=opts.jpeg_quality,
+        max_pixels=opts.max_pixels,
+    )
+    return RunConfig(input=input_spec, log=log, errors=errors, overwrite=opts.overwrite, job=job)

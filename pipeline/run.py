@@ -1,0 +1,127 @@
+"""The pipeline: `build` wires the graph (and returns its outputs for tests), `run` launches it."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import sys
+import time
+from dataclasses import dataclass
+
+import apache_beam as beam
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from pipeline.options import RunConfig, UsageError, resolve
+from pipeline.schema import ERROR_SCHEMA, LOG_SCHEMA, with_run_metadata
+from transforms import keys, storage
+from transforms.beam import NAMESPACE, BlurImage, BlurImages
+
+_log = logging.getLogger(__name__)
+SHARD_GLOB = "*.parquet"
+
+
+def package_version() -> str:
+    try:
+        return importlib.metadata.version("blur-augment")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def run_metadata(config: RunConfig) -> dict[str, object]:
+    """What goes into the Parquet metadata: the parameters and the versions that made the log."""
+    return {
+        **config.parameters(),
+        "blur_augment_version": package_version(),
+        "beam_version": beam.__version__,
+    }
+
+
+@dataclass(frozen=True)
+class BlurOutputs:
+    """The graph's outputs: the log and error rows, and the Parquet writes that consume them."""
+
+    rows: beam.PCollection
+    errors: beam.PCollection
+
+
+def build(pipeline: beam.Pipeline, config: RunConfig) -> BlurOutputs:
+    """Add the whole job to `pipeline` without running it (and without touching storage)."""
+    outputs = pipeline | "BlurImages" >> BlurImages(config.input, config.job)
+    metadata = run_metadata(config)
+    rows, errors = outputs.rows, outputs[BlurImage.ERRORS]
+    for label, pcoll, directory, schema in (
+        ("WriteLog", rows, config.log, LOG_SCHEMA),
+        ("WriteErrors", errors, config.errors, ERROR_SCHEMA),
+    ):
+        _ = pcoll | label >> beam.io.WriteToParquet(
+            keys.join(directory, "part"),
+            schema=with_run_metadata(schema, metadata),
+            codec="snappy",
+            file_name_suffix=".parquet",
+        )
+    return BlurOutputs(rows=rows, errors=errors)
+
+
+def prepare_log_dirs(config: RunConfig) -> None:
+    """Refuse to mix two runs' shards in one log; with --overwrite, clear the old shards first."""
+    for option, directory in (("--log", config.log), ("--errors", config.errors)):
+        shards = storage.list_files(keys.join(directory, SHARD_GLOB))
+        if not shards:
+            continue
+        if not config.overwrite:
+            raise UsageError(
+                f"{option} {directory} already holds {len(shards)} Parquet shard(s) from an "
+                "earlier run; pass --overwrite to replace them"
+            )
+        _log.info("--overwrite: deleting %d old shard(s) in %s", len(shards), directory)
+        storage.delete_files(shards)
+
+
+def counters(result: beam.runners.runner.PipelineResult) -> dict[str, int]:
+    """The job's counters (matched, skipped, written, failed), summed over steps."""
+    totals = {"matched": 0, "skipped": 0, "written": 0, "failed": 0}
+    query = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
+    for counter in query["counters"]:
+        name = counter.key.metric.name
+        value = counter.committed if counter.committed is not None else counter.attempted
+        totals[name] = totals.get(name, 0) + int(value or 0)
+    return totals
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Launch a run from command-line arguments; returns the exit code."""
+    options = PipelineOptions(argv)
+    config = resolve(options)
+    dry_run = str(options.get_all_options().get("dry_run", "")).lower() == "true"
+    if not dry_run:
+        prepare_log_dirs(config)
+    started = time.monotonic()
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline, config)
+    result = pipeline.run()
+    runner = options.view_as(StandardOptions).runner or "DirectRunner"
+    if "Direct" not in str(runner) or result is None:
+        _log.info("submitted to %s", runner)
+        return 0
+    result.wait_until_finish()
+    elapsed = time.monotonic() - started
+    print_run_summary(config, counters(result), elapsed)
+    return 0
+
+
+def print_run_summary(config: RunConfig, totals: dict[str, int], elapsed: float) -> None:
+    images = totals["matched"] - totals["skipped"]
+    outputs = totals["written"] + totals["failed"]
+    lines = [
+        f"blur-augment: matched {totals['matched']} files ({images} images, "
+        f"{totals['skipped']} skipped as not images)",
+        f"  written {totals['written']}, failed {totals['failed']} in {elapsed:.1f} s "
+        f"({outputs / elapsed if elapsed > 0 else 0:.1f} images/s)",
+        f"  log:    {config.log}",
+        f"  errors: {config.errors}",
+    ]
+    expected = images * len(config.job.copy_indices())
+    if outputs != expected:
+        lines.append(f"  WARNING: expected {expected} outputs, accounted for {outputs}")
+    print("\n".join(lines), file=sys.stderr)

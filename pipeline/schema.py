@@ -1,0 +1,59 @@
+"""The Parquet schemas of the blur log and the error table: a public contract.
+
+Later versions may add columns, never rename or retype these.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import pyarrow as pa
+
+METADATA_KEY = b"blur_augment"
+
+LOG_SCHEMA = pa.schema(
+    [
+        ("key", pa.string()),
+        ("source_uri", pa.string()),
+        ("output_uri", pa.string()),
+        ("copy_index", pa.int32()),
+        ("seed", pa.int64()),
+        ("applied", pa.bool_()),
+        ("sigma_x", pa.float64()),
+        ("sigma_y", pa.float64()),
+        ("kernel_width", pa.int32()),
+        ("kernel_height", pa.int32()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("channels", pa.int32()),
+        ("dtype", pa.string()),
+        ("format", pa.string()),
+        ("source_bytes", pa.int64()),
+        ("output_bytes", pa.int64()),
+        ("output_sha256", pa.string()),
+    ]
+)
+
+ERROR_SCHEMA = pa.schema(
+    [
+        ("key", pa.string()),
+        ("source_uri", pa.string()),
+        ("copy_index", pa.int32()),
+        ("stage", pa.string()),
+        ("error_type", pa.string()),
+        ("message", pa.string()),
+    ]
+)
+
+
+def with_run_metadata(schema: pa.Schema, run: Mapping[str, Any]) -> pa.Schema:
+    """The schema carrying the run's parameters, so that a log says by itself how it was made."""
+    return schema.with_metadata({METADATA_KEY: json.dumps(dict(run), sort_keys=True).encode()})
+
+
+def run_metadata(schema: pa.Schema) -> dict[str, Any]:
+    """The run parameters stored by `with_run_metadata`, or {} for a foreign file."""
+    raw = (schema.metadata or {}).get(METADATA_KEY)
+    return json.loads(raw) if raw else {}

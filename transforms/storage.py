@@ -1,0 +1,69 @@
+"""Reading and writing whole objects through Beam's FileSystems (local, gs://, any other).
+
+Part of the Beam layer: the pure modules never import this.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import uuid
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+_RAW = CompressionTypes.UNCOMPRESSED
+
+
+def read_bytes(path: str) -> bytes:
+    """The whole object, never decompressed (an image called x.jpg.gz stays bytes)."""
+    with FileSystems.open(path, mime_type="application/octet-stream", compression_type=_RAW) as f:
+        return f.read()
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    """Write so that no partial object is ever visible at `path`, and a retry rewrites it.
+
+    Object stores (gs://) publish an object only when its upload completes, so a direct write
+    is atomic. On filesystems with directories a crash could leave half a file, so the bytes
+    go to a hidden temporary name beside it (never matched as an image) and are renamed into
+    place; rename replaces an existing file, so a retried bundle rewrites identical bytes.
+    """
+    if FileSystems.get_scheme(path) not in (None, "file"):
+        with FileSystems.create(path, mime_type=_mime_type(path), compression_type=_RAW) as f:
+            f.write(data)
+        return
+    directory, name = posixpath.split(path)
+    temporary = posixpath.join(directory, f".{name}.{uuid.uuid4().hex}.partial")
+    try:
+        with FileSystems.create(temporary, compression_type=_RAW) as f:
+            f.write(data)
+        FileSystems.rename([temporary], [path])
+    except BaseException:
+        if FileSystems.exists(temporary):
+            FileSystems.delete([temporary])
+        raise
+
+
+def list_files(pattern: str) -> list[str]:
+    """Paths matching a pattern; none (rather than an error) when nothing matches."""
+    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+
+
+def delete_files(paths: list[str]) -> None:
+    if paths:
+        FileSystems.delete(paths)
+
+
+_MIME_TYPES = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+    ".bmp": "image/bmp",
+}
+
+
+def _mime_type(path: str) -> str:
+    return _MIME_TYPES.get(posixpath.splitext(path)[1].lower(), "application/octet-stream")
