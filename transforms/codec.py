@@ -176,9 +176,12 @@ def check_header(data: bytes, max_pixels: int) -> tuple[str, int, int]:
 def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
     """Header check, then full decode as stored (any channels, 8 or 16 bits), with metadata."""
     fmt, width, height = check_header(data, max_pixels)
-    pixels, metadata_types, metadata = cv2.imdecodeWithMetadata(
-        np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED
-    )
+    try:
+        pixels, metadata_types, metadata = cv2.imdecodeWithMetadata(
+            np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED
+        )
+    except cv2.error as error:
+        raise ImageError(f"OpenCV failed to decode the {fmt} data: {error}") from error
     if pixels is None or pixels.size == 0:
         raise ImageError(f"OpenCV could not decode the {fmt} data (corrupt or truncated)")
     if pixels.dtype not in (np.uint8, np.uint16):
@@ -205,15 +208,20 @@ def encode(
         params = [cv2.IMWRITE_JPEG_QUALITY, quality]
     elif fmt == "webp":
         params = [cv2.IMWRITE_WEBP_QUALITY, quality]
-    if metadata_types and fmt in _METADATA_FORMATS:
-        ok, buf = cv2.imencodeWithMetadata(
-            ext, pixels, list(metadata_types), list(metadata), params
-        )
+    try:
+        if metadata_types and fmt in _METADATA_FORMATS:
+            ok, buf = cv2.imencodeWithMetadata(
+                ext, pixels, list(metadata_types), list(metadata), params
+            )
+        else:
+            ok, buf = cv2.imencode(ext, pixels, params)
+    except cv2.error as error:
+        ok, reason = False, f": {str(error).strip().splitlines()[-1]}"
     else:
-        ok, buf = cv2.imencode(ext, pixels, params)
+        reason = ""
     if not ok:
         raise ImageError(
             f"OpenCV could not encode a {pixels.dtype.name} image with "
-            f"{1 if pixels.ndim == 2 else pixels.shape[2]} channels as {fmt}"
+            f"{1 if pixels.ndim == 2 else pixels.shape[2]} channels as {fmt}{reason}"
         )
     return buf.tobytes()

@@ -1,0 +1,111 @@
+"""The DoFns called directly, and the graph under TestPipeline with assert_that."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import apache_beam as beam
+import cv2
+import pytest
+from apache_beam.pvalue import TaggedOutput
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipeline.options import RunConfig
+from pipeline.run import build
+from tests.helpers import textured, write_image
+from transforms.beam import BlurImage, BlurJob, ImageTask, MatchInputs, plan_read
+from transforms.sampling import BlurSpec, sample
+
+
+def run_dofn(job: BlurJob, task: ImageTask) -> list:
+    fn = BlurImage(job)
+    fn.setup()
+    return list(fn.process(plan_read(task)))
+
+
+def test_blur_image_writes_output_and_yields_row(tmp_path: Path):
+    source = write_image(tmp_path / "in" / "sub" / "x.png", textured(30, 40, 3))
+    job = BlurJob(output=str(tmp_path / "out"), spec=BlurSpec(1.0, 2.0), seed=5)
+    [row] = run_dofn(job, ImageTask("sub/x.png", str(source), 0))
+    out = tmp_path / "out" / "sub" / "x.png"
+    params = sample(5, 0, "sub/x.png", job.spec)
+    assert row["output_uri"] == str(out)
+    assert (row["applied"], row["sigma_x"], row["sigma_y"]) == (
+        True,
+        params.sigma_x,
+        params.sigma_y,
+    )
+    assert (row["width"], row["height"], row["channels"], row["dtype"]) == (40, 30, 3, "uint8")
+    assert row["format"] == "png" and row["copy_index"] == 0 and row["seed"] == 5
+    assert row["output_sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert row["output_bytes"] == out.stat().st_size
+    assert row["source_bytes"] == source.stat().st_size
+    assert [p.name for p in out.parent.iterdir()] == ["x.png"]  # no temporary left behind
+
+
+def test_unapplied_copy_keeps_original_bytes(tmp_path: Path):
+    source = write_image(tmp_path / "in" / "x.jpg", textured(30, 40, 3))
+    job = BlurJob(output=str(tmp_path / "out"), spec=BlurSpec(0, 3, probability=0.0))
+    [row] = run_dofn(job, ImageTask("x.jpg", str(source), 0))
+    assert row["applied"] is False and row["sigma_x"] == 0.0 and row["kernel_width"] == 1
+    assert (tmp_path / "out" / "x.jpg").read_bytes() == source.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("content", "key", "stage", "message"),
+    [
+        (b"not an image", "bad.jpg", "decode", "not a supported image format"),
+        (b"", "empty.png", "decode", "empty file"),
+        (None, "missing.png", "read", ""),
+        (b"\xff\xd8\xff", "../escape.jpg", "write", "outside --output"),
+    ],
+)
+def test_failures_become_error_rows(tmp_path: Path, content, key, stage, message):
+    source = tmp_path / "in" / key.replace("../", "")
+    source.parent.mkdir(parents=True, exist_ok=True)
+    if content is not None:
+        source.write_bytes(content)
+    job = BlurJob(output=str(tmp_path / "out"))
+    [out] = run_dofn(job, ImageTask(key, str(source), 0))
+    assert isinstance(out, TaggedOutput) and out.tag == BlurImage.ERRORS
+    row = out.value
+    assert (row["key"], row["copy_index"], row["stage"]) == (key, 0, stage)
+    assert message in row["message"] and row["error_type"]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.*"))
+
+
+def test_match_inputs_expands_copies_and_skips_non_images(dataset: Path):
+    job = BlurJob(output="/unused", copies=2, include_originals=True)
+    tasks = list(MatchInputs(job).process(str(dataset)))
+    keys = sorted({t.key for t in tasks})
+    assert keys == sorted(
+        ["cats/a.jpg", "cats/deep/b.png", "gray.png", "wide16.png", "alpha/c.PNG", "broken.jpg"]
+    )
+    assert sorted(t.copy_index for t in tasks if t.key == "gray.png") == [-1, 0, 1]
+
+
+def test_pipeline_rows_and_errors(dataset: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    config = RunConfig(
+        input=str(dataset),
+        log=str(out / "_blur_log"),
+        errors=str(out / "_blur_errors"),
+        overwrite=False,
+        job=BlurJob(output=str(out), spec=BlurSpec(0.5, 2.5), seed=3, copies=2),
+    )
+    with TestPipeline() as p:
+        outputs = build(p, config)
+        summaries = outputs.rows | beam.Map(lambda r: (r["key"], r["copy_index"], r["applied"]))
+        failures = outputs.errors | beam.Map(lambda r: (r["key"], r["copy_index"], r["stage"]))
+        good = ["cats/a.jpg", "cats/deep/b.png", "gray.png", "wide16.png", "alpha/c.PNG"]
+        assert_that(summaries, equal_to([(k, c, True) for k in good for c in (0, 1)]), label="Rows")
+        assert_that(
+            failures,
+            equal_to([("broken.jpg", 0, "decode"), ("broken.jpg", 1, "decode")]),
+            label="Errors",
+        )
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*_blur*.*"))
+    assert "cats/deep/b_blur1.png" in written and len(written) == 10
+    assert cv2.imread(str(out / "wide16_blur0.png"), cv2.IMREAD_UNCHANGED).dtype.name == "uint16"

@@ -1,0 +1,141 @@
+"""End to end through the installed `blur-augment` command, as a user runs it."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.schema import ERROR_SCHEMA, LOG_SCHEMA, run_metadata
+from tests.helpers import max_abs_diff, reference_blur
+from transforms.sampling import BlurSpec, sample
+
+COMMAND = str(Path(sys.executable).parent / "blur-augment")
+GOOD = ["cats/a.jpg", "cats/deep/b.png", "gray.png", "wide16.png", "alpha/c.PNG"]
+
+
+def blur_augment(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([COMMAND, *args], capture_output=True, text=True, timeout=300)
+
+
+def read_dir(directory: Path) -> pa.Table:
+    return pq.read_table(directory)
+
+
+def test_run_end_to_end(dataset: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    done = blur_augment(
+        "run", "--input", str(dataset), "--output", str(out), "--seed", "42",
+        "--min_sigma", "0.5", "--max_sigma", "2.5",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "matched 7 files (6 images, 1 skipped" in done.stderr
+    assert "written 5, failed 1" in done.stderr
+
+    log = read_dir(out / "_blur_log")
+    assert log.schema.remove_metadata().equals(LOG_SCHEMA)
+    assert sorted(log.column("key").to_pylist()) == sorted(GOOD)
+    params = run_metadata(log.schema)
+    assert params["seed"] == 42 and params["max_sigma"] == 2.5 and params["beam_version"]
+
+    spec = BlurSpec(0.5, 2.5)
+    for row in log.to_pylist():
+        drawn = sample(42, 0, row["key"], spec)
+        assert (row["applied"], row["sigma_x"], row["sigma_y"]) == (
+            drawn.applied, drawn.sigma_x, drawn.sigma_y,
+        )  # fmt: skip
+        output = Path(row["output_uri"])
+        assert output == out / row["key"]
+        assert hashlib.sha256(output.read_bytes()).hexdigest() == row["output_sha256"]
+        source = cv2.imread(str(dataset / row["key"]), cv2.IMREAD_UNCHANGED)
+        blurred = cv2.imread(str(output), cv2.IMREAD_UNCHANGED)
+        assert blurred.dtype == source.dtype and blurred.shape == source.shape
+        assert (row["width"], row["height"], row["dtype"]) == (
+            source.shape[1], source.shape[0], source.dtype.name,
+        )  # fmt: skip
+        if row["format"] == "png":  # lossless: the pixels are exactly the blur's
+            expected = reference_blur(
+                source, row["sigma_x"], row["sigma_y"], row["kernel_width"], row["kernel_height"]
+            )
+            assert max_abs_diff(blurred, expected) <= 1, row["key"]
+    by_key = {row["key"]: row for row in log.to_pylist()}
+    assert by_key["alpha/c.PNG"]["channels"] == 4
+    assert by_key["gray.png"]["channels"] == 1
+    assert by_key["wide16.png"]["dtype"] == "uint16"
+
+    errors = read_dir(out / "_blur_errors")
+    assert errors.schema.remove_metadata().equals(ERROR_SCHEMA)
+    assert errors.select(["key", "copy_index", "stage"]).to_pylist() == [
+        {"key": "broken.jpg", "copy_index": 0, "stage": "decode"}
+    ]
+    assert not (out / "broken.jpg").exists() and not (out / "notes.txt").exists()
+
+    summary = blur_augment("summary", str(out / "_blur_log"))
+    assert summary.returncode == 0, summary.stderr
+    assert "rows: 5" in summary.stdout and "distinct keys: 5" in summary.stdout
+    assert "errors: 1" in summary.stdout and "decode: 1" in summary.stdout
+
+
+def test_copies_and_originals_naming(dataset: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    done = blur_augment(
+        "run", "--input", f"{dataset}/cats/**", "--output", str(out), "--copies", "2",
+        "--include_originals", "--sigma_y", "independent",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.suffix != ".parquet")
+    files = [f for f in files if (out / f).is_file()]
+    assert files == [
+        "a.jpg", "a_blur0.jpg", "a_blur1.jpg",
+        "deep/b.png", "deep/b_blur0.png", "deep/b_blur1.png",
+    ]  # fmt: skip
+    assert (out / "a.jpg").read_bytes() == (dataset / "cats" / "a.jpg").read_bytes()
+    log = read_dir(out / "_blur_log")
+    assert sorted(log.column("copy_index").to_pylist()) == [-1, -1, 0, 0, 1, 1]
+    originals = [r for r in log.to_pylist() if r["copy_index"] == -1]
+    assert all(not r["applied"] and r["sigma_x"] == 0.0 for r in originals)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--max_sigma", "1", "--min_sigma", "2"], "--max_sigma"),
+        (["--min_sigma", "-1"], "--min_sigma"),
+        (["--probability", "1.5"], "--probability"),
+        (["--copies", "0"], "--copies"),
+        (["--sigma_y", "diagonal"], "--sigma_y"),
+    ],
+)
+def test_bad_options_exit_2_naming_the_option(dataset: Path, tmp_path: Path, args, message):
+    done = blur_augment("run", "--input", str(dataset), "--output", str(tmp_path / "o"), *args)
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_output_inside_input_refused(dataset: Path):
+    done = blur_augment("run", "--input", str(dataset), "--output", str(dataset / "blurred"))
+    assert done.returncode == 2 and "inside the input tree" in done.stderr
+
+
+def test_existing_log_refused_without_overwrite(dataset: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    args = ["run", "--input", f"{dataset}/*.png", "--output", str(out)]
+    assert blur_augment(*args).returncode == 0
+    again = blur_augment(*args, "--seed", "1")
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+    assert blur_augment(*args, "--seed", "1", "--overwrite").returncode == 0
+    log = read_dir(out / "_blur_log")
+    assert log.num_rows == 2 and set(log.column("seed").to_pylist()) == {1}
+
+
+def test_summary_of_missing_directory_exits_2(tmp_path: Path):
+    done = blur_augment("summary", str(tmp_path / "nowhere"))
+    assert done.returncode == 2 and "no Parquet shards" in done.stderr
