@@ -40,9 +40,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _DropWorkerNoise(logging.Filter):
+    """Known-harmless warnings of DirectRunner's multi_processing workers: they parse the
+    pipeline options before importing ours (the options reach the DoFns pickled anyway), and
+    have no semi-persistent directory outside a container."""
+
+    NOISE = ("Discarding unparseable args", "No semi_persistent_directory found")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(noise in message for noise in self.NOISE)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_DropWorkerNoise())
     parser = _parser()
     args, rest = parser.parse_known_args(argv)
     try:

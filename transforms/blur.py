@@ -24,7 +24,7 @@ class Kernel:
 
 
 def kernel_size(sigma: float, dtype: np.dtype | str) -> int:
-    """OpenCV's kernel size for a sigma: round(6*sigma+1)|1 for 8-bit, round(8*sigma+1)|1 for 16-bit.
+    """OpenCV's kernel size for sigma s: round(6s+1)|1 for 8-bit, round(8s+1)|1 for 16-bit.
 
     Same rounding as OpenCV's cvRound (half to even), so the logged size is the one OpenCV
     would pick for `GaussianBlur(img, (0, 0), sigma)`.
