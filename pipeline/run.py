@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions
 
 from pipeline.options import RunConfig, UsageError, resolve
 from pipeline.schema import ERROR_SCHEMA, LOG_SCHEMA, with_run_metadata
@@ -93,6 +93,8 @@ def run(argv: list[str] | None = None) -> int:
     """Launch a run from command-line arguments; returns the exit code."""
     options = PipelineOptions(argv)
     config = resolve(options)
+    setup = options.view_as(SetupOptions)
+    setup.beam_plugins = sorted({*(setup.beam_plugins or []), storage.PLUGIN_MODULE})
     dry_run = str(options.get_all_options().get("dry_run", "")).lower() == "true"
     if not dry_run:
         prepare_log_dirs(config)

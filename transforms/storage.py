@@ -5,13 +5,44 @@ Part of the Beam layer: the pure modules never import this.
 
 from __future__ import annotations
 
+import os
 import posixpath
 import uuid
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.gcp import gcsio
+from apache_beam.utils.plugin import BeamPlugin
 
 _RAW = CompressionTypes.UNCOMPRESSED
+EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
+_beam_create_storage_client = gcsio.create_storage_client
+
+
+def _create_storage_client(pipeline_options, use_credentials: bool = True):
+    """Beam's GCS client factory, anonymous when STORAGE_EMULATOR_HOST names an emulator.
+
+    With no Google credentials on the machine, Beam's own lookup retries google.auth.default()
+    for 20-30 s in every process before its first gs:// call. An emulator needs no credentials,
+    and google-cloud-storage already sends an anonymous client's requests to the emulator, so
+    we ask Beam's factory for that client (its own `use_credentials=False`). Decided per call,
+    from the environment: with real credentials and no emulator nothing changes.
+    """
+    if os.environ.get(EMULATOR_ENV):
+        use_credentials = False
+    return _beam_create_storage_client(pipeline_options, use_credentials)
+
+
+gcsio.create_storage_client = _create_storage_client
+
+
+class GcsEmulatorPlugin(BeamPlugin):
+    """Makes Beam import this module first thing in every worker (SDK harness `beam_plugins`;
+    Dataflow lists BeamPlugin subclasses by itself, `pipeline.run` adds it for other runners),
+    so the client factory above is in place before any gs:// call, wherever the call runs."""
+
+
+PLUGIN_MODULE = __name__
 
 
 def read_bytes(path: str) -> bytes:
