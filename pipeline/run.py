@@ -10,9 +10,15 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions
+from apache_beam.options.pipeline_options import (
+    PipelineOptions,
+    SetupOptions,
+    StandardOptions,
+    TestOptions,
+)
+from apache_beam.runners.runner import PipelineResult
 
-from pipeline.options import RunConfig, UsageError, resolve
+from pipeline.options import RunConfig, UsageError, resolve, str_to_bool
 from pipeline.schema import ERROR_SCHEMA, LOG_SCHEMA, with_run_metadata
 from transforms import keys, storage
 from transforms.beam import NAMESPACE, BlurImage, BlurImages
@@ -78,7 +84,7 @@ def prepare_log_dirs(config: RunConfig) -> None:
         storage.delete_files(shards)
 
 
-def counters(result: beam.runners.runner.PipelineResult) -> dict[str, int]:
+def counters(result: PipelineResult) -> dict[str, int]:
     """The job's counters (matched, skipped, written, failed), summed over steps."""
     totals = {"matched": 0, "skipped": 0, "written": 0, "failed": 0}
     query = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
@@ -89,26 +95,47 @@ def counters(result: beam.runners.runner.PipelineResult) -> dict[str, int]:
     return totals
 
 
-def run(argv: list[str] | None = None) -> int:
-    """Launch a run from command-line arguments; returns the exit code."""
+def launch(argv: list[str] | None = None) -> tuple[RunConfig, PipelineOptions, PipelineResult]:
+    """Validate, prepare the log directories and start the job; returns without waiting.
+
+    Nothing here lists the input: matching happens inside the job, so a Dataflow submission
+    (or a `--dry_run=True` build) touches no storage before `run()`.
+    """
     options = PipelineOptions(argv)
     config = resolve(options)
     setup = options.view_as(SetupOptions)
     setup.beam_plugins = sorted({*(setup.beam_plugins or []), storage.PLUGIN_MODULE})
-    dry_run = str(options.get_all_options().get("dry_run", "")).lower() == "true"
-    if not dry_run:
+    test_options = options.view_as(TestOptions)
+    # Beam reads --dry_run as a string, so "False" would be truthy: normalise it.
+    test_options.dry_run = str_to_bool(test_options.dry_run or False)
+    if not test_options.dry_run:
         prepare_log_dirs(config)
-    started = time.monotonic()
     pipeline = beam.Pipeline(options=options)
     build(pipeline, config)
-    result = pipeline.run()
-    runner = options.view_as(StandardOptions).runner or "DirectRunner"
-    if "Direct" not in str(runner) or result is None:
-        _log.info("submitted to %s", runner)
+    return config, options, pipeline.run()
+
+
+def is_local(options: PipelineOptions) -> bool:
+    runner = options.view_as(StandardOptions).runner
+    return runner is None or "direct" in str(runner).lower()
+
+
+def run(argv: list[str] | None = None) -> int:
+    """The `run` command: launch; on the local runner wait and print the run's summary."""
+    started = time.monotonic()
+    config, options, result = launch(argv)
+    if options.view_as(TestOptions).dry_run:
+        print("blur-augment: dry run: the job was built and not submitted", file=sys.stderr)
+        return 0
+    if not is_local(options):
+        job_id = result.job_id() if hasattr(result, "job_id") else "?"
+        print(
+            f"blur-augment: submitted job {job_id}; when it is done, the log is in {config.log}",
+            file=sys.stderr,
+        )
         return 0
     result.wait_until_finish()
-    elapsed = time.monotonic() - started
-    print_run_summary(config, counters(result), elapsed)
+    print_run_summary(config, counters(result), time.monotonic() - started)
     return 0
 
 
