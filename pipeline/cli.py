@@ -11,6 +11,7 @@ import sys
 
 from apache_beam.options.pipeline_options import _BeamArgumentParser
 
+from pipeline.analysis import OUTPUT_FORMATS
 from pipeline.options import BlurAugmentOptions, UsageError
 
 PROG = "blur-augment"
@@ -27,6 +28,15 @@ def _run_help() -> str:
     return parser.format_help()
 
 
+def _sigma_list(text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"not a comma-separated list of numbers: {text}"
+        ) from error
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Seeded random Gaussian blur for image datasets, on Apache Beam."
@@ -37,7 +47,94 @@ def _parser() -> argparse.ArgumentParser:
     )
     summary = commands.add_parser("summary", help="summarise a blur log directory")
     summary.add_argument("log_dir", help="the --log directory of a run (local or gs://)")
+    summary.add_argument("--plot", metavar="PNG", help="also write the sigma histogram as a PNG")
+
+    query = commands.add_parser(
+        "query", help="run SQL over the log (table blur_log) and errors (blur_errors)"
+    )
+    query.add_argument("log_dir", help="the --log directory of a run (local or gs://)")
+    query.add_argument(
+        "sql", help='e.g. "SELECT round(sigma_x) s, count(*) FROM blur_log GROUP BY s"'
+    )
+    query.add_argument("--format", choices=OUTPUT_FORMATS, default="table")
+    query.add_argument("--out", metavar="FILE", help="write the result here instead of stdout")
+
+    report = commands.add_parser(
+        "report", help="mean model metric per sigma bin, from the log joined with results"
+    )
+    report.add_argument("log_dir", help="the --log directory of a run (local or gs://)")
+    report.add_argument(
+        "--results", required=True, help="CSV or Parquet of per-image evaluation results"
+    )
+    report.add_argument(
+        "--on", default="key", help="results column naming the image: a log key, an output path "
+        "relative to --output, or an output_uri (default: key)",
+    )  # fmt: skip
+    report.add_argument(
+        "--metric", default="correct", help="numeric results column, e.g. correct, loss, iou"
+    )
+    report.add_argument("--bins", type=int, default=10, help="equal-width sigma bins (10)")
+    report.add_argument(
+        "--lower_is_better", choices=("auto", "true", "false"), default="auto",
+        help="which end of the metric is worse; auto: lower is better for names with loss/error",
+    )  # fmt: skip
+    report.add_argument("--plot", metavar="PNG", help="write the chart of metric against sigma")
+    report.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    preview = commands.add_parser(
+        "preview", help="a contact sheet of one image at several sigmas, to pick --max_sigma"
+    )
+    preview.add_argument("image", help="an image file (local or gs://)")
+    preview.add_argument(
+        "--sigmas", type=_sigma_list, default=[0, 1, 2, 3, 5, 10], help="default 0,1,2,3,5,10"
+    )
+    preview.add_argument("--out", default="preview.png", help="the PNG to write (preview.png)")
     return parser
+
+
+def _write_or_print(data: bytes, out: str | None) -> None:
+    if out:
+        from transforms import storage
+
+        storage.write_bytes(out, data)
+        print(f"written to {out}", file=sys.stderr)
+    else:
+        sys.stdout.write(data.decode())
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from pipeline import analysis
+
+    if args.command == "summary":
+        print(analysis.summary(args.log_dir, plot=args.plot))
+    elif args.command == "query":
+        if args.format == "parquet" and not args.out:
+            raise UsageError("--format parquet needs --out FILE")
+        table = analysis.query(args.log_dir, args.sql)
+        _write_or_print(analysis.render(table, args.format), args.out)
+    elif args.command == "report":
+        lower = None if args.lower_is_better == "auto" else args.lower_is_better == "true"
+        result = analysis.report(args.log_dir, args.results, args.on, args.metric, args.bins, lower)
+        if args.format == "table":
+            print(result.text())
+        else:
+            sys.stdout.write(analysis.render(result.table(), args.format).decode())
+        if args.plot:
+            from pipeline import plots
+            from transforms import storage
+
+            storage.write_bytes(args.plot, plots.report_png(result))
+            print(f"chart written to {args.plot}", file=sys.stderr)
+    elif args.command == "preview":
+        from transforms import storage
+
+        try:
+            data = storage.read_bytes(args.image)
+        except Exception as error:
+            raise UsageError(f"cannot read {args.image}: {error}") from error
+        storage.write_bytes(args.out, analysis.preview_sheet(data, args.sigmas))
+        print(f"preview written to {args.out}", file=sys.stderr)
+    return 0
 
 
 class _DropWorkerNoise(logging.Filter):
@@ -69,10 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             return run(rest)
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
-        from pipeline.analysis import summary
-
-        print(summary(args.log_dir))
-        return 0
+        return _dispatch(args)
     except UsageError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2

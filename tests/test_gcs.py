@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.analysis import read_table, summary
+from pipeline.analysis import query, read_table, summary
 from tests.helpers import textured
 from tests.test_cli import blur_augment
 from transforms import storage
@@ -74,6 +74,8 @@ def test_gs_to_gs_run(gcs_client, bucket_name, workers):
 
     # The same log through Beam's FileSystems (pyarrow on the bytes), and the summary command.
     assert read_table(f"gs://{out_bucket}/blurred/_blur_log").num_rows == 4
+    counted = query(f"gs://{out_bucket}/blurred/_blur_log", "SELECT count(*) AS n FROM blur_log")
+    assert counted.to_pylist() == [{"n": 4}]
     assert "rows: 4" in summary(f"gs://{out_bucket}/blurred/_blur_log")
     shown = blur_augment("summary", f"gs://{out_bucket}/blurred/_blur_log")
     assert shown.returncode == 0 and "errors: 0" in shown.stdout
@@ -117,3 +119,15 @@ def test_credential_lookup_skipped_under_emulator(gcs_client, bucket_name, monke
     assert storage.read_bytes(path) == b"hello"
     assert storage.list_files(f"gs://{bucket_name}/probe/*") == [path]
     assert calls == []
+
+
+def test_preview_reads_and_writes_gs(gcs_client, bucket_name):
+    import cv2
+
+    png = cv2.imencode(".png", textured(40, 60, 3))[1].tobytes()
+    gcs_client.bucket(bucket_name).blob("one/x.png").upload_from_string(png)
+    done = blur_augment("preview", f"gs://{bucket_name}/one/x.png", "--sigmas", "0,2",
+                        "--out", f"gs://{bucket_name}/preview.png")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    sheet = gcs_client.bucket(bucket_name).blob("preview.png").download_as_bytes()
+    assert sheet.startswith(b"\x89PNG")

@@ -1,0 +1,102 @@
+"""Charts as PNG bytes, with matplotlib (the `plot` extra), imported only when a chart is asked."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from pipeline.options import UsageError
+
+if TYPE_CHECKING:
+    from pipeline.analysis import Report
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError as error:
+        raise UsageError(
+            "plots need matplotlib: pip install 'blur-augment[plot]' (or pip install matplotlib)"
+        ) from error
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    figure.clf()
+    return buffer.getvalue()
+
+
+def sigma_histogram_png(sigmas: np.ndarray, unblurred: int, bins: int = 20) -> bytes:
+    """Histogram of the blurred images' sigma_x; the unblurred count in the title."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(7, 4))
+    if sigmas.size:
+        axes.hist(sigmas, bins=bins, color="#4477aa", edgecolor="white")
+    axes.set_xlabel("sigma_x (pixels)")
+    axes.set_ylabel("images")
+    axes.yaxis.get_major_locator().set_params(integer=True)
+    axes.set_title(f"Blur log: {sigmas.size} blurred, {unblurred} unblurred")
+    axes.grid(axis="y", alpha=0.3)
+    data = _png(figure)
+    plt.close(figure)
+    return data
+
+
+def report_png(report: Report) -> bytes:
+    """Mean metric against sigma, with the 95% intervals; unblurred images at sigma 0."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(8, 4.5))
+    blurred = [b for b in report.bins if b.label != "unblurred" and b.mean is not None]
+    if blurred:
+        centres = np.array([(b.low + b.high) / 2 for b in blurred])
+        means = np.array([b.mean for b in blurred])
+        low = np.array([b.ci_low if b.ci_low == b.ci_low else b.mean for b in blurred])
+        high = np.array([b.ci_high if b.ci_high == b.ci_high else b.mean for b in blurred])
+        axes.errorbar(
+            centres,
+            means,
+            yerr=[means - low, high - means],
+            fmt="o-",
+            capsize=4,
+            color="#4477aa",
+            label="blurred (bin centre)",
+        )
+        for b, x in zip(blurred, centres, strict=True):
+            axes.annotate(
+                f"n={b.count}",
+                (x, b.mean),
+                textcoords="offset points",
+                xytext=(0, 8),
+                ha="center",
+                fontsize=8,
+            )
+    unblurred = report.bins[0]
+    if unblurred.mean is not None:
+        below, above = unblurred.mean - unblurred.ci_low, unblurred.ci_high - unblurred.mean
+        axes.errorbar(
+            [0.0],
+            [unblurred.mean],
+            yerr=[[below], [above]],
+            fmt="s",
+            color="#cc6677",
+            capsize=4,
+            label=f"unblurred (n={unblurred.count})",
+        )
+    worst = next((b for b in report.bins if b.label == report.worst), None)
+    if worst is not None and worst.label != "unblurred":
+        axes.axvspan(worst.low, worst.high, color="#ddcc77", alpha=0.3, label="worst bin")
+    axes.set_xlabel("sigma_x (pixels)")
+    axes.set_ylabel(f"mean {report.metric} (95% interval)")
+    axes.set_title(f"{report.metric} against blur ({report.matched} images)")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="best", fontsize=8)
+    data = _png(figure)
+    plt.close(figure)
+    return data
