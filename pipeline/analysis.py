@@ -287,7 +287,7 @@ def confidence_interval(values: np.ndarray, binary: bool) -> tuple[float, float]
         z = 1.959964
         centre = (mean + z * z / (2 * n)) / (1 + z * z / n)
         half = z * math.sqrt(mean * (1 - mean) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-        return centre - half, centre + half
+        return max(0.0, centre - half), min(1.0, centre + half)
     if n < 2:
         return float("nan"), float("nan")
     t = _T975[n - 2] if n - 1 <= len(_T975) else 1.959964

@@ -29,8 +29,20 @@ def run_dir(tmp_path_factory) -> Path:
     for i in range(40):
         write_image(data / f"set{i % 3}" / f"img{i:02d}.png", textured(12, 16, 3, seed=i))
     (data / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
-    argv = ["--input", str(data), "--output", str(root / "out"), "--seed", "5",
-            "--min_sigma", str(MIN_SIGMA), "--max_sigma", str(MAX_SIGMA), "--probability", "0.8"]  # fmt: skip
+    argv = [
+        "--input",
+        str(data),
+        "--output",
+        str(root / "out"),
+        "--seed",
+        "5",
+        "--min_sigma",
+        str(MIN_SIGMA),
+        "--max_sigma",
+        str(MAX_SIGMA),
+        "--probability",
+        "0.8",
+    ]
     assert run(argv) == 0
     return root / "out"
 
@@ -58,8 +70,9 @@ def test_query_matches_pyarrow(run_dir: Path, log: pa.Table):
 def test_query_formats_for_machines(capsys, run_dir: Path, log: pa.Table, tmp_path: Path, fmt):
     out = tmp_path / f"result.{fmt}"
     sql = "SELECT applied, count(*) AS n FROM blur_log GROUP BY applied ORDER BY applied"
-    code, _, err = cli(capsys, "query", str(run_dir / "_blur_log"), sql, "--format", fmt,
-                       "--out", str(out))  # fmt: skip
+    code, _, err = cli(
+        capsys, "query", str(run_dir / "_blur_log"), sql, "--format", fmt, "--out", str(out)
+    )
     assert code == 0, err
     applied = int(np.sum(log.column("applied").to_numpy(zero_copy_only=False)))
     expected = [{"applied": False, "n": log.num_rows - applied}, {"applied": True, "n": applied}]
@@ -89,8 +102,10 @@ def write_results(path: Path, log: pa.Table) -> dict:
         if i % 13 == 0:
             continue  # four log rows without a result (i = 0, 13, 26, 39)
         rows.append({"key": key, "correct": int((i * 7) % 5 != 0), "loss": i / 10})
-    rows += [{"key": "ghost/a.png", "correct": 1, "loss": 0.1},
-             {"key": "ghost/b.png", "correct": 0, "loss": 0.2}]  # fmt: skip
+    rows += [
+        {"key": "ghost/a.png", "correct": 1, "loss": 0.1},
+        {"key": "ghost/b.png", "correct": 0, "loss": 0.2},
+    ]
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["key", "correct", "loss"])
         writer.writeheader()
@@ -106,8 +121,10 @@ def test_report_bins_match_a_hand_computation(log: pa.Table, run_dir: Path, tmp_
     by_key = {r["key"]: r for r in log.to_pylist()}
     matched = {k: v for k, v in results.items() if k in by_key}
     assert (got.matched, got.results_not_in_log, got.log_not_in_results) == (
-        len(matched), 2, log.num_rows - len(matched),
-    )  # fmt: skip
+        len(matched),
+        2,
+        log.num_rows - len(matched),
+    )
     assert got.log_not_in_results == 4
 
     edges = np.linspace(MIN_SIGMA, MAX_SIGMA, bins + 1)
@@ -143,15 +160,31 @@ def test_report_loss_is_lower_is_better(log, run_dir: Path, tmp_path: Path):
 
 def test_report_cli_text_json_and_plot(capsys, log, run_dir: Path, tmp_path: Path):
     write_results(tmp_path / "results.csv", log)
-    code, out, err = cli(capsys, "report", str(run_dir / "_blur_log"), "--results",
-                         str(tmp_path / "results.csv"), "--plot", str(tmp_path / "chart.png"))  # fmt: skip
+    code, out, err = cli(
+        capsys,
+        "report",
+        str(run_dir / "_blur_log"),
+        "--results",
+        str(tmp_path / "results.csv"),
+        "--plot",
+        str(tmp_path / "chart.png"),
+    )
     assert code == 0, err
     assert "worst bin:" in out and "results not in the log: 2" in out
     assert "log rows without a result: 4" in out
     chart = cv2.imread(str(tmp_path / "chart.png"))
     assert chart is not None and chart.shape[0] > 300 and chart.shape[1] > 500
-    code, out, _ = cli(capsys, "report", str(run_dir / "_blur_log"), "--results",
-                       str(tmp_path / "results.csv"), "--format", "json", "--bins", "3")  # fmt: skip
+    code, out, _ = cli(
+        capsys,
+        "report",
+        str(run_dir / "_blur_log"),
+        "--results",
+        str(tmp_path / "results.csv"),
+        "--format",
+        "json",
+        "--bins",
+        "3",
+    )
     table = json.loads(out)
     assert code == 0 and len(table) == 4 and sum(r["worst"] for r in table) == 1
 
@@ -171,8 +204,9 @@ def test_confidence_intervals():
 
 
 def test_summary_plot(capsys, run_dir: Path, tmp_path: Path):
-    code, out, _ = cli(capsys, "summary", str(run_dir / "_blur_log"), "--plot",
-                       str(tmp_path / "hist.png"))  # fmt: skip
+    code, out, _ = cli(
+        capsys, "summary", str(run_dir / "_blur_log"), "--plot", str(tmp_path / "hist.png")
+    )
     assert code == 0 and "rows: 40" in out and "decode: 1" in out
     image = cv2.imread(str(tmp_path / "hist.png"))
     assert image is not None and image.shape[0] > 300 and image.shape[1] > 500
@@ -180,8 +214,9 @@ def test_summary_plot(capsys, run_dir: Path, tmp_path: Path):
 
 def test_preview_contact_sheet(capsys, tmp_path: Path):
     source = write_image(tmp_path / "x.png", textured(120, 160, 4, seed=1))
-    code, _, err = cli(capsys, "preview", str(source), "--sigmas", "0,1,4,9", "--out",
-                       str(tmp_path / "grid.png"))  # fmt: skip
+    code, _, err = cli(
+        capsys, "preview", str(source), "--sigmas", "0,1,4,9", "--out", str(tmp_path / "grid.png")
+    )
     assert code == 0, err
     grid = cv2.imread(str(tmp_path / "grid.png"))
     # 3 columns x 2 rows of 160x(120+28) tiles with 4 px gaps around each.
@@ -224,5 +259,5 @@ def test_bad_input_exits_2_with_a_message(capsys, run_dir: Path, tmp_path: Path,
         "bad_sql": ["query", log_dir, "SELEC nothing FROM blur_log"],
         "bad_image": ["preview", str(results)],
     }[case]
-    code, out, err = cli(capsys, *args)
+    code, _, err = cli(capsys, *args)
     assert code == 2 and message in err and "Traceback" not in err
