@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import math
 import posixpath
 from dataclasses import dataclass
@@ -20,11 +21,11 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from pipeline.options import DEFAULT_ERRORS_DIR, UsageError
-from pipeline.schema import ERROR_SCHEMA, run_metadata
+from pipeline.schema import ERROR_SCHEMA, MARKER, SHARD_GLOB, run_metadata
 from transforms import keys, storage
 
-SHARD_GLOB = "*.parquet"
 OUTPUT_FORMATS = ("table", "csv", "json", "parquet")
+_log = logging.getLogger(__name__)
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -39,6 +40,31 @@ def read_table(directory: str, schema: pa.Schema | None = None) -> pa.Table:
     if schema is not None:
         tables = [t.cast(schema.with_metadata(t.schema.metadata)) for t in tables]
     return pa.concat_tables(tables, promote_options="default")
+
+
+def completion(log_dir: str, log: pa.Table) -> str | None:
+    """None when the log's completion marker agrees with it; otherwise what is wrong."""
+    try:
+        marker = json.loads(storage.read_bytes(keys.join(log_dir, MARKER)))
+    except Exception:
+        return (
+            f"no {MARKER} marker in {log_dir}: the run that wrote this log did not finish "
+            "(or is still running), so the log may be incomplete"
+        )
+    if marker.get("log_rows") != log.num_rows:
+        return (
+            f"the log has {log.num_rows} rows but its {MARKER} marker says {marker.get('log_rows')}"
+        )
+    return None
+
+
+def read_checked_log(log_dir: str) -> pa.Table:
+    """The log, with a warning on stderr when it is not marked complete."""
+    log = read_table(log_dir.rstrip("/"))
+    problem = completion(log_dir.rstrip("/"), log)
+    if problem:
+        _log.warning(problem)
+    return log
 
 
 def errors_dir_for(log_dir: str, log: pa.Table) -> str:
@@ -101,6 +127,8 @@ def summary(log_dir: str, plot: str | None = None) -> str:
     log_dir = log_dir.rstrip("/")
     log = read_table(log_dir)
     lines = [f"log: {log_dir}", f"rows: {log.num_rows}"]
+    problem = completion(log_dir, log)
+    lines.append(f"WARNING: {problem}" if problem else f"complete: yes ({MARKER} marker agrees)")
     blurred = applied_sigmas(log) if log.num_rows else np.array([])
     if log.num_rows:
         lines += [
@@ -149,7 +177,7 @@ def query(log_dir: str, sql: str) -> pa.Table:
     DuckDB extension is fetched for gs:// paths.
     """
     duckdb = _duckdb()
-    log = read_table(log_dir.rstrip("/"))
+    log = read_checked_log(log_dir)
     connection = duckdb.connect()
     connection.register("blur_log", log)
     errors = read_errors(log_dir.rstrip("/"), log)
@@ -337,7 +365,7 @@ def report(
     """Mean metric per sigma bin, with 95% intervals, from the log joined with results."""
     if bins < 1:
         raise UsageError(f"--bins must be >= 1, got {bins}")
-    log = read_table(log_dir.rstrip("/"))
+    log = read_checked_log(log_dir)
     if log.num_rows == 0:
         raise UsageError(f"the log in {log_dir} has no rows")
     results = read_results(results_path)

@@ -170,6 +170,20 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; no completion marker was written", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if args.command != "run":
+            raise
+        logging.getLogger(PROG).debug("run failed", exc_info=True)
+        message = str(error).strip().splitlines()[-1] if str(error).strip() else repr(error)
+        print(
+            f"{PROG}: error: the run failed ({type(error).__name__}: {message[:500]}); "
+            "no completion marker was written. Rerun with --overwrite once the cause is fixed.",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def entry_point() -> None:

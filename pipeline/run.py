@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import logging
 import sys
 import time
@@ -19,12 +20,11 @@ from apache_beam.options.pipeline_options import (
 from apache_beam.runners.runner import PipelineResult
 
 from pipeline.options import RunConfig, UsageError, resolve, str_to_bool
-from pipeline.schema import ERROR_SCHEMA, LOG_SCHEMA, with_run_metadata
+from pipeline.schema import ERROR_SCHEMA, LOG_SCHEMA, MARKER, SHARD_GLOB, with_run_metadata
 from transforms import keys, storage
 from transforms.beam import NAMESPACE, BlurImage, BlurImages
 
 _log = logging.getLogger(__name__)
-SHARD_GLOB = "*.parquet"
 
 
 def package_version() -> str:
@@ -56,21 +56,60 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> BlurOutputs:
     outputs = pipeline | "BlurImages" >> BlurImages(config.input, config.job)
     metadata = run_metadata(config)
     rows, errors = outputs.rows, outputs[BlurImage.ERRORS]
+    shards = {}
     for label, pcoll, directory, schema in (
         ("WriteLog", rows, config.log, LOG_SCHEMA),
         ("WriteErrors", errors, config.errors, ERROR_SCHEMA),
     ):
-        _ = pcoll | label >> beam.io.WriteToParquet(
+        shards[label] = pcoll | label >> beam.io.WriteToParquet(
             keys.join(directory, "part"),
             schema=with_run_metadata(schema, metadata),
             codec="snappy",
             file_name_suffix=".parquet",
         )
+    # The completion marker: written last, once both tables' shards are final, with the counts
+    # a reader can check. A run that fails or is interrupted leaves none.
+    _ = (
+        pipeline
+        | "MarkerTrigger" >> beam.Create([None])
+        | "WriteMarker"
+        >> beam.ParDo(
+            WriteMarker(config.log),
+            log_shards=beam.pvalue.AsList(shards["WriteLog"]),
+            error_shards=beam.pvalue.AsList(shards["WriteErrors"]),
+            log_rows=beam.pvalue.AsSingleton(rows | "CountRows" >> beam.combiners.Count.Globally()),
+            error_rows=beam.pvalue.AsSingleton(
+                errors | "CountErrors" >> beam.combiners.Count.Globally()
+            ),
+        )
+    )
     return BlurOutputs(rows=rows, errors=errors)
 
 
+class WriteMarker(beam.DoFn):
+    """Writes LOG/_SUCCESS (JSON: shards and row counts) after every shard is in place."""
+
+    def __init__(self, log_dir: str) -> None:
+        self._path = keys.join(log_dir, MARKER)
+
+    def process(self, _: None, log_shards, error_shards, log_rows: int, error_rows: int):
+        marker = {
+            "log_rows": log_rows,
+            "error_rows": error_rows,
+            "log_shards": sorted(log_shards),
+            "error_shards": sorted(error_shards),
+        }
+        storage.write_bytes(self._path, json.dumps(marker, indent=1).encode())
+        yield self._path
+
+
 def prepare_log_dirs(config: RunConfig) -> None:
-    """Refuse to mix two runs' shards in one log; with --overwrite, clear the old shards first."""
+    """Refuse to mix two runs' shards in one log; with --overwrite, clear the old shards first.
+
+    The completion marker of an earlier run goes first, so that a log is never marked complete
+    while it is being replaced.
+    """
+    storage.delete_files(storage.list_files(keys.join(config.log, MARKER)))
     for option, directory in (("--log", config.log), ("--errors", config.errors)):
         shards = storage.list_files(keys.join(directory, SHARD_GLOB))
         if not shards:

@@ -12,6 +12,8 @@ from typing import Any
 import pyarrow as pa
 
 METADATA_KEY = b"blur_augment"
+SHARD_GLOB = "*.parquet"  # the shards of a log or error directory
+MARKER = "_SUCCESS"  # written into the log directory when a run has finished
 
 LOG_SCHEMA = pa.schema(
     [
@@ -33,6 +35,9 @@ LOG_SCHEMA = pa.schema(
         ("source_bytes", pa.int64()),
         ("output_bytes", pa.int64()),
         ("output_sha256", pa.string()),
+        # Added after the first release: the EXIF orientation tag (1-8) kept in the output, 0
+        # when the image has none. Pixels are never rotated; viewers apply the tag.
+        ("exif_orientation", pa.int32()),
     ]
 )
 

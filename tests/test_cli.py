@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -79,6 +80,8 @@ def test_run_end_to_end(dataset: Path, tmp_path: Path):
     summary = blur_augment("summary", str(out / "_blur_log"))
     assert summary.returncode == 0, summary.stderr
     assert "rows: 5" in summary.stdout and "distinct keys: 5" in summary.stdout
+    assert "complete: yes" in summary.stdout
+    assert json.loads((out / "_blur_log" / "_SUCCESS").read_text())["log_rows"] == 5
     assert "errors: 1" in summary.stdout and "decode: 1" in summary.stdout
 
 
@@ -89,8 +92,11 @@ def test_copies_and_originals_naming(dataset: Path, tmp_path: Path):
         "--include_originals", "--sigma_y", "independent",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.suffix != ".parquet")
-    files = [f for f in files if (out / f).is_file()]
+    files = sorted(
+        p.relative_to(out).as_posix()
+        for p in out.rglob("*")
+        if p.is_file() and not p.relative_to(out).as_posix().startswith("_blur_")
+    )
     assert files == [
         "a.jpg", "a_blur0.jpg", "a_blur1.jpg",
         "deep/b.png", "deep/b_blur0.png", "deep/b_blur1.png",

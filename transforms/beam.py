@@ -181,11 +181,14 @@ class BlurImage(beam.DoFn):
             "source_bytes": len(source),
             "output_bytes": len(output),
             "output_sha256": hashlib.sha256(output).hexdigest(),
+            "exif_orientation": codec.exif_orientation(decoded),
         }
 
 
 class _stage:
-    """Context manager that re-raises any exception as a StageError for `name`."""
+    """Re-raises an exception as a StageError for `name` (an error row), except a transient
+    storage failure, which fails the bundle so that the runner retries it: a 503 must not turn
+    into a permanently missing image."""
 
     def __init__(self, name: str) -> None:
         self._name = name
@@ -194,7 +197,11 @@ class _stage:
         return None
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> bool:
-        if exc is not None and isinstance(exc, Exception) and not isinstance(exc, StageError):
+        if (
+            isinstance(exc, Exception)
+            and not isinstance(exc, StageError)
+            and not storage.is_transient(exc)  # left to fail the bundle: the runner retries it
+        ):
             raise StageError(self._name, exc) from exc
         return False
 

@@ -127,26 +127,61 @@ def _webp_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _tiff_size(data: bytes) -> tuple[int, int] | None:
+def _tiff_ifd(data: bytes, offset: int | None = None) -> tuple[dict[int, int], int]:
+    """The first (or given) image file directory of a TIFF structure: {tag: first value} for
+    the integer tags, and the offset of the next directory (0 when it is the last)."""
     order = "<" if data[:2] == b"II" else ">"
-    if data[2:4] in (b"+\x00", b"\x00+"):  # BigTIFF: 64-bit offsets
-        (offset,) = struct.unpack(order + "Q", data[8:16])
-        (count,) = struct.unpack(order + "Q", data[offset : offset + 8])
-        entry_start, entry_size, value_at = offset + 8, 20, 12
-    else:
-        (offset,) = struct.unpack(order + "I", data[4:8])
-        (count,) = struct.unpack(order + "H", data[offset : offset + 2])
-        entry_start, entry_size, value_at = offset + 2, 12, 8
-    found: dict[int, int] = {}
+    big = data[2:4] in (b"+\x00", b"\x00+")  # BigTIFF: 64-bit counts and offsets
+    if offset is None:
+        (offset,) = struct.unpack_from(order + ("Q" if big else "I"), data, 8 if big else 4)
+    count_format, entry_size, value_at = ("Q", 20, 12) if big else ("H", 12, 8)
+    (count,) = struct.unpack_from(order + count_format, data, offset)
+    start = offset + struct.calcsize(count_format)
+    values: dict[int, int] = {}
     for i in range(min(count, 4096)):
-        entry = data[entry_start + i * entry_size : entry_start + (i + 1) * entry_size]
-        tag, kind = struct.unpack(order + "HH", entry[:4])
-        if tag in (256, 257):
-            fmt = order + ("H" if kind == 3 else "I")
-            (found[tag],) = struct.unpack_from(fmt, entry, value_at)
-    if 256 in found and 257 in found:
-        return found[256], found[257]
+        tag, kind = struct.unpack_from(order + "HH", data, start + i * entry_size)
+        if kind in (3, 4, 16):  # SHORT, LONG, LONG8
+            fmt = order + {3: "H", 4: "I", 16: "Q"}[kind]
+            (values[tag],) = struct.unpack_from(fmt, data, start + i * entry_size + value_at)
+    (next_offset,) = struct.unpack_from(
+        order + ("Q" if big else "I"), data, start + count * entry_size
+    )
+    return values, next_offset
+
+
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    values, _ = _tiff_ifd(data)
+    if 256 in values and 257 in values:
+        return values[256], values[257]
     return None
+
+
+def tiff_pages(data: bytes, limit: int = 1000) -> int:
+    """How many images a TIFF holds (up to `limit`), following the chain of directories."""
+    pages, offset = 0, None
+    seen: set[int] = set()
+    while pages < limit:
+        _, offset = _tiff_ifd(data, offset)
+        pages += 1
+        if not offset or offset in seen or offset >= len(data):
+            break
+        seen.add(offset)
+    return pages
+
+
+def exif_orientation(decoded: Decoded) -> int:
+    """The EXIF orientation tag (1-8) carried by the image, or 0 when it has none."""
+    for kind, chunk in zip(decoded.metadata_types, decoded.metadata, strict=True):
+        if kind != cv2.IMAGE_METADATA_EXIF:
+            continue
+        blob = np.asarray(chunk, np.uint8).tobytes()
+        if blob.startswith(b"Exif\x00\x00"):
+            blob = blob[6:]
+        try:
+            return int(_tiff_ifd(blob)[0].get(0x0112, 0))
+        except struct.error:
+            return 0
+    return 0
 
 
 def check_header(data: bytes, max_pixels: int) -> tuple[str, int, int]:
@@ -164,6 +199,15 @@ def check_header(data: bytes, max_pixels: int) -> tuple[str, int, int]:
     if size is None:
         raise ImageError(f"{fmt} header is truncated or unreadable")
     width, height = size
+    if fmt == "tiff":
+        try:
+            pages = tiff_pages(data)
+        except struct.error:
+            pages = 1  # a damaged chain is for the decoder to refuse
+        if pages > 1:
+            raise ImageError(
+                f"multi-page TIFF ({pages} pages): only single-image files are supported"
+            )
     if width <= 0 or height <= 0:
         raise ImageError(f"{fmt} header gives an empty size {width}x{height}")
     if width * height > max_pixels:

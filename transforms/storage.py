@@ -75,6 +75,32 @@ def write_bytes(path: str, data: bytes) -> None:
         raise
 
 
+def is_transient(error: BaseException) -> bool:
+    """Whether a storage failure may pass on a retry (503, 429, 5xx, dropped connection,
+    timeout), looking through the exceptions it wraps. Such a failure must fail the bundle so
+    that the runner retries it, rather than become a permanent error row for the image."""
+    from google.api_core import exceptions as api
+
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, api.GoogleAPICallError):
+            code = current.code or 0
+            if code == 429 or code >= 500:
+                return True
+        elif isinstance(current, ConnectionError | TimeoutError) or (
+            type(current).__module__.split(".")[0] in ("requests", "urllib3", "http")
+        ):
+            return True
+        pending += [current.__cause__, current.__context__]
+        pending += [e for e in getattr(current, "exception_details", {}).values()]
+    return False
+
+
 def list_files(pattern: str) -> list[str]:
     """Paths matching a pattern; none (rather than an error) when nothing matches."""
     return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
