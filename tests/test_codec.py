@@ -17,6 +17,7 @@ from transforms.codec import (
     encode,
     format_for_path,
     header_size,
+    jpeg_is_complete,
     sniff_format,
 )
 
@@ -122,3 +123,28 @@ def test_encode_roundtrip_and_refusal():
     assert np.array_equal(decode(encode(image, "png")).pixels, image)
     with pytest.raises(ImageError, match="could not encode"):
         encode(textured(8, 8, 2), "jpeg")  # two channels have no JPEG form
+
+
+def test_truncated_jpeg_refused_even_if_a_decoder_would_fill_it():
+    data = encoded(textured(64, 64), ".jpg")
+    assert jpeg_is_complete(data)
+    cut = data[: len(data) - 40]  # scan data cut short: most rows decodable, no EOI
+    assert not jpeg_is_complete(cut)
+    with pytest.raises(ImageError, match="truncated"):
+        decode(cut)
+
+
+def test_jpeg_with_exif_thumbnail_is_checked_after_its_own_scan():
+    from io import BytesIO
+
+    from PIL import Image
+
+    thumb = BytesIO()
+    Image.fromarray(textured(8, 8)).save(thumb, "JPEG")
+    exif = Image.Exif()
+    exif[0x0112] = 1
+    main = BytesIO()
+    Image.fromarray(textured(64, 64)).save(main, "JPEG", exif=exif.tobytes() + thumb.getvalue())
+    data = main.getvalue()
+    assert jpeg_is_complete(data)
+    assert not jpeg_is_complete(data[: len(data) // 2])

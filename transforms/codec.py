@@ -8,6 +8,7 @@ instead, so viewers show the output the same way up as the input).
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import cv2
@@ -92,11 +93,13 @@ def header_size(data: bytes, fmt: str) -> tuple[int, int] | None:
     return None
 
 
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+def _jpeg_segments(data: bytes) -> Iterator[tuple[int, int, int]]:
+    """(marker, position, length) of the JPEG's segments up to its first start-of-scan;
+    metadata, EXIF thumbnails included, is skipped whole by its length."""
     pos = 2
     while pos + 4 <= len(data):
         if data[pos] != 0xFF:
-            return None
+            return
         marker = data[pos + 1]
         if marker == 0xFF:  # fill byte
             pos += 1
@@ -105,10 +108,24 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
             pos += 2
             continue
         (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        yield marker, pos, length
+        if marker == 0xDA:
+            return
+        pos += 2 + length
+
+
+def jpeg_is_complete(data: bytes) -> bool:
+    """Whether an end-of-image marker follows the main image's scan data: a JPEG cut short
+    loses it. Some decoders fill the missing rows with grey and only warn; this refuses it."""
+    scans = [pos for marker, pos, _ in _jpeg_segments(data) if marker == 0xDA]
+    return bool(scans) and data.rfind(b"\xff\xd9") > scans[0]
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    for marker, pos, _ in _jpeg_segments(data):
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame
             height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
             return width, height
-        pos += 2 + length
     return None
 
 
@@ -220,6 +237,8 @@ def check_header(data: bytes, max_pixels: int) -> tuple[str, int, int]:
 def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
     """Header check, then full decode as stored (any channels, 8 or 16 bits), with metadata."""
     fmt, width, height = check_header(data, max_pixels)
+    if fmt == "jpeg" and not jpeg_is_complete(data):
+        raise ImageError("jpeg data is truncated (no end-of-image marker after the scan)")
     try:
         pixels, metadata_types, metadata = cv2.imdecodeWithMetadata(
             np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED
