@@ -462,7 +462,7 @@ def preview_sheet(
     import cv2
 
     from transforms import codec
-    from transforms.blur import gaussian_blur
+    from transforms.blur import blur
 
     if not sigmas:
         raise UsageError("--sigmas needs at least one value")
@@ -479,7 +479,7 @@ def preview_sheet(
     label_height = 28
     tiles = []
     for sigma in sigmas:
-        blurred, kernel = gaussian_blur(pixels, sigma, sigma)
+        blurred, kernel, _ = blur(pixels, sigma, sigma)
         tile = cv2.resize(_displayable(blurred), size, interpolation=cv2.INTER_AREA)
         band = np.full((label_height, size[0], 3), 255, np.uint8)
         text = f"sigma {sigma:g}  kernel {kernel.width}x{kernel.height}"

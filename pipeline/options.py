@@ -12,6 +12,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from transforms import keys
 from transforms.beam import BlurJob
+from transforms.blur import BLUR_METHODS
 from transforms.codec import DEFAULT_MAX_PIXELS
 from transforms.sampling import SIGMA_Y_MODES, BlurSpec
 
@@ -99,6 +100,12 @@ class BlurAugmentOptions(PipelineOptions):
             f"decoding (default {DEFAULT_MAX_PIXELS:,}).",
         )
         group.add_argument(
+            "--blur_method",
+            default="auto",
+            help="'auto' (the default: exact below sigma 6, the pyramid fast path above, "
+            "within 2 grey levels) or 'exact' (always the exact Gaussian).",
+        )
+        group.add_argument(
             "--overwrite",
             type=str_to_bool,
             nargs="?",
@@ -135,6 +142,7 @@ class RunConfig:
             "include_originals": job.include_originals,
             "jpeg_quality": job.jpeg_quality,
             "max_pixels": job.max_pixels,
+            "blur_method": job.blur_method,
         }
 
 
@@ -168,6 +176,10 @@ def resolve(options: PipelineOptions) -> RunConfig:
         )
     if not 1 <= opts.jpeg_quality <= 100:
         raise UsageError(f"--jpeg_quality must lie in [1, 100], got {opts.jpeg_quality}")
+    if opts.blur_method not in BLUR_METHODS:
+        raise UsageError(
+            f"--blur_method must be one of {', '.join(BLUR_METHODS)}, got {opts.blur_method!r}"
+        )
     if opts.max_pixels < 1:
         raise UsageError(f"--max_pixels must be >= 1, got {opts.max_pixels}")
 
@@ -193,5 +205,6 @@ def resolve(options: PipelineOptions) -> RunConfig:
         include_originals=opts.include_originals,
         jpeg_quality=opts.jpeg_quality,
         max_pixels=opts.max_pixels,
+        blur_method=opts.blur_method,
     )
     return RunConfig(input=input_spec, log=log, errors=errors, overwrite=opts.overwrite, job=job)

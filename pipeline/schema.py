@@ -38,6 +38,9 @@ LOG_SCHEMA = pa.schema(
         # Added after the first release: the EXIF orientation tag (1-8) kept in the output, 0
         # when the image has none. Pixels are never rotated; viewers apply the tag.
         ("exif_orientation", pa.int32()),
+        # How the pixels were blurred: "exact", "pyramid2" or "pyramid4" (the large-sigma fast
+        # path), "none" when they were not (the kernel columns keep the exact rule's size).
+        ("blur_method", pa.string()),
     ]
 )
 

@@ -50,7 +50,16 @@ def test_unapplied_copy_keeps_original_bytes(tmp_path: Path):
     job = BlurJob(output=str(tmp_path / "out"), spec=BlurSpec(0, 3, probability=0.0))
     [row] = run_dofn(job, ImageTask("x.jpg", str(source), 0))
     assert row["applied"] is False and row["sigma_x"] == 0.0 and row["kernel_width"] == 1
+    assert row["blur_method"] == "none"
     assert (tmp_path / "out" / "x.jpg").read_bytes() == source.read_bytes()
+
+
+@pytest.mark.parametrize(("method", "expected"), [("auto", "pyramid2"), ("exact", "exact")])
+def test_blur_method_is_logged(tmp_path: Path, method, expected):
+    source = write_image(tmp_path / "in" / "x.png", textured(60, 80, 3))
+    job = BlurJob(output=str(tmp_path / "out"), spec=BlurSpec(8.0, 8.0), blur_method=method)
+    [row] = run_dofn(job, ImageTask("x.png", str(source), 0))
+    assert row["blur_method"] == expected and row["kernel_width"] == 49
 
 
 @pytest.mark.parametrize(

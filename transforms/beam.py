@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import apache_beam as beam
+import cv2
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes, FileMetadata
 from apache_beam.io.filesystems import FileSystems
@@ -20,7 +21,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
 from transforms import codec, keys, storage
-from transforms.blur import gaussian_blur, kernel_for
+from transforms.blur import blur, kernel_for
 from transforms.sampling import BlurSpec, sample
 
 NAMESPACE = "blur_augment"
@@ -40,6 +41,7 @@ class BlurJob:
     include_originals: bool = False
     jpeg_quality: int = 95
     max_pixels: int = codec.DEFAULT_MAX_PIXELS
+    blur_method: str = "auto"
 
     @property
     def numbered(self) -> bool:
@@ -120,6 +122,11 @@ class BlurImage(beam.DoFn):
     def __init__(self, job: BlurJob) -> None:
         self._job = job
 
+    def setup(self) -> None:
+        # Parallelism comes from Beam's workers (one process per core on Dataflow); OpenCV's own
+        # thread pool on top of that would oversubscribe the cores.
+        cv2.setNumThreads(1)
+
     def process(self, task: ImageTask) -> Iterator[dict[str, Any] | TaggedOutput]:
         try:
             yield self._blur(task)
@@ -147,11 +154,14 @@ class BlurImage(beam.DoFn):
             params = sample(job.seed, task.copy_index, task.key, job.spec)
             applied, sigma_x, sigma_y = params.applied, params.sigma_x, params.sigma_y
         kernel = kernel_for(sigma_x, sigma_y, pixels.dtype)
+        method = "none"
         if kernel.is_identity and out_format == decoded.format:
             output = source  # unchanged pixels: keep the original bytes, no generation loss
         else:
             with _stage("blur"):
-                blurred, kernel = gaussian_blur(pixels, sigma_x, sigma_y)
+                blurred, kernel, method = blur(pixels, sigma_x, sigma_y, job.blur_method)
+                if kernel.is_identity:
+                    method = "none"
             with _stage("encode"):
                 output = codec.encode(
                     blurred,
@@ -182,6 +192,7 @@ class BlurImage(beam.DoFn):
             "output_bytes": len(output),
             "output_sha256": hashlib.sha256(output).hexdigest(),
             "exif_orientation": codec.exif_orientation(decoded),
+            "blur_method": method,
         }
 
 
