@@ -1,0 +1,297 @@
+"""Throughput benchmark: the raw OpenCV loop against blur-augment's pure path and its pipeline.
+
+    python benchmarks/throughput.py              # full run, a few minutes on 2 cores
+    python benchmarks/throughput.py --quick      # a smoke run in well under a minute
+
+Everything is measured in one process and session, interleaved in rounds, and reported as
+ratios to the naive loop (decode -> cv2.GaussianBlur -> encode) measured beside it. Images are
+built from the bundled samples, resized to 640x480, 1920x1080 and 3840x2160, as JPEG (q95) and
+PNG; sigma is drawn by the project's sampler from U[0, 10]. Results go to stdout and to a JSON
+file with the versions and the machine. No assertion: people judge the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import apache_beam
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from transforms import codec  # noqa: E402
+from transforms.blur import blur  # noqa: E402
+from transforms.sampling import BlurSpec, sample  # noqa: E402
+
+SIZES = {"640x480": (640, 480), "1920x1080": (1920, 1080), "3840x2160": (3840, 2160)}
+FORMATS = {"jpeg": (".jpg", [cv2.IMWRITE_JPEG_QUALITY, 95]), "png": (".png", [])}
+SPEC = BlurSpec(min_sigma=0.0, max_sigma=10.0)
+
+
+def sample_images() -> list[np.ndarray]:
+    return [
+        cv2.imread(str(p), cv2.IMREAD_COLOR)
+        for p in sorted((ROOT / "samples" / "images").rglob("*"))
+        if p.suffix.lower() in (".jpg", ".png")
+    ]
+
+
+def encoded_set(size: tuple[int, int], fmt: str, count: int) -> list[bytes]:
+    ext, params = FORMATS[fmt]
+    images = sample_images()
+    out = []
+    for i in range(count):
+        image = cv2.resize(images[i % len(images)], size, interpolation=cv2.INTER_CUBIC)
+        out.append(cv2.imencode(ext, image, params)[1].tobytes())
+    return out
+
+
+def naive_loop(images: list[bytes], fmt: str) -> None:
+    ext, params = FORMATS[fmt]
+    for i, data in enumerate(images):
+        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        drawn = sample(0, 0, f"img{i}", SPEC)
+        if drawn.sigma_x > 0:
+            pixels = cv2.GaussianBlur(
+                pixels, (0, 0), drawn.sigma_x, borderType=cv2.BORDER_REFLECT_101
+            )
+        cv2.imencode(ext, pixels, params)
+
+
+def codec_loop(images: list[bytes], fmt: str) -> None:
+    ext, params = FORMATS[fmt]
+    for data in images:
+        cv2.imencode(ext, cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED), params)
+
+
+def pure_loop(images: list[bytes], fmt: str, method: str = "auto") -> None:
+    """The project's per-image path without Beam or storage: decode (with header checks and
+    metadata), sample, blur, encode."""
+    for i, data in enumerate(images):
+        decoded = codec.decode(data)
+        drawn = sample(0, 0, f"img{i}", SPEC)
+        pixels, _, _ = blur(decoded.pixels, drawn.sigma_x, drawn.sigma_y, method)
+        codec.encode(pixels, fmt, 95, decoded.metadata_types, decoded.metadata)
+
+
+def timed(function: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def single_core(counts: dict[str, int], rounds: int) -> list[dict]:
+    """Per size and format: the loops interleaved for `rounds` rounds; median seconds."""
+    cv2.setNumThreads(1)
+    results = []
+    loops = {
+        "naive": naive_loop,
+        "codec only": codec_loop,
+        "pure (auto)": pure_loop,
+        "pure (exact)": lambda images, fmt: pure_loop(images, fmt, "exact"),
+    }
+    for size_name, size in SIZES.items():
+        for fmt in FORMATS:
+            images = encoded_set(size, fmt, counts[size_name])
+            times: dict[str, list[float]] = {name: [] for name in loops}
+            for _ in range(rounds):
+                for name, loop in loops.items():
+                    times[name].append(
+                        timed(lambda loop=loop, images=images, fmt=fmt: loop(images, fmt))
+                    )
+            naive = statistics.median(times["naive"])
+            megapixels = size[0] * size[1] / 1e6
+            for name, samples in times.items():
+                seconds = statistics.median(samples)
+                results.append(
+                    {
+                        "size": size_name,
+                        "format": fmt,
+                        "loop": name,
+                        "images": len(images),
+                        "seconds": seconds,
+                        "images_per_s": len(images) / seconds,
+                        "mp_per_s": len(images) * megapixels / seconds,
+                        "vs_naive": naive / seconds,
+                    }
+                )
+            print_rows(results[-len(loops) :])
+    return results
+
+
+def print_rows(rows: list[dict]) -> None:
+    for r in rows:
+        print(
+            f"{r['size']:>9} {r['format']:>4} {r['loop']:<22} {r['images_per_s']:8.1f} img/s "
+            f"{r['mp_per_s']:7.1f} MP/s  x{r['vs_naive']:.2f} vs naive",
+            flush=True,
+        )
+
+
+def write_dataset(directory: Path, count: int, size: tuple[int, int]) -> None:
+    images = encoded_set(size, "jpeg", min(count, 16))
+    for i in range(count):
+        path = directory / f"d{i % 8}" / f"img{i:04d}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(images[i % len(images)])
+
+
+def file_loop(directory: Path, out: Path) -> None:
+    """The DoFn's work as a plain loop: read, decode, sample, blur, encode, write."""
+    cv2.setNumThreads(1)
+    for path in sorted(directory.rglob("*.jpg")):
+        key = path.relative_to(directory).as_posix()
+        decoded = codec.decode(path.read_bytes())
+        drawn = sample(0, 0, key, SPEC)
+        pixels, _, _ = blur(decoded.pixels, drawn.sigma_x, drawn.sigma_y)
+        target = out / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(codec.encode(pixels, "jpeg", 95))
+
+
+_RUN_AND_MEASURE = """
+import resource, sys, time
+from pipeline.cli import main
+started = time.perf_counter()
+code = main(sys.argv[1:])
+elapsed = time.perf_counter() - started
+own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
+print(f"RESULT {elapsed} {own} {children}")
+sys.exit(code)
+"""
+
+
+def pipeline_run(directory: Path, out: Path, *beam_args: str) -> dict:
+    """A `blur-augment run` in a fresh process: wall time and peak memory (MB) of the launcher
+    and of its largest worker process."""
+    args = ["run", "--input", str(directory), "--output", str(out), "--overwrite",
+            "--max_sigma", "10", *beam_args]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", _RUN_AND_MEASURE, *args], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-3000:])
+    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT"))
+    _, elapsed, own, children = line.split()
+    return {"seconds": float(elapsed), "peak_mb": int(own), "worker_peak_mb": int(children)}
+
+
+def pipelines(count: int, size: tuple[int, int], rounds: int) -> dict:
+    """The pipeline against the plain file loop over the same files, in-process and with
+    1 and 2 worker processes; memory per worker with a quarter of the images and all of them."""
+    with tempfile.TemporaryDirectory() as scratch_name:
+        scratch = Path(scratch_name)
+        data = scratch / "in"
+        write_dataset(data, count, size)
+        small = scratch / "small"
+        write_dataset(small, max(count // 4, 1), size)
+        runs: dict[str, list[dict]] = {
+            "file loop": [], "beam in_memory": [], "beam 1 process": [], "beam 2 processes": []
+        }  # fmt: skip
+        for _ in range(rounds):
+            runs["file loop"].append({"seconds": timed(lambda: file_loop(data, scratch / "o0"))})
+            runs["beam in_memory"].append(
+                pipeline_run(data, scratch / "o1", "--direct_running_mode", "in_memory")
+            )
+            for workers, name in ((1, "beam 1 process"), (2, "beam 2 processes")):
+                runs[name].append(
+                    pipeline_run(data, scratch / f"o{workers + 1}", "--direct_running_mode",
+                                 "multi_processing", "--direct_num_workers", str(workers))
+                )  # fmt: skip
+        memory_small = pipeline_run(small, scratch / "o9", "--direct_running_mode",
+                                    "multi_processing", "--direct_num_workers", "2")  # fmt: skip
+    summary = {name: statistics.median(r["seconds"] for r in rs) for name, rs in runs.items()}
+    result = {
+        "images": count,
+        "size": f"{size[0]}x{size[1]}",
+        "seconds": summary,
+        "images_per_s": {name: count / s for name, s in summary.items()},
+        "beam_in_memory_vs_file_loop": summary["file loop"] / summary["beam in_memory"],
+        "two_vs_one_process": summary["beam 1 process"] / summary["beam 2 processes"],
+        "worker_peak_mb": {
+            f"{count} images": max(r["worker_peak_mb"] for r in runs["beam 2 processes"]),
+            f"{max(count // 4, 1)} images": memory_small["worker_peak_mb"],
+        },
+    }
+    for name, seconds in summary.items():
+        print(f"{name:<18} {count / seconds:8.1f} img/s  ({seconds:.2f} s)", flush=True)
+    print(
+        f"beam in_memory / file loop: x{result['beam_in_memory_vs_file_loop']:.3f}; "
+        f"2 processes / 1 process: x{result['two_vs_one_process']:.2f}; worker peak memory "
+        f"{result['worker_peak_mb']}",
+        flush=True,
+    )
+    return result
+
+
+def machine() -> dict:
+    cpu = ""
+    flags = ""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+        cpu = next(
+            line.split(":", 1)[1].strip() for line in info.splitlines() if "model name" in line
+        )
+        flags = next(line for line in info.splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        pass
+    return {
+        "python": platform.python_version(),
+        "opencv": cv2.__version__,
+        "numpy": np.__version__,
+        "apache_beam": apache_beam.__version__,
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "avx512": "avx512f" in flags,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small counts, one round")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "throughput.json"))
+    args = parser.parse_args()
+    if args.quick:
+        counts, rounds, pipeline_images, pipeline_rounds = (
+            {"640x480": 14, "1920x1080": 7, "3840x2160": 2}, 1, 64, 1
+        )  # fmt: skip
+    else:
+        counts, rounds, pipeline_images, pipeline_rounds = (
+            {"640x480": 56, "1920x1080": 21, "3840x2160": 7}, 3, 512, 2
+        )  # fmt: skip
+    started = time.perf_counter()
+    print(f"machine: {json.dumps(machine())}", flush=True)
+    print("single core, sigma U[0, 10], median of interleaved rounds:", flush=True)
+    loops = single_core(counts, rounds)
+    print(f"pipeline, {pipeline_images} images of 1920x1080 JPEG:", flush=True)
+    beam_results = pipelines(pipeline_images, SIZES["1920x1080"], pipeline_rounds)
+    report = {
+        "machine": machine(),
+        "sigma": [SPEC.min_sigma, SPEC.max_sigma],
+        "single_core": loops,
+        "pipeline": beam_results,
+        "total_seconds": time.perf_counter() - started,
+        "self_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=1))
+    print(f"written {args.out} in {report['total_seconds']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
