@@ -25,6 +25,9 @@ lint: $(BIN)/blur-augment
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+bench: $(BIN)/blur-augment
+	$(BIN)/python benchmarks/throughput.py
+
 format: $(BIN)/blur-augment
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .

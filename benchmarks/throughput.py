@@ -191,48 +191,65 @@ def pipeline_run(directory: Path, out: Path, *beam_args: str) -> dict:
 
 
 def pipelines(count: int, size: tuple[int, int], rounds: int) -> dict:
-    """The pipeline against the plain file loop over the same files, in-process and with
-    1 and 2 worker processes; memory per worker with a quarter of the images and all of them."""
+    """The pipeline against the plain file loop over the same files: in-process, and with 1 and
+    2 worker processes. Each is also run on a quarter of the images, so that the marginal rate
+    (images / extra seconds) leaves out the fixed cost of starting Python, Beam and workers.
+    Peak worker memory with a quarter of the images and with all of them shows whether
+    anything accumulates."""
+    small_count = max(count // 4, 1)
+    processes = ("--direct_running_mode", "multi_processing", "--direct_num_workers")
+    modes = {
+        "file loop": None,
+        "beam in_memory": ("--direct_running_mode", "in_memory"),
+        "beam 1 process": (*processes, "1"),
+        "beam 2 processes": (*processes, "2"),
+    }
+    seconds: dict[str, dict[int, list[float]]] = {m: {count: [], small_count: []} for m in modes}
+    worker_peak: dict[int, int] = {}
     with tempfile.TemporaryDirectory() as scratch_name:
         scratch = Path(scratch_name)
-        data = scratch / "in"
-        write_dataset(data, count, size)
-        small = scratch / "small"
-        write_dataset(small, max(count // 4, 1), size)
-        runs: dict[str, list[dict]] = {
-            "file loop": [], "beam in_memory": [], "beam 1 process": [], "beam 2 processes": []
-        }  # fmt: skip
-        for _ in range(rounds):
-            runs["file loop"].append({"seconds": timed(lambda: file_loop(data, scratch / "o0"))})
-            runs["beam in_memory"].append(
-                pipeline_run(data, scratch / "o1", "--direct_running_mode", "in_memory")
-            )
-            for workers, name in ((1, "beam 1 process"), (2, "beam 2 processes")):
-                runs[name].append(
-                    pipeline_run(data, scratch / f"o{workers + 1}", "--direct_running_mode",
-                                 "multi_processing", "--direct_num_workers", str(workers))
-                )  # fmt: skip
-        memory_small = pipeline_run(small, scratch / "o9", "--direct_running_mode",
-                                    "multi_processing", "--direct_num_workers", "2")  # fmt: skip
-    summary = {name: statistics.median(r["seconds"] for r in rs) for name, rs in runs.items()}
+        datasets = {count: scratch / "all", small_count: scratch / "quarter"}
+        for n, directory in datasets.items():
+            write_dataset(directory, n, size)
+        for round_index in range(rounds):
+            for n, directory in datasets.items():
+                if round_index and n == small_count:
+                    continue  # the quarter runs once: it only anchors the fixed cost
+                for i, (mode, beam_args) in enumerate(modes.items()):
+                    out = scratch / f"out{i}"
+                    if beam_args is None:
+                        seconds[mode][n].append(timed(lambda d=directory, o=out: file_loop(d, o)))
+                        continue
+                    measured = pipeline_run(directory, out, *beam_args)
+                    seconds[mode][n].append(measured["seconds"])
+                    if mode == "beam 2 processes":
+                        worker_peak[n] = max(worker_peak.get(n, 0), measured["worker_peak_mb"])
+    total = {m: statistics.median(s[count]) for m, s in seconds.items()}
+    marginal = {
+        m: (count - small_count) / (total[m] - statistics.median(s[small_count]))
+        for m, s in seconds.items()
+    }
     result = {
         "images": count,
         "size": f"{size[0]}x{size[1]}",
-        "seconds": summary,
-        "images_per_s": {name: count / s for name, s in summary.items()},
-        "beam_in_memory_vs_file_loop": summary["file loop"] / summary["beam in_memory"],
-        "two_vs_one_process": summary["beam 1 process"] / summary["beam 2 processes"],
-        "worker_peak_mb": {
-            f"{count} images": max(r["worker_peak_mb"] for r in runs["beam 2 processes"]),
-            f"{max(count // 4, 1)} images": memory_small["worker_peak_mb"],
-        },
+        "seconds": total,
+        "images_per_s": {m: count / t for m, t in total.items()},
+        "marginal_images_per_s": marginal,
+        "beam_in_memory_vs_file_loop": total["file loop"] / total["beam in_memory"],
+        "beam_in_memory_vs_file_loop_marginal": marginal["beam in_memory"] / marginal["file loop"],
+        "two_vs_one_process": total["beam 1 process"] / total["beam 2 processes"],
+        "two_vs_one_process_marginal": marginal["beam 2 processes"] / marginal["beam 1 process"],
+        "worker_peak_mb": {f"{n} images": mb for n, mb in sorted(worker_peak.items())},
     }
-    for name, seconds in summary.items():
-        print(f"{name:<18} {count / seconds:8.1f} img/s  ({seconds:.2f} s)", flush=True)
+    for mode in modes:
+        print(f"{mode:<18} {count / total[mode]:8.1f} img/s ({total[mode]:.2f} s); marginal "
+              f"{marginal[mode]:6.1f} img/s", flush=True)  # fmt: skip
     print(
-        f"beam in_memory / file loop: x{result['beam_in_memory_vs_file_loop']:.3f}; "
-        f"2 processes / 1 process: x{result['two_vs_one_process']:.2f}; worker peak memory "
-        f"{result['worker_peak_mb']}",
+        f"beam in_memory / file loop: x{result['beam_in_memory_vs_file_loop']:.3f} "
+        f"(marginal x{result['beam_in_memory_vs_file_loop_marginal']:.3f}); "
+        f"2 processes / 1 process: x{result['two_vs_one_process']:.2f} "
+        f"(marginal x{result['two_vs_one_process_marginal']:.2f}); "
+        f"worker peak memory {result['worker_peak_mb']}",
         flush=True,
     )
     return result
