@@ -98,7 +98,7 @@ class MatchInputs(beam.DoFn):
             if codec.format_for_path(path) is None:
                 self.skipped.inc()
                 continue
-            key = path[len(plan.base) :] if path.startswith(plan.base) else path
+            key = keys.relative_key(path, plan.base)
             for copy_index in self._job.copy_indices():
                 yield ImageTask(key=key, source_uri=path, copy_index=copy_index)
 

@@ -58,11 +58,18 @@ def input_base(input_spec: str) -> str:
     return match_plans(input_spec)[0].base
 
 
+def relative_key(path: str, base: str) -> str:
+    """The key of a matched path, unchecked: relative to base, '/'-separated (a path outside
+    base keeps its full name, which `check_key` then refuses as absolute or schemed)."""
+    key = path[len(base) :] if path.startswith(base) else path
+    return key.replace("\\", "/")
+
+
 def key_for(path: str, base: str) -> str:
     """The key of a matched path: relative to base, '/'-separated, checked safe."""
     if not path.startswith(base):
         raise UnsafeKeyError(f"matched path {path!r} is not under the input base {base!r}")
-    key = path[len(base) :].replace("\\", "/")
+    key = relative_key(path, base)
     check_key(key)
     return key
 
