@@ -45,7 +45,7 @@ def run_metadata(config: RunConfig) -> dict[str, object]:
 
 @dataclass(frozen=True)
 class BlurOutputs:
-    """The graph's outputs: the log and error rows, and the Parquet writes that consume them."""
+    """The graph's outputs: the log rows and the error rows (both also written to Parquet)."""
 
     rows: beam.PCollection
     errors: beam.PCollection
@@ -109,18 +109,23 @@ def prepare_log_dirs(config: RunConfig) -> None:
     The completion marker of an earlier run goes first, so that a log is never marked complete
     while it is being replaced.
     """
+    old = {
+        option: storage.list_files(keys.join(directory, SHARD_GLOB))
+        for option, directory in (("--log", config.log), ("--errors", config.errors))
+    }
+    if not config.overwrite:
+        for option, shards in old.items():
+            if shards:
+                directory = config.log if option == "--log" else config.errors
+                raise UsageError(
+                    f"{option} {directory} already holds {len(shards)} Parquet shard(s) from "
+                    "an earlier run; pass --overwrite to replace them"
+                )
     storage.delete_files(storage.list_files(keys.join(config.log, MARKER)))
-    for option, directory in (("--log", config.log), ("--errors", config.errors)):
-        shards = storage.list_files(keys.join(directory, SHARD_GLOB))
-        if not shards:
-            continue
-        if not config.overwrite:
-            raise UsageError(
-                f"{option} {directory} already holds {len(shards)} Parquet shard(s) from an "
-                "earlier run; pass --overwrite to replace them"
-            )
-        _log.info("--overwrite: deleting %d old shard(s) in %s", len(shards), directory)
-        storage.delete_files(shards)
+    for shards in old.values():
+        if shards:
+            _log.info("--overwrite: deleting %d old shard(s)", len(shards))
+            storage.delete_files(shards)
 
 
 def counters(result: PipelineResult) -> dict[str, int]:
@@ -137,8 +142,9 @@ def counters(result: PipelineResult) -> dict[str, int]:
 def launch(argv: list[str] | None = None) -> tuple[RunConfig, PipelineOptions, PipelineResult]:
     """Validate, prepare the log directories and start the job; returns without waiting.
 
-    Nothing here lists the input: matching happens inside the job, so a Dataflow submission
-    (or a `--dry_run=True` build) touches no storage before `run()`.
+    Nothing here lists the input: matching happens inside the job. The only storage calls are
+    the log folder checks of `prepare_log_dirs`, skipped by a `--dry_run=True` build, which
+    touches neither storage nor the network.
     """
     options = PipelineOptions(argv)
     config = resolve(options)

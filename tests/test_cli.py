@@ -137,6 +137,7 @@ def test_existing_log_refused_without_overwrite(dataset: Path, tmp_path: Path):
     assert blur_augment(*args).returncode == 0
     again = blur_augment(*args, "--seed", "1")
     assert again.returncode == 2 and "--overwrite" in again.stderr
+    assert (out / "_blur_log" / "_SUCCESS").exists()  # a refused run leaves the old log whole
     assert blur_augment(*args, "--seed", "1", "--overwrite").returncode == 0
     log = read_dir(out / "_blur_log")
     assert log.num_rows == 2 and set(log.column("seed").to_pylist()) == {1}
