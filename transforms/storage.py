@@ -78,11 +78,29 @@ def write_bytes(path: str, data: bytes) -> None:
 def is_transient(error: BaseException) -> bool:
     """Whether a storage failure may pass on a retry (503, 429, 5xx, dropped connection,
     timeout), looking through the exceptions it wraps. Such a failure must fail the bundle so
-    that the runner retries it, rather than become a permanent error row for the image."""
+    that the runner retries it, rather than become a permanent error row for the image.
+
+    An HTTP status, where there is one, decides: a 404 wrapped around a transport error is
+    still a 404."""
+    import http.client
+
+    import requests
+    import urllib3
     from google.api_core import exceptions as api
 
+    transport = (
+        ConnectionError,
+        TimeoutError,
+        http.client.HTTPException,
+        requests.ConnectionError,
+        requests.Timeout,
+        requests.exceptions.ChunkedEncodingError,
+        urllib3.exceptions.ProtocolError,
+        urllib3.exceptions.TimeoutError,
+    )
     seen: set[int] = set()
     pending: list[BaseException | None] = [error]
+    found_transport = False
     while pending:
         current = pending.pop()
         if current is None or id(current) in seen:
@@ -90,15 +108,11 @@ def is_transient(error: BaseException) -> bool:
         seen.add(id(current))
         if isinstance(current, api.GoogleAPICallError):
             code = current.code or 0
-            if code == 429 or code >= 500:
-                return True
-        elif isinstance(current, ConnectionError | TimeoutError) or (
-            type(current).__module__.split(".")[0] in ("requests", "urllib3", "http")
-        ):
-            return True
+            return code == 429 or code >= 500
+        found_transport = found_transport or isinstance(current, transport)
         pending += [current.__cause__, current.__context__]
-        pending += [e for e in getattr(current, "exception_details", {}).values()]
-    return False
+        pending += list(getattr(current, "exception_details", {}).values())
+    return found_transport
 
 
 def list_files(pattern: str) -> list[str]:
