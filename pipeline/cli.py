@@ -6,8 +6,11 @@ Mistakes a user can make (bad option, missing directory) end with one line and e
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
+from collections.abc import Iterator
 
 from apache_beam.options.pipeline_options import _BeamArgumentParser
 
@@ -15,6 +18,36 @@ from pipeline.analysis import OUTPUT_FORMATS
 from pipeline.options import BlurAugmentOptions, UsageError
 
 PROG = "blur-augment"
+
+
+class _Interrupts:
+    """Remembers Ctrl-C during a local run. Beam re-raises a KeyboardInterrupt from inside a
+    DoFn as a RuntimeError, and one that lands in a finaliser is dropped altogether; the exit
+    status and message must still say "interrupted", and a second Ctrl-C must still stop."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[None]:
+        def on_interrupt(signum: int, frame: object) -> None:
+            self.count += 1
+            raise KeyboardInterrupt
+
+        try:
+            previous = signal.signal(signal.SIGINT, on_interrupt)
+        except ValueError:  # not the main thread: leave signals alone
+            yield
+            return
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _interrupted() -> int:
+    print(f"{PROG}: interrupted; no completion marker was written", file=sys.stderr)
+    return 130
 
 
 def _run_help() -> str:
@@ -156,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         handler.addFilter(_DropWorkerNoise())
     parser = _parser()
     args, rest = parser.parse_known_args(argv)
+    interrupts = _Interrupts()
     try:
         if args.command == "run":
             if "-h" in rest or "--help" in rest:
@@ -163,7 +197,15 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             from pipeline.run import run
 
-            return run(rest)
+            with interrupts.watching():
+                status = run(rest)
+            if interrupts.count:
+                print(
+                    f"{PROG}: the runner absorbed the interrupt and carried on to the end "
+                    "(see above)",
+                    file=sys.stderr,
+                )
+            return status
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
         return _dispatch(args)
@@ -171,11 +213,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; no completion marker was written", file=sys.stderr)
-        return 130
+        return _interrupted()
     except Exception as error:
         if args.command != "run":
             raise
+        if interrupts.count:
+            return _interrupted()
         logging.getLogger(PROG).debug("run failed", exc_info=True)
         message = str(error).strip().splitlines()[-1] if str(error).strip() else repr(error)
         print(

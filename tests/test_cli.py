@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -13,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.cli import main
 from pipeline.schema import ERROR_SCHEMA, LOG_SCHEMA, run_metadata
 from tests.helpers import max_abs_diff, reference_blur
 from transforms.sampling import BlurSpec, sample
@@ -146,3 +150,35 @@ def test_existing_log_refused_without_overwrite(dataset: Path, tmp_path: Path):
 def test_summary_of_missing_directory_exits_2(tmp_path: Path):
     done = blur_augment("summary", str(tmp_path / "nowhere"))
     assert done.returncode == 2 and "no Parquet shards" in done.stderr
+
+
+def _interrupt_inside_runner(wrap: bool):
+    """A stand-in for pipeline.run.run that is hit by Ctrl-C the way Beam's local runner is:
+    re-raised as a RuntimeError from a DoFn (wrap) or dropped in a finaliser (not wrap)."""
+
+    def run(argv: list[str]) -> int:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        except KeyboardInterrupt as interrupt:
+            if wrap:
+                raise RuntimeError("KeyboardInterrupt [while running 'BlurImage']") from interrupt
+        return 0
+
+    return run
+
+
+@pytest.mark.parametrize(
+    ("wrap", "status", "message"),
+    [
+        (True, 130, "interrupted; no completion marker was written"),
+        (False, 0, "the runner absorbed the interrupt and carried on to the end"),
+    ],
+)
+def test_ctrl_c_inside_the_runner_is_reported(monkeypatch, capsys, wrap, status, message):
+    import pipeline.run
+
+    monkeypatch.setattr(pipeline.run, "run", _interrupt_inside_runner(wrap))
+    assert main(["run", "--input", "x", "--output", "y"]) == status
+    assert message in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

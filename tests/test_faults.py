@@ -72,12 +72,18 @@ def test_interrupted_run_leaves_only_complete_files(tmp_path: Path):
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list(out.rglob("img*.jpg"))) < 10:
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
+    for _ in range(6):  # as a user would, press Ctrl-C again if the first one was absorbed
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=5)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    else:
         process.kill()
-        process.wait()
+    stderr = process.communicate()[1]
+    assert process.returncode == 130, stderr[-2000:]
+    assert "interrupted; no completion marker was written" in stderr
     written = [p for p in out.rglob("*.jpg") if not p.name.startswith(".")]
     assert 0 < len(written) < 150, "interrupt the run in the middle"
     for path in written:  # every visible file is a whole image
