@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import socket
+import threading
 from pathlib import Path
 
 import cv2
@@ -65,3 +67,41 @@ def write_image(path: Path, image: np.ndarray, params: list[int] | None = None) 
 
 def max_abs_diff(a: np.ndarray, b: np.ndarray) -> int:
     return int(np.abs(a.astype(np.int64) - b.astype(np.int64)).max())
+
+
+class MetadataServerSentinel:
+    """A TCP listener on 127.0.0.1 that counts connections and closes them at once.
+
+    Given to a process as its GCE metadata server (GCE_METADATA_HOST / GCE_METADATA_IP), it
+    shows without any timing whether that process, or a worker it starts, looked for Google
+    credentials: that lookup probes the metadata server before anything else."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server.settimeout(0.1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def env(self) -> dict[str, str]:
+        address = f"127.0.0.1:{self._server.getsockname()[1]}"
+        return {"GCE_METADATA_HOST": address, "GCE_METADATA_IP": address}
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            connection.close()
+
+    def __enter__(self) -> MetadataServerSentinel:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._server.close()

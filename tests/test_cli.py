@@ -25,8 +25,12 @@ COMMAND = str(Path(sys.executable).parent / "blur-augment")
 GOOD = ["cats/a.jpg", "cats/deep/b.png", "gray.png", "wide16.png", "alpha/c.PNG"]
 
 
-def blur_augment(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([COMMAND, *args], capture_output=True, text=True, timeout=300)
+def blur_augment(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The installed command in a fresh process; `env` adds to this process's environment."""
+    return subprocess.run(
+        [COMMAND, *args], capture_output=True, text=True, timeout=300,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
 
 
 def read_dir(directory: Path) -> pa.Table:
