@@ -22,8 +22,8 @@ PROG = "blur-augment"
 
 class _Interrupts:
     """Remembers Ctrl-C during a local run. Beam re-raises a KeyboardInterrupt from inside a
-    DoFn as a RuntimeError, and one that lands in a finaliser is dropped altogether; the exit
-    status and message must still say "interrupted", and a second Ctrl-C must still stop."""
+    DoFn as a RuntimeError, and now and then (about 1 run in 60 here) loses one altogether;
+    the exit status and message must still say "interrupted", and Ctrl-C again must stop."""
 
     def __init__(self) -> None:
         self.count = 0
