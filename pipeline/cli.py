@@ -22,7 +22,7 @@ PROG = "blur-augment"
 
 class _Interrupts:
     """Remembers Ctrl-C during a local run. Beam re-raises a KeyboardInterrupt from inside a
-    DoFn as a RuntimeError, and now and then (about 1 run in 60 here) loses one altogether;
+    DoFn as a RuntimeError, and now and then (once in some 90 runs here) loses one altogether;
     the exit status and message must still say "interrupted", and Ctrl-C again must stop."""
 
     def __init__(self) -> None:
