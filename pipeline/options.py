@@ -14,6 +14,7 @@ from transforms import keys
 from transforms.beam import BlurJob
 from transforms.blur import BLUR_METHODS
 from transforms.codec import DEFAULT_MAX_PIXELS
+from transforms.labels.layout import DATASET_KINDS, Layout
 from transforms.sampling import SIGMA_Y_MODES, BlurSpec
 
 DEFAULT_LOG_DIR = "_blur_log"
@@ -106,6 +107,34 @@ class BlurAugmentOptions(PipelineOptions):
             "within 2 grey levels) or 'exact' (always the exact Gaussian).",
         )
         group.add_argument(
+            "--dataset",
+            default="auto",
+            help="Layout of --input: 'auto' (the default: recognises YOLO, COCO and Pascal VOC "
+            "roots, else plain images), 'images', 'yolo', 'coco' or 'voc'. Labels, masks and "
+            "index files travel with every copy.",
+        )
+        group.add_argument(
+            "--splits",
+            default=None,
+            help="Comma-separated splits that get blurred copies (default: train, or the "
+            "split whose name starts with train).",
+        )
+        group.add_argument(
+            "--masks",
+            action="append",
+            default=None,
+            help="Pattern (relative to --input, repeatable) of mask files in a plain folder: "
+            "copied byte for byte under each copy's name, never blurred. A mask pairs with "
+            "the image of the same file stem.",
+        )
+        group.add_argument(
+            "--exclude",
+            action="append",
+            default=None,
+            help="Pattern (relative to --input, repeatable; '*' crosses '/') of files to "
+            "leave out entirely.",
+        )
+        group.add_argument(
             "--overwrite",
             type=str_to_bool,
             nargs="?",
@@ -124,6 +153,8 @@ class RunConfig:
     errors: str
     overwrite: bool
     job: BlurJob
+    dataset: str = "images"  # as asked (--dataset); job.layout is what detection found
+    splits: tuple[str, ...] = ()  # --splits
 
     def parameters(self) -> dict[str, object]:
         """The run's parameters as stored in the Parquet metadata of its log."""
@@ -143,6 +174,7 @@ class RunConfig:
             "jpeg_quality": job.jpeg_quality,
             "max_pixels": job.max_pixels,
             "blur_method": job.blur_method,
+            "dataset": job.layout.describe(),
         }
 
 
@@ -180,6 +212,10 @@ def resolve(options: PipelineOptions) -> RunConfig:
         raise UsageError(
             f"--blur_method must be one of {', '.join(BLUR_METHODS)}, got {opts.blur_method!r}"
         )
+    if opts.dataset not in DATASET_KINDS:
+        raise UsageError(
+            f"--dataset must be one of {', '.join(DATASET_KINDS)}, got {opts.dataset!r}"
+        )
     if opts.max_pixels < 1:
         raise UsageError(f"--max_pixels must be >= 1, got {opts.max_pixels}")
 
@@ -206,5 +242,18 @@ def resolve(options: PipelineOptions) -> RunConfig:
         jpeg_quality=opts.jpeg_quality,
         max_pixels=opts.max_pixels,
         blur_method=opts.blur_method,
+        layout=Layout(
+            kind="images" if opts.dataset == "auto" else opts.dataset,
+            masks=tuple(opts.masks or ()),
+            exclude=tuple(opts.exclude or ()),
+        ),
     )
-    return RunConfig(input=input_spec, log=log, errors=errors, overwrite=opts.overwrite, job=job)
+    return RunConfig(
+        input=input_spec,
+        log=log,
+        errors=errors,
+        overwrite=opts.overwrite,
+        job=job,
+        dataset=opts.dataset,
+        splits=tuple(s.strip() for s in (opts.splits or "").split(",") if s.strip()),
+    )

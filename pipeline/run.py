@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import json
 import logging
@@ -19,10 +20,11 @@ from apache_beam.options.pipeline_options import (
 )
 from apache_beam.runners.runner import PipelineResult
 
+from pipeline.dataset import detect
 from pipeline.options import RunConfig, UsageError, resolve, str_to_bool
 from pipeline.schema import ERROR_SCHEMA, LOG_SCHEMA, MARKER, SHARD_GLOB, with_run_metadata
 from transforms import keys, storage
-from transforms.beam import NAMESPACE, BlurImage, BlurImages
+from transforms.beam import NAMESPACE, BlurImages
 
 _log = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> BlurOutputs:
     """Add the whole job to `pipeline` without running it (and without touching storage)."""
     outputs = pipeline | "BlurImages" >> BlurImages(config.input, config.job)
     metadata = run_metadata(config)
-    rows, errors = outputs.rows, outputs[BlurImage.ERRORS]
+    rows, errors = outputs["rows"], outputs["errors"]
     shards = {}
     for label, pcoll, directory, schema in (
         ("WriteLog", rows, config.log, LOG_SCHEMA),
@@ -77,6 +79,7 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> BlurOutputs:
             WriteMarker(config.log),
             log_shards=beam.pvalue.AsList(shards["WriteLog"]),
             error_shards=beam.pvalue.AsList(shards["WriteErrors"]),
+            dataset_files=beam.pvalue.AsList(outputs["files"]),
             log_rows=beam.pvalue.AsSingleton(rows | "CountRows" >> beam.combiners.Count.Globally()),
             error_rows=beam.pvalue.AsSingleton(
                 errors | "CountErrors" >> beam.combiners.Count.Globally()
@@ -92,12 +95,15 @@ class WriteMarker(beam.DoFn):
     def __init__(self, log_dir: str) -> None:
         self._path = keys.join(log_dir, MARKER)
 
-    def process(self, _: None, log_shards, error_shards, log_rows: int, error_rows: int):
+    def process(
+        self, _: None, log_shards, error_shards, dataset_files, log_rows: int, error_rows: int
+    ):
         marker = {
             "log_rows": log_rows,
             "error_rows": error_rows,
             "log_shards": sorted(log_shards),
             "error_shards": sorted(error_shards),
+            "dataset_files": len(dataset_files),
         }
         storage.write_bytes(self._path, json.dumps(marker, indent=1).encode())
         yield self._path
@@ -128,9 +134,25 @@ def prepare_log_dirs(config: RunConfig) -> None:
             storage.delete_files(shards)
 
 
+COUNTERS = (
+    "matched",
+    "images",
+    "label_files",
+    "skipped",
+    "excluded",
+    "copied_files",
+    "augmented_images",
+    "kept_images",
+    "not_augmented",
+    "orphan_labels",
+    "written",
+    "failed",
+)
+
+
 def counters(result: PipelineResult) -> dict[str, int]:
-    """The job's counters (matched, skipped, written, failed), summed over steps."""
-    totals = {"matched": 0, "skipped": 0, "written": 0, "failed": 0}
+    """The job's counters (see COUNTERS), summed over steps."""
+    totals = dict.fromkeys(COUNTERS, 0)
     query = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
     for counter in query["counters"]:
         name = counter.key.metric.name
@@ -153,6 +175,8 @@ def launch(argv: list[str] | None = None) -> tuple[RunConfig, PipelineOptions, P
     test_options = options.view_as(TestOptions)
     # Beam reads --dry_run as a string, so "False" would be truthy: normalise it.
     test_options.dry_run = str_to_bool(test_options.dry_run or False)
+    layout = detect(config, probe=not test_options.dry_run)
+    config = dataclasses.replace(config, job=dataclasses.replace(config.job, layout=layout))
     if not test_options.dry_run:
         prepare_log_dirs(config)
     pipeline = beam.Pipeline(options=options)
@@ -185,17 +209,35 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def print_run_summary(config: RunConfig, totals: dict[str, int], elapsed: float) -> None:
-    images = totals["matched"] - totals["skipped"]
+    job = config.job
+    layout = job.layout
     outputs = totals["written"] + totals["failed"]
     lines = [
-        f"blur-augment: matched {totals['matched']} files ({images} images, "
+        f"blur-augment: matched {totals['matched']} files ({totals['images']} images, "
         f"{totals['skipped']} skipped as not images)",
         f"  written {totals['written']}, failed {totals['failed']} in {elapsed:.1f} s "
         f"({outputs / elapsed if elapsed > 0 else 0:.1f} images/s)",
-        f"  log:    {config.log}",
-        f"  errors: {config.errors}",
     ]
-    expected = images * len(config.job.copy_indices())
-    if outputs != expected:
+    if layout.kind != "images" or layout.masks or layout.exclude:
+        splits = ", ".join(layout.splits) or "none"
+        augmented = ", ".join(layout.augmented) if layout.splits else "all"
+        variant = f" ({layout.variant})" if layout.variant else ""
+        lines += [
+            f"  dataset: {layout.kind}{variant}; splits: {splits}; augmented: {augmented}",
+            f"  label files and masks: {totals['label_files']}; images augmented "
+            f"{totals['augmented_images']}, copied as they are {totals['kept_images']}, "
+            f"left out (other splits) {totals['not_augmented']}; other files copied "
+            f"{totals['copied_files']}, excluded {totals['excluded']}",
+        ]
+        if totals["orphan_labels"]:
+            lines.append(
+                f"  WARNING: {totals['orphan_labels']} label files or index entries name an "
+                "image that does not exist (left as they are)"
+            )
+    lines += [f"  log:    {config.log}", f"  errors: {config.errors}"]
+    expected = totals["augmented_images"] * len(job.copy_indices()) + totals["kept_images"]
+    if outputs != expected or totals["images"] != (
+        totals["augmented_images"] + totals["kept_images"] + totals["not_augmented"]
+    ):
         lines.append(f"  WARNING: expected {expected} outputs, accounted for {outputs}")
     print("\n".join(lines), file=sys.stderr)

@@ -41,6 +41,11 @@ LOG_SCHEMA = pa.schema(
         # How the pixels were blurred: "exact", "pyramid2" or "pyramid4" (the large-sigma fast
         # path), "none" when they were not (the kernel columns keep the exact rule's size).
         ("blur_method", pa.string()),
+        # Added with dataset layouts: the image's split ("" when the dataset has none) and the
+        # annotation files written for this copy (YOLO .txt, VOC .xml, masks). The COCO JSONs
+        # and VOC lists that name it are in the metadata (dataset.index_files).
+        ("split", pa.string()),
+        ("label_uris", pa.list_(pa.string())),
     ]
 )
 

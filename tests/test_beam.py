@@ -17,22 +17,24 @@ from apache_beam.testing.util import assert_that, equal_to
 from pipeline.options import RunConfig
 from pipeline.run import build
 from tests.helpers import textured, write_image
-from transforms.beam import BlurImage, BlurJob, ImageTask, MatchInputs, plan_read
+from transforms.beam import BlurImage, BlurJob, MatchInputs, Member
+from transforms.labels.layout import IMAGE
 from transforms.sampling import BlurSpec, sample
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_dofn(job: BlurJob, task: ImageTask) -> list:
+def run_dofn(job: BlurJob, key: str, source: Path) -> list:
+    """BlurImage on one image alone (a sample without labels)."""
     fn = BlurImage(job)
     fn.setup()
-    return list(fn.process(plan_read(task)))
+    return list(fn.process((key, [Member(IMAGE, key, str(source))])))
 
 
 def test_blur_image_writes_output_and_yields_row(tmp_path: Path):
     source = write_image(tmp_path / "in" / "sub" / "x.png", textured(30, 40, 3))
     job = BlurJob(output=str(tmp_path / "out"), spec=BlurSpec(1.0, 2.0), seed=5)
-    [row] = run_dofn(job, ImageTask("sub/x.png", str(source), 0))
+    [row] = run_dofn(job, "sub/x.png", source)
     out = tmp_path / "out" / "sub" / "x.png"
     params = sample(5, 0, "sub/x.png", job.spec)
     assert row["output_uri"] == str(out)
@@ -52,7 +54,7 @@ def test_blur_image_writes_output_and_yields_row(tmp_path: Path):
 def test_unapplied_copy_keeps_original_bytes(tmp_path: Path):
     source = write_image(tmp_path / "in" / "x.jpg", textured(30, 40, 3))
     job = BlurJob(output=str(tmp_path / "out"), spec=BlurSpec(0, 3, probability=0.0))
-    [row] = run_dofn(job, ImageTask("x.jpg", str(source), 0))
+    [row] = run_dofn(job, "x.jpg", source)
     assert row["applied"] is False and row["sigma_x"] == 0.0 and row["kernel_width"] == 1
     assert row["blur_method"] == "none"
     assert (tmp_path / "out" / "x.jpg").read_bytes() == source.read_bytes()
@@ -62,7 +64,7 @@ def test_unapplied_copy_keeps_original_bytes(tmp_path: Path):
 def test_blur_method_is_logged(tmp_path: Path, method, expected):
     source = write_image(tmp_path / "in" / "x.png", textured(60, 80, 3))
     job = BlurJob(output=str(tmp_path / "out"), spec=BlurSpec(8.0, 8.0), blur_method=method)
-    [row] = run_dofn(job, ImageTask("x.png", str(source), 0))
+    [row] = run_dofn(job, "x.png", source)
     assert row["blur_method"] == expected and row["kernel_width"] == 49
 
 
@@ -81,7 +83,7 @@ def test_failures_become_error_rows(tmp_path: Path, content, key, stage, message
     if content is not None:
         source.write_bytes(content)
     job = BlurJob(output=str(tmp_path / "out"))
-    [out] = run_dofn(job, ImageTask(key, str(source), 0))
+    [out] = run_dofn(job, key, source)
     assert isinstance(out, TaggedOutput) and out.tag == BlurImage.ERRORS
     row = out.value
     assert (row["key"], row["copy_index"], row["stage"]) == (key, 0, stage)
@@ -89,14 +91,14 @@ def test_failures_become_error_rows(tmp_path: Path, content, key, stage, message
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.*"))
 
 
-def test_match_inputs_expands_copies_and_skips_non_images(dataset: Path):
+def test_match_inputs_keys_images_by_sample_and_skips_non_images(dataset: Path):
     job = BlurJob(output="/unused", copies=2, include_originals=True)
-    tasks = list(MatchInputs(job).process(str(dataset)))
-    keys = sorted({t.key for t in tasks})
-    assert keys == sorted(
+    found = list(MatchInputs(job).process(str(dataset)))
+    assert all(not isinstance(f, TaggedOutput) for f in found)  # notes.txt: skipped, counted
+    assert sorted(sample for sample, _ in found) == sorted(
         ["cats/a.jpg", "cats/deep/b.png", "gray.png", "wide16.png", "alpha/c.PNG", "broken.jpg"]
     )
-    assert sorted(t.copy_index for t in tasks if t.key == "gray.png") == [-1, 0, 1]
+    assert all(m.kind == IMAGE and m.path == str(dataset / s) for s, m in found)
 
 
 def test_pipeline_rows_and_errors(dataset: Path, tmp_path: Path):

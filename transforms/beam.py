@@ -6,23 +6,37 @@ the stage and the reason, and the run goes on.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import logging
-from collections.abc import Iterator
+import posixpath
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import apache_beam as beam
 import cv2
-from apache_beam.io import fileio
-from apache_beam.io.filesystem import CompressionTypes, FileMetadata
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
 from transforms import codec, keys, storage
 from transforms.blur import blur, kernel_for
+from transforms.labels import coco, voc, yolo
+from transforms.labels.errors import LabelError
+from transforms.labels.layout import (
+    EXCLUDED,
+    IMAGE,
+    INDEX,
+    LABEL,
+    MASK,
+    OTHER,
+    Layout,
+    classify,
+    stem_key,
+    voc_list_split,
+)
 from transforms.sampling import BlurSpec, sample
 
 NAMESPACE = "blur_augment"
@@ -75,6 +89,7 @@ class BlurJob:
     jpeg_quality: int = 95
     max_pixels: int = codec.DEFAULT_MAX_PIXELS
     blur_method: str = "auto"
+    layout: Layout = field(default_factory=Layout)
 
     @property
     def numbered(self) -> bool:
@@ -84,19 +99,35 @@ class BlurJob:
     def copy_indices(self) -> list[int]:
         return ([ORIGINAL_COPY] if self.include_originals else []) + list(range(self.copies))
 
+    def copy_key(self, key: str, copy_index: int) -> str:
+        """Where copy `copy_index` of the file at `key` (an image or one of its label files)
+        goes, relative to --output."""
+        return keys.output_key(key, copy_index, self.numbered)
+
+
+ENTRY = "entry"  # a member that is a line of an index file (COCO JSON image, VOC list line)
+
 
 @dataclass(frozen=True)
-class ImageTask:
-    """One (input, copy) pair: the unit of work that the Reshuffle spreads over workers."""
+class Member:
+    """One thing that belongs to a sample: an image, a label or mask file, or an index entry.
 
+    Files carry their key and path; entries carry the index file they come from (`index`) and
+    what identifies them there: a COCO image id and file_name, or a VOC list line."""
+
+    kind: str
     key: str
-    source_uri: str
-    copy_index: int
-    readable: Any = None  # fileio.ReadableFile once read is planned (after the Reshuffle)
+    path: str = ""
+    split: str = ""
+    index: str = ""
+    image_id: int = 0
+    line: int = 0
+    rest: str = ""
 
 
 class StageError(Exception):
-    """A failure tagged with the stage it happened in (read, decode, blur, encode, write)."""
+    """A failure tagged with the stage it happened in (read, decode, blur, encode, write,
+    labels)."""
 
     def __init__(self, stage: str, cause: BaseException) -> None:
         super().__init__(str(cause))
@@ -105,19 +136,26 @@ class StageError(Exception):
 
 
 class MatchInputs(beam.DoFn):
-    """Expand --input at run time (never at graph construction) into one task per copy.
+    """Expand --input at run time (never at graph construction) and tell each file's role.
 
-    Non-image files are counted as skipped. Keys that would escape --output still become tasks
-    so that BlurImage reports them as error rows: nothing matched is silently dropped.
+    Images, label files and masks go out keyed by their sample; index files (COCO JSON, VOC
+    lists, data.yaml) and other files to the tagged outputs. Keys that would escape --output
+    still go on, so that BlurImage reports them as error rows: nothing matched is silently
+    dropped.
     """
 
+    INDEX = "index"
+    OTHER = "other"
     matched = Metrics.counter(NAMESPACE, "matched")
+    images = Metrics.counter(NAMESPACE, "images")
+    labels = Metrics.counter(NAMESPACE, "label_files")
     skipped = Metrics.counter(NAMESPACE, "skipped")
+    excluded = Metrics.counter(NAMESPACE, "excluded")
 
     def __init__(self, job: BlurJob) -> None:
         self._job = job
 
-    def process(self, input_spec: str) -> Iterator[ImageTask]:
+    def process(self, input_spec: str) -> Iterator[tuple[str, Member] | TaggedOutput]:
         for plan in keys.match_plans(input_spec):
             found = FileSystems.match([plan.pattern])[0].metadata_list
             if found:
@@ -125,32 +163,83 @@ class MatchInputs(beam.DoFn):
         else:
             _log.warning("--input %s matched no files", input_spec)
             return
+        layout = self._job.layout
         for metadata in found:
             path = metadata.path
-            self.matched.inc()
-            if codec.format_for_path(path) is None:
-                self.skipped.inc()
-                continue
             key = keys.relative_key(path, plan.base)
-            for copy_index in self._job.copy_indices():
-                yield ImageTask(key=key, source_uri=path, copy_index=copy_index)
+            if posixpath.basename(key).startswith(".") and key.endswith(".partial"):
+                continue  # a temporary of an interrupted write of ours
+            self.matched.inc()
+            role = classify(key, layout)
+            if role.kind == EXCLUDED:
+                self.excluded.inc()
+            elif role.kind == INDEX:
+                yield TaggedOutput(self.INDEX, Member(INDEX, key, path))
+            elif role.kind == OTHER:
+                if layout.kind == "images" or not self._job.include_originals:
+                    self.skipped.inc()
+                else:
+                    yield TaggedOutput(self.OTHER, Member(OTHER, key, path))
+            else:
+                (self.images if role.kind == IMAGE else self.labels).inc()
+                yield role.sample, Member(role.kind, key, path, role.split)
 
 
-def plan_read(task: ImageTask) -> ImageTask:
-    """Attach a ReadableFile: reading itself happens in BlurImage, where failures are caught."""
-    readable = fileio.ReadableFile(FileMetadata(task.source_uri, 0), CompressionTypes.UNCOMPRESSED)
-    return ImageTask(task.key, task.source_uri, task.copy_index, readable)
+class ReadIndex(beam.DoFn):
+    """Turns each index file into entries keyed by the sample they name: COCO JSON images
+    (streamed, so a train2017-size file fits) and VOC ImageSets lines. A COCO file_name that
+    could point outside its folder is an error row of its own."""
+
+    ERRORS = "errors"
+
+    def __init__(self, job: BlurJob) -> None:
+        self._job = job
+
+    def process(self, index: Member) -> Iterator[tuple[str, Member] | TaggedOutput]:
+        layout = self._job.layout
+        coco_index = next((c for c in layout.coco if c.key == index.key), None)
+        if coco_index is not None:
+            with storage.open_read(index.path) as stream:
+                for entry in coco.iter_images(stream):
+                    try:
+                        name = coco.checked_file_name(entry)
+                    except LabelError as error:
+                        yield TaggedOutput(
+                            self.ERRORS,
+                            error_row(index.key, index.path, ORIGINAL_COPY, "labels", error),
+                        )
+                        continue
+                    image_key = coco_index.image_dir + name
+                    yield stem_key(image_key), Member(
+                        ENTRY, image_key, index=index.key, image_id=entry.get("id"),
+                        split=coco_index.split,
+                    )  # fmt: skip
+        elif index.key in layout.lists:
+            text = storage.read_bytes(index.path).decode("utf-8", errors="replace")
+            split = voc_list_split(index.key)
+            for line, image, rest in voc.list_entries(text):
+                sample = image if layout.variant != "roboflow" else f"{split}/{image}"
+                yield (
+                    sample,
+                    Member(ENTRY, image, index=index.key, line=line, rest=rest, split=split),
+                )
 
 
 class BlurImage(beam.DoFn):
-    """Read, decode, sample, blur, encode and write one copy of one image; yield its log row.
+    """One sample at a time: read and decode each image once, then sample, blur, encode and
+    write every copy with its label files and masks; yield one log row per copy.
 
-    Failures go to the `errors` output as rows of the error table.
-    """
+    Failures go to the `errors` output as rows of the error table; what index files must list
+    goes to `listings` as (index key, entry)."""
 
     ERRORS = "errors"
+    LISTINGS = "listings"
     written = Metrics.counter(NAMESPACE, "written")
     failed = Metrics.counter(NAMESPACE, "failed")
+    augmented = Metrics.counter(NAMESPACE, "augmented_images")
+    kept = Metrics.counter(NAMESPACE, "kept_images")
+    not_augmented = Metrics.counter(NAMESPACE, "not_augmented")
+    orphans = Metrics.counter(NAMESPACE, "orphan_labels")
 
     def __init__(self, job: BlurJob) -> None:
         self._job = job
@@ -158,31 +247,153 @@ class BlurImage(beam.DoFn):
     def setup(self) -> None:
         tune_worker_process()
 
-    def process(self, task: ImageTask) -> Iterator[dict[str, Any] | TaggedOutput]:
-        try:
-            yield self._blur(task)
-            self.written.inc()
-        except StageError as error:
-            self.failed.inc()
-            yield TaggedOutput(self.ERRORS, error_row(task, error.stage, error.cause))
-
-    def _blur(self, task: ImageTask) -> dict[str, Any]:
-        job = self._job
-        with _stage("write"):
-            keys.check_key(task.key)
-            output_uri = keys.join(
-                job.output, keys.output_key(task.key, task.copy_index, job.numbered)
+    def process(self, element: tuple[str, Iterable[Member]]) -> Iterator[Any]:
+        _, members = element
+        members = sorted(members, key=lambda m: (m.kind, m.key, m.index, m.line))
+        images = [m for m in members if m.kind == IMAGE]
+        files = [m for m in members if m.kind in (LABEL, MASK)]
+        entries = [m for m in members if m.kind == ENTRY]
+        if not images:
+            # label files and index entries whose image is missing: counted, reported
+            self.orphans.inc(len(files) + len({(e.index, e.key) for e in entries}))
+            return
+        problem: BaseException | None = None
+        contents: dict[str, bytes] = {}
+        if files and len(images) > 1:
+            problem = LabelError(
+                f"{len(images)} images ({', '.join(i.key for i in images)}) share the label "
+                f"files {', '.join(f.key for f in files)}"
             )
-        with _stage("read"):
-            source = task.readable.read() if task.readable else storage.read_bytes(task.source_uri)
-        with _stage("decode"):
-            decoded = codec.decode(source, job.max_pixels)
-            out_format = codec.format_for_path(task.key) or decoded.format
+        else:
+            try:
+                contents = self._read_labels(files)
+            except LabelError as error:
+                problem = error
+        for image in images:
+            # a VOC list line names the sample; a COCO entry its exact file (a.jpg, a.png)
+            own = [e for e in entries if e.index in self._job.layout.lists or e.key == image.key]
+            yield from self._image(image, files, contents, own, problem)
+
+    def _read_labels(self, files: list[Member]) -> dict[str, bytes]:
+        """Each label file's bytes, checked (a broken label fails the copies, not the run)."""
+        contents = {}
+        for member in files:
+            with _stage("labels"):
+                data = storage.read_bytes(member.path)
+            if member.kind == LABEL:
+                try:
+                    if member.key.endswith(".txt"):
+                        yolo.check_label(data)
+                    else:
+                        voc.rename_annotation(data, "check", None)
+                except LabelError as error:
+                    raise LabelError(f"{member.key}: {error}") from error
+            contents[member.key] = data
+        return contents
+
+    def _split(self, image: Member, entries: list[Member]) -> str:
+        """The image's split: from its path, or (VOCdevkit) from the lists that name it."""
+        if image.split or not entries:
+            return image.split
+        splits = sorted({e.split for e in entries if e.index in self._job.layout.lists})
+        augmented = [s for s in splits if s in self._job.layout.augmented]
+        return (augmented or splits or [""])[0]
+
+    def _image(
+        self,
+        image: Member,
+        files: list[Member],
+        contents: dict[str, bytes],
+        entries: list[Member],
+        problem: BaseException | None,
+    ) -> Iterator[Any]:
+        job = self._job
+        split = self._split(image, entries)
+        augment = job.layout.augments(split)
+        if augment:
+            copy_indices = job.copy_indices()
+            self.augmented.inc()
+        elif job.include_originals:
+            copy_indices = [ORIGINAL_COPY]
+            self.kept.inc()
+        else:
+            self.not_augmented.inc()
+            return
+        if problem is None:
+            listed = [e.index for e in entries if e.index not in job.layout.lists]
+            twice = sorted({i for i in listed if listed.count(i) > 1})
+            if twice:
+                ids = [e.image_id for e in entries if e.index in twice]
+                problem = LabelError(
+                    f"{image.key} is listed more than once in {', '.join(twice)} (image ids "
+                    f"{', '.join(map(str, ids))}): its annotations are ambiguous"
+                )
+        try:
+            with _stage("write"):
+                keys.check_key(image.key)
+            with _stage("read"):
+                source = storage.read_bytes(image.path)
+            with _stage("decode"):
+                decoded = codec.decode(source, job.max_pixels)
+        except StageError as error:
+            for copy_index in copy_indices:
+                self.failed.inc()
+                yield TaggedOutput(self.ERRORS, error_row(image.key, image.path, copy_index,
+                                                           error.stage, error.cause))  # fmt: skip
+            return
+        for copy_index in copy_indices:
+            try:
+                if problem is not None and copy_index != ORIGINAL_COPY:
+                    raise StageError("labels", problem)
+                row = self._copy(image, source, decoded, copy_index, files, contents)
+            except StageError as error:
+                self.failed.inc()
+                yield TaggedOutput(
+                    self.ERRORS,
+                    error_row(image.key, image.path, copy_index, error.stage, error.cause),
+                )
+                continue
+            row["split"] = split
+            self.written.inc()
+            yield row
+            if copy_index != ORIGINAL_COPY:
+                yield from self._listings(image, entries, copy_index)
+
+    def _listings(self, image: Member, entries: list[Member], copy_index: int) -> Iterator[Any]:
+        """What the index files must add for a written copy: a COCO image entry (its source's
+        id and the copy's file_name) or a VOC list line (the copy's id and the source's flag)."""
+        job = self._job
+        for entry in entries:
+            if entry.index in job.layout.lists:
+                line = job.copy_key(entry.key, copy_index) + entry.rest
+                yield TaggedOutput(self.LISTINGS, (entry.index, (entry.line, copy_index, line)))
+            else:
+                image_dir = next(c.image_dir for c in job.layout.coco if c.key == entry.index)
+                name = job.copy_key(entry.key, copy_index)[len(image_dir) :]
+                listing = coco.CopyEntry(entry.image_id, copy_index, name)
+                yield TaggedOutput(self.LISTINGS, (entry.index, listing))
+
+    def _copy(
+        self,
+        image: Member,
+        source: bytes,
+        decoded: codec.Decoded,
+        copy_index: int,
+        files: list[Member],
+        contents: dict[str, bytes],
+    ) -> dict[str, Any]:
+        """Make and write one copy (its label files first, so no copy is ever visible without
+        them); returns its log row."""
+        job = self._job
+        key = image.key
+        with _stage("write"):
+            output_uri = keys.join(job.output, job.copy_key(key, copy_index))
+        out_format = codec.format_for_path(key) or decoded.format
         pixels = decoded.pixels
-        if task.copy_index == ORIGINAL_COPY:
+        if copy_index == ORIGINAL_COPY:
             applied, sigma_x, sigma_y = False, 0.0, 0.0
         else:
-            params = sample(job.seed, task.copy_index, task.key, job.spec)
+            params = sample(job.seed, copy_index, key, job.spec)
             applied, sigma_x, sigma_y = params.applied, params.sigma_x, params.sigma_y
         kernel = kernel_for(sigma_x, sigma_y, pixels.dtype)
         method = "none"
@@ -201,13 +412,28 @@ class BlurImage(beam.DoFn):
                     decoded.metadata_types,
                     decoded.metadata,
                 )
-        with _stage("write"):
-            storage.write_bytes(output_uri, output)
+        label_uris = []
+        for member in files:
+            label_uri = keys.join(job.output, job.copy_key(member.key, copy_index))
+            data = contents[member.key]
+            if member.kind == LABEL and member.key.endswith(".xml") and copy_index >= 0:
+                with _stage("labels"):
+                    data = voc.rename_annotation(data, posixpath.basename(output_uri), output_uri)
+            with _stage("write"):
+                storage.write_bytes(label_uri, data)
+            label_uris.append(label_uri)
+        try:
+            with _stage("write"):
+                storage.write_bytes(output_uri, output)
+        except StageError:
+            with contextlib.suppress(Exception):
+                storage.delete_files([u for u in label_uris if storage.exists(u)])
+            raise
         return {
-            "key": task.key,
-            "source_uri": task.source_uri,
+            "key": key,
+            "source_uri": image.path,
             "output_uri": output_uri,
-            "copy_index": task.copy_index,
+            "copy_index": copy_index,
             "seed": job.seed,
             "applied": applied,
             "sigma_x": sigma_x,
@@ -224,6 +450,7 @@ class BlurImage(beam.DoFn):
             "output_sha256": hashlib.sha256(output).hexdigest(),
             "exif_orientation": codec.exif_orientation(decoded),
             "blur_method": method,
+            "label_uris": label_uris,
         }
 
 
@@ -248,33 +475,131 @@ class _stage:
         return False
 
 
-def error_row(task: ImageTask, stage: str, cause: BaseException) -> dict[str, Any]:
+def error_row(
+    key: str, source_uri: str, copy_index: int, stage: str, cause: BaseException
+) -> dict[str, Any]:
     """A row of the error table: which input and copy, where it failed, and why."""
     return {
-        "key": task.key,
-        "source_uri": task.source_uri,
-        "copy_index": task.copy_index,
+        "key": key,
+        "source_uri": source_uri,
+        "copy_index": copy_index,
         "stage": stage,
         "error_type": type(cause).__name__,
         "message": str(cause)[:2000] or repr(cause),
     }
 
 
+class RewriteIndex(beam.DoFn):
+    """Writes each index file of the output once every copy is written: a COCO JSON with an
+    entry for every written copy, a VOC list naming them, a data.yaml pointing into the output.
+    Input: (index key, [None (the file itself), listings of written copies...])."""
+
+    def __init__(self, job: BlurJob) -> None:
+        self._job = job
+
+    def process(self, element: tuple[str, Iterable[Any]], base: str) -> Iterator[str]:
+        key, payloads = element
+        listings = [p for p in payloads if p is not None]
+        job = self._job
+        layout = job.layout
+        source = keys.join(base, key)
+        target = keys.join(job.output, key)
+        if key == layout.yaml:
+            text = storage.read_bytes(source).decode("utf-8")
+
+            def in_output(relative: str) -> bool:
+                role = classify(relative.rstrip("/") + "/x.jpg", layout)
+                return job.include_originals or layout.augments(role.split)
+
+            data = yolo.rewrite_data_yaml(text, job.output, in_output).encode()
+            storage.write_bytes(target, data)
+        elif not listings and not job.include_originals:
+            return  # lists no copy, and the originals are not wanted
+        elif not listings:
+            storage.write_bytes(target, storage.read_bytes(source))  # another split's: as it is
+        elif key in layout.lists:
+            text = storage.read_bytes(source).decode("utf-8", errors="replace")
+            added: dict[int, list[str]] = {}
+            for line, _, text_line in sorted(listings):
+                added.setdefault(line, []).append(text_line)
+            storage.write_bytes(
+                target, voc.rewrite_list(text, added, job.include_originals).encode()
+            )
+        else:
+            index = next(c for c in layout.coco if c.key == key)
+            rename = (lambda name, c: job.copy_key(name, c)) if index.panoptic_dir else None
+            with storage.open_atomic(target) as out:
+                coco.rewrite(
+                    lambda: storage.open_read(source), out, listings, job.include_originals, rename
+                )
+        yield target
+
+
+class CopyFile(beam.DoFn):
+    """Copies a file of the dataset that is neither image nor label (README, classes.txt) with
+    --include_originals, so the output is a complete dataset."""
+
+    copied = Metrics.counter(NAMESPACE, "copied_files")
+
+    def __init__(self, job: BlurJob) -> None:
+        self._job = job
+
+    def process(self, member: Member) -> Iterator[str]:
+        target = keys.join(self._job.output, member.key)
+        keys.check_key(member.key)
+        storage.write_bytes(target, storage.read_bytes(member.path))
+        self.copied.inc()
+        yield target
+
+
 class BlurImages(beam.PTransform):
-    """--input pattern -> (log rows, error rows): match, spread, read, blur and write."""
+    """--input -> (log rows, error rows, written dataset files): match and classify, bring each
+    image together with its labels (the GroupByKey also spreads images over workers), blur and
+    write every copy, then rewrite the index files from what was written."""
 
     def __init__(self, input_spec: str, job: BlurJob) -> None:
         super().__init__()
         self._input_spec = input_spec
         self._job = job
 
-    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.pvalue.DoOutputsTuple:
-        return (
+    def expand(self, pbegin: beam.pvalue.PBegin) -> dict[str, beam.PCollection]:
+        job = self._job
+        matched = (
             pbegin
             | "InputPattern" >> beam.Create([self._input_spec])
-            | "MatchFiles" >> beam.ParDo(MatchInputs(self._job))
-            | "Reshuffle" >> beam.Reshuffle()
-            | "ReadMatches" >> beam.Map(plan_read)
-            | "BlurImage"
-            >> beam.ParDo(BlurImage(self._job)).with_outputs(BlurImage.ERRORS, main="rows")
+            | "MatchFiles"
+            >> beam.ParDo(MatchInputs(job)).with_outputs(
+                MatchInputs.INDEX, MatchInputs.OTHER, main="members"
+            )
         )
+        index_files = matched[MatchInputs.INDEX] | "SpreadIndexFiles" >> beam.Reshuffle()
+        entries = index_files | "ReadIndex" >> beam.ParDo(ReadIndex(job)).with_outputs(
+            ReadIndex.ERRORS, main="entries"
+        )
+        blurred = (
+            (matched.members, entries.entries)
+            | "MembersAndEntries" >> beam.Flatten()
+            | "GroupSamples" >> beam.GroupByKey()
+            | "BlurImage"
+            >> beam.ParDo(BlurImage(job)).with_outputs(
+                BlurImage.ERRORS, BlurImage.LISTINGS, main="rows"
+            )
+        )
+        base = keys.match_plans(self._input_spec)[0].base
+        seeds = index_files | "IndexSeeds" >> beam.Map(lambda m: (m.key, None))
+        rewritten = (
+            (seeds, blurred[BlurImage.LISTINGS])
+            | "ListingsByIndex" >> beam.Flatten()
+            | "GroupListings" >> beam.GroupByKey()
+            | "RewriteIndex" >> beam.ParDo(RewriteIndex(job), base=base)
+        )
+        copied = (
+            matched[MatchInputs.OTHER]
+            | "SpreadOtherFiles" >> beam.Reshuffle()
+            | "CopyOtherFiles" >> beam.ParDo(CopyFile(job))
+        )
+        errors = (blurred[BlurImage.ERRORS], entries[ReadIndex.ERRORS]) | "AllErrors" >> (
+            beam.Flatten()
+        )
+        files = (rewritten, copied) | "DatasetFiles" >> beam.Flatten()
+        return {"rows": blurred.rows, "errors": errors, "files": files}

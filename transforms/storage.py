@@ -5,9 +5,12 @@ Part of the Beam layer: the pure modules never import this.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import uuid
+from collections.abc import Iterator
+from typing import IO
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -47,12 +50,19 @@ PLUGIN_MODULE = __name__
 
 def read_bytes(path: str) -> bytes:
     """The whole object, never decompressed (an image called x.jpg.gz stays bytes)."""
-    with FileSystems.open(path, mime_type="application/octet-stream", compression_type=_RAW) as f:
+    with open_read(path) as f:
         return f.read()
 
 
 def write_bytes(path: str, data: bytes) -> None:
-    """Write so that no partial object is ever visible at `path`, and a retry rewrites it.
+    """Write so that no partial object is ever visible at `path`, and a retry rewrites it."""
+    with open_atomic(path) as f:
+        f.write(data)
+
+
+@contextlib.contextmanager
+def open_atomic(path: str) -> Iterator[IO[bytes]]:
+    """A writable stream whose content appears at `path` whole, or not at all.
 
     Object stores (gs://) publish an object only when its upload completes, so a direct write
     is atomic. On filesystems with directories a crash could leave half a file, so the bytes
@@ -61,18 +71,33 @@ def write_bytes(path: str, data: bytes) -> None:
     """
     if FileSystems.get_scheme(path) not in (None, "file"):
         with FileSystems.create(path, mime_type=_mime_type(path), compression_type=_RAW) as f:
-            f.write(data)
+            yield f
         return
     directory, name = posixpath.split(path)
     temporary = posixpath.join(directory, f".{name}.{uuid.uuid4().hex}.partial")
     try:
         with FileSystems.create(temporary, compression_type=_RAW) as f:
-            f.write(data)
+            yield f
         FileSystems.rename([temporary], [path])
     except BaseException:
         if FileSystems.exists(temporary):
             FileSystems.delete([temporary])
         raise
+
+
+def open_read(path: str) -> IO[bytes]:
+    """A readable stream of the whole object, never decompressed."""
+    return FileSystems.open(path, mime_type="application/octet-stream", compression_type=_RAW)
+
+
+def exists(path: str) -> bool:
+    return FileSystems.exists(path)
+
+
+def first_match(pattern: str) -> str | None:
+    """One path matching `pattern`, or None: a cheap probe (listing stops at the first match)."""
+    found = FileSystems.match([pattern], limits=[1])[0].metadata_list
+    return found[0].path if found else None
 
 
 def is_transient(error: BaseException) -> bool:
@@ -133,6 +158,9 @@ _MIME_TYPES = {
     ".tif": "image/tiff",
     ".tiff": "image/tiff",
     ".bmp": "image/bmp",
+    ".json": "application/json",
+    ".txt": "text/plain",
+    ".xml": "application/xml",
 }
 
 

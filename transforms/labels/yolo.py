@@ -1,0 +1,107 @@
+"""YOLO labels (Ultralytics and Roboflow exports): one .txt per image, and a data.yaml.
+
+A copy's label file is its source's, byte for byte: rows are normalised to the image size, and
+blur keeps the size. The file is still parsed, so that a broken one fails loudly instead of
+turning every copy into a background image.
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+from collections.abc import Callable
+
+import yaml
+
+from transforms.labels.errors import LabelError
+
+SPLIT_KEYS = ("train", "val", "test", "minival")
+
+
+def check_label(data: bytes) -> int:
+    """Validate a YOLO label file; returns its number of objects.
+
+    Each row is `class x y w h`, a polygon `class x1 y1 x2 y2 ...` or a pose row, with an
+    integer class >= 0 and finite numbers (Ultralytics' own rows); blank lines are allowed.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise LabelError(f"YOLO label file is not UTF-8 text ({error.reason})") from error
+    objects = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) < 5:
+            raise LabelError(
+                f"YOLO label line {number} has {len(fields)} fields; a row is "
+                "'class x_center y_center width height' (or a polygon or pose row)"
+            )
+        try:
+            cls = int(fields[0])
+            values = [float(v) for v in fields[1:]]
+        except ValueError as error:
+            raise LabelError(
+                f"YOLO label line {number} is not numeric: {line.strip()!r}"
+            ) from error
+        if cls < 0 or not all(math.isfinite(v) for v in values):
+            raise LabelError(f"YOLO label line {number} has a negative class or a non-finite value")
+        objects += 1
+    return objects
+
+
+def _relative(value: str) -> str:
+    """A split path of data.yaml relative to the dataset root, as Ultralytics resolves it (a
+    leading '../', as in Roboflow's exports, falls back to the root itself)."""
+    while value.startswith("../"):
+        value = value[3:]
+    return value.lstrip("./") if value.startswith("./") else value
+
+
+def yaml_split_dirs(text: str) -> dict[str, list[str]]:
+    """The split paths of a data.yaml (`train: ...` etc.), relative to the dataset root."""
+    data = load_yaml(text)
+    found: dict[str, list[str]] = {}
+    for name in SPLIT_KEYS:
+        value = data.get(name)
+        if isinstance(value, str):
+            found[name] = [_relative(value)]
+        elif isinstance(value, list):
+            found[name] = [_relative(str(v)) for v in value]
+    return found
+
+
+def load_yaml(text: str) -> dict:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise LabelError(f"data.yaml is not valid YAML: {error}") from error
+    if not isinstance(data, dict):
+        raise LabelError("data.yaml is not a mapping of keys (train, val, names, ...)")
+    return data
+
+
+def rewrite_data_yaml(text: str, output_root: str, in_output: Callable[[str], bool]) -> str:
+    """data.yaml for the output: `path` is the output root, and every split path points inside
+    it when that split was written (`in_output(relative_path)`), else at the source's folder
+    (absolute), so a run without --include_originals still validates on the originals."""
+    data = load_yaml(text)
+    source_root = data.get("path")
+    data["path"] = output_root
+
+    def place(value: str) -> str:
+        relative = _relative(value)
+        if in_output(relative):
+            return relative
+        if posixpath.isabs(value) or "://" in value:
+            return value
+        return str(source_root).rstrip("/") + "/" + relative if source_root else value
+
+    for name in SPLIT_KEYS:
+        value = data.get(name)
+        if isinstance(value, str):
+            data[name] = place(value)
+        elif isinstance(value, list):
+            data[name] = [place(str(v)) for v in value]
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
