@@ -34,8 +34,8 @@ def guess_kind(root: str) -> str:
         return "voc"
     if (
         storage.exists(root + "data.yaml")
-        or _probe(root, "labels/*")
-        or any(_probe(root, f"{s}/labels/*") for s in COMMON_SPLITS)
+        or _probe(root, "labels/**")
+        or any(_probe(root, f"{s}/labels/**") for s in COMMON_SPLITS)
     ):
         return "yolo"
     return "images"
@@ -47,7 +47,7 @@ def _coco(root: str) -> Layout:
         key = keys.relative_key(path, root)
         stem = posixpath.splitext(posixpath.basename(key))[0]
         split = stem.rsplit("_", 1)[-1]
-        image_dir = f"images/{split}/" if _probe(root, f"images/{split}/*") else f"{split}/"
+        image_dir = f"images/{split}/" if _probe(root, f"images/{split}/**") else f"{split}/"
         panoptic = f"annotations/panoptic_{split}/" if stem.startswith("panoptic_") else ""
         indexes.append(CocoIndex(key, split, image_dir, panoptic))
     for split in COMMON_SPLITS:
@@ -64,7 +64,7 @@ def _coco(root: str) -> Layout:
 
 
 def _voc(root: str) -> Layout:
-    if _probe(root, "Annotations/*.xml") or _probe(root, "JPEGImages/*"):
+    if _probe(root, "Annotations/*.xml") or _probe(root, "JPEGImages/**"):
         lists = tuple(keys.relative_key(p, root) for p in storage.list_files(root + "ImageSets/**"))
         lists = tuple(k for k in lists if k.endswith(".txt"))
         splits = tuple(sorted({voc_list_split(k) for k in lists}))
@@ -76,7 +76,7 @@ def _voc(root: str) -> Layout:
 
 
 def _yolo(root: str) -> Layout:
-    variant = "ultralytics" if _probe(root, "images/*") else "roboflow"
+    variant = "ultralytics" if _probe(root, "images/**") else "roboflow"
     layout = Layout("yolo", variant)
     yaml_key = "data.yaml" if storage.exists(root + "data.yaml") else ""
     splits: set[str] = set()
@@ -92,7 +92,7 @@ def _yolo(root: str) -> Layout:
                 if split:
                     splits.add(split)
     for split in COMMON_SPLITS:
-        folder = f"images/{split}/*" if variant == "ultralytics" else f"{split}/images/*"
+        folder = f"images/{split}/**" if variant == "ultralytics" else f"{split}/images/**"
         if _probe(root, folder):
             splits.add(split)
     return dataclasses.replace(layout, splits=tuple(sorted(splits)), yaml=yaml_key)

@@ -55,9 +55,9 @@ def test_dataflow_job_builds_offline(monkeypatch):
     names = {t.unique_name for t in proto.components.transforms.values()}
     for step in (
         "BlurImages/MatchFiles",
-        "BlurImages/Reshuffle",
-        "BlurImages/ReadMatches",
+        "BlurImages/GroupSamples",
         "BlurImages/BlurImage",
+        "BlurImages/RewriteIndex",
         "WriteLog/Write",
         "WriteErrors/Write",
     ):

@@ -265,31 +265,36 @@ class BlurImage(beam.DoFn):
                 f"files {', '.join(f.key for f in files)}"
             )
         else:
-            try:
-                contents = self._read_labels(files)
-            except LabelError as error:
-                problem = error
+            contents, problem = self._read_labels(files)
         for image in images:
             # a VOC list line names the sample; a COCO entry its exact file (a.jpg, a.png)
             own = [e for e in entries if e.index in self._job.layout.lists or e.key == image.key]
             yield from self._image(image, files, contents, own, problem)
 
-    def _read_labels(self, files: list[Member]) -> dict[str, bytes]:
-        """Each label file's bytes, checked (a broken label fails the copies, not the run)."""
-        contents = {}
+    def _read_labels(self, files: list[Member]) -> tuple[dict[str, bytes], LabelError | None]:
+        """Each label file's bytes, and the first problem found in them: a file that cannot be
+        read or parsed fails the blurred copies, not the run (a transient error still fails
+        the bundle, for a retry)."""
+        contents: dict[str, bytes] = {}
+        problem: LabelError | None = None
         for member in files:
-            with _stage("labels"):
-                data = storage.read_bytes(member.path)
-            if member.kind == LABEL:
-                try:
-                    if member.key.endswith(".txt"):
-                        yolo.check_label(data)
-                    else:
-                        voc.rename_annotation(data, "check", None)
-                except LabelError as error:
-                    raise LabelError(f"{member.key}: {error}") from error
-            contents[member.key] = data
-        return contents
+            try:
+                contents[member.key] = storage.read_bytes(member.path)
+            except Exception as error:
+                if storage.is_transient(error):
+                    raise
+                problem = problem or LabelError(f"{member.key} cannot be read: {error}")
+                continue
+            if member.kind != LABEL or problem is not None:
+                continue
+            try:
+                if member.key.endswith(".txt"):
+                    yolo.check_label(contents[member.key])
+                else:
+                    voc.rename_annotation(contents[member.key], "check", None)
+            except LabelError as error:
+                problem = LabelError(f"{member.key}: {error}")
+        return contents, problem
 
     def _split(self, image: Member, entries: list[Member]) -> str:
         """The image's split: from its path, or (VOCdevkit) from the lists that name it."""
@@ -343,7 +348,9 @@ class BlurImage(beam.DoFn):
             return
         for copy_index in copy_indices:
             try:
-                if problem is not None and copy_index != ORIGINAL_COPY:
+                # an original is copied as it is (labels included) wherever its labels are
+                whole = all(f.key in contents for f in files)
+                if problem is not None and (copy_index != ORIGINAL_COPY or not whole):
                     raise StageError("labels", problem)
                 row = self._copy(image, source, decoded, copy_index, files, contents)
             except StageError as error:
@@ -500,9 +507,13 @@ class RewriteIndex(beam.DoFn):
     def process(self, element: tuple[str, Iterable[Any]], base: str) -> Iterator[str]:
         key, payloads = element
         listings = [p for p in payloads if p is not None]
+        if listings or self._job.include_originals or key == self._job.layout.yaml:
+            yield self._rewrite(key, keys.join(base, key), listings)
+        # else: it lists no copy, and the originals are not wanted
+
+    def _rewrite(self, key: str, source: str, listings: list[Any]) -> str:
         job = self._job
         layout = job.layout
-        source = keys.join(base, key)
         target = keys.join(job.output, key)
         if key == layout.yaml:
             text = storage.read_bytes(source).decode("utf-8")
@@ -511,10 +522,9 @@ class RewriteIndex(beam.DoFn):
                 role = classify(relative.rstrip("/") + "/x.jpg", layout)
                 return job.include_originals or layout.augments(role.split)
 
-            data = yolo.rewrite_data_yaml(text, job.output, in_output).encode()
-            storage.write_bytes(target, data)
-        elif not listings and not job.include_originals:
-            return  # lists no copy, and the originals are not wanted
+            storage.write_bytes(
+                target, yolo.rewrite_data_yaml(text, job.output, in_output).encode()
+            )
         elif not listings:
             storage.write_bytes(target, storage.read_bytes(source))  # another split's: as it is
         elif key in layout.lists:
@@ -532,7 +542,7 @@ class RewriteIndex(beam.DoFn):
                 coco.rewrite(
                     lambda: storage.open_read(source), out, listings, job.include_originals, rename
                 )
-        yield target
+        return target
 
 
 class CopyFile(beam.DoFn):
