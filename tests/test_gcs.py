@@ -129,3 +129,39 @@ def test_preview_reads_and_writes_gs(gcs_client, bucket_name):
     assert done.returncode == 0, done.stderr
     sheet = gcs_client.bucket(bucket_name).blob("preview.png").download_as_bytes()
     assert sheet.startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("kind", ["coco", "voc"])
+def test_dataset_gs_to_gs(gcs_client, bucket_name, tmp_path: Path, kind: str):
+    """A dataset on gs:// is recognised and rewritten as a local one is (two worker processes)."""
+    from tests import datasets
+
+    source = getattr(datasets, kind)(tmp_path / "ds")
+    bucket = gcs_client.bucket(bucket_name)
+    for path in source.rglob("*"):
+        if path.is_file():
+            bucket.blob(f"ds/{path.relative_to(source).as_posix()}").upload_from_filename(path)
+    done = blur_augment(
+        "run", "--input", f"gs://{bucket_name}/ds", "--output", f"gs://{bucket_name}/out",
+        "--copies", "2", "--include_originals",
+        "--direct_num_workers", "2", "--direct_running_mode", "multi_processing",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"dataset: {kind}" in done.stderr and "augmented: train" in done.stderr
+    names = {b.name for b in gcs_client.list_blobs(bucket_name, prefix="out/")}
+    if kind == "coco":
+        import json
+
+        blob = bucket.blob("out/annotations/instances_train2017.json")
+        data = json.loads(blob.download_as_bytes())
+        listed = sorted(i["file_name"] for i in data["images"])
+        assert listed == sorted(f"{s}{x}.jpg" for s in "abc" for x in ("", "_blur0", "_blur1"))
+        assert {f"out/train2017/{n}" for n in listed} <= names
+    else:
+        listed = bucket.blob("out/ImageSets/Main/train.txt").download_as_text().split()
+        assert len(listed) == 9 and "2008_000002_blur1" in listed
+        assert "out/Annotations/2008_000002_blur1.xml" in names
+        assert (
+            bucket.blob("out/SegmentationClass/2008_000001_blur0.png").download_as_bytes()
+            == (source / "SegmentationClass" / "2008_000001.png").read_bytes()
+        )
