@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,7 +77,7 @@ def step_rewrite(source: str, target: str, copies: int) -> dict:
         ids = [entry["id"] for entry in coco.iter_images(stream)]
     listings = [coco.CopyEntry(i, k, f"{i:012d}_blur{k}.jpg") for i in ids for k in range(copies)]
     with open(target, "wb") as out:
-        counts = coco.rewrite(lambda: open(source, "rb"), out, listings, include_originals=True)
+        counts = coco.rewrite(partial(open, source, "rb"), out, listings, include_originals=True)
     return counts
 
 

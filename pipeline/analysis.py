@@ -122,6 +122,23 @@ def text_histogram(values: np.ndarray, bins: int = 10, width: int = 40) -> list[
     ]
 
 
+def dataset_lines(log: pa.Table) -> list[str]:
+    """The dataset layout the run recognised, and rows per split (logs of dataset runs only;
+    older logs have neither)."""
+    dataset = run_metadata(log.schema).get("dataset") or {}
+    if dataset.get("kind", "images") == "images" or "split" not in log.column_names:
+        return []
+    variant = f" ({dataset['variant']})" if dataset.get("variant") else ""
+    augmented = ", ".join(dataset.get("augmented_splits") or []) or "all"
+    counts = pc.value_counts(log.column("split")).to_pylist()
+    per_split = ", ".join(f"{c['values'] or '(none)'} {c['counts']}" for c in sorted(
+        counts, key=lambda c: c["values"]))  # fmt: skip
+    return [
+        f"dataset: {dataset['kind']}{variant}, augmented splits: {augmented}",
+        f"rows per split: {per_split}",
+    ]
+
+
 def summary(log_dir: str, plot: str | None = None) -> str:
     """The summary of a log directory as text (rows, keys, applied share, sigmas, errors)."""
     log_dir = log_dir.rstrip("/")
@@ -142,6 +159,7 @@ def summary(log_dir: str, plot: str | None = None) -> str:
             )
         lines.append("histogram of sigma_x (blurred rows):")
         lines += text_histogram(blurred)
+    lines += dataset_lines(log)
     errors = read_errors(log_dir, log)
     if errors is None:
         lines.append(f"errors: no error table at {errors_dir_for(log_dir, log)}")

@@ -261,3 +261,43 @@ def test_bad_input_exits_2_with_a_message(capsys, run_dir: Path, tmp_path: Path,
     }[case]
     code, _, err = cli(capsys, *args)
     assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_old_logs_without_dataset_columns_still_load(run_dir: Path, tmp_path: Path, capsys):
+    """A log written before the split and label_uris columns: summary, query and report."""
+    old = tmp_path / "old_log"
+    old.mkdir()
+    table = pq.read_table(run_dir / "_blur_log").drop_columns(["split", "label_uris"])
+    pq.write_table(table, old / "part-00000-of-00001.parquet")
+    (old / "_SUCCESS").write_text(
+        json.dumps(
+            {"log_rows": table.num_rows, "error_rows": 0, "log_shards": [], "error_shards": []}
+        )
+    )
+    code, out, _ = cli(capsys, "summary", str(old))
+    assert code == 0 and f"rows: {table.num_rows}" in out
+    code, out, _ = cli(
+        capsys, "query", str(old), "SELECT count(*) AS n FROM blur_log", "--format", "csv"
+    )
+    assert code == 0 and out.splitlines()[1] == str(table.num_rows)
+    results = tmp_path / "results.csv"
+    with results.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["key", "correct"])
+        for key in table.column("key").to_pylist():
+            writer.writerow([key, 1])
+    code, out, _ = cli(capsys, "report", str(old), "--results", str(results), "--bins", "2")
+    assert code == 0 and "worst" in out.lower()
+
+
+def test_summary_counts_rows_per_split(tmp_path: Path, capsys):
+    from tests import datasets
+
+    source = datasets.yolo(tmp_path / "ds")
+    out = tmp_path / "out"
+    assert main(["run", "--input", str(source), "--output", str(out), "--copies", "2",
+                 "--include_originals"]) == 0  # fmt: skip
+    code, text, _ = cli(capsys, "summary", str(out / "_blur_log"))
+    assert code == 0
+    assert "dataset: yolo (ultralytics), augmented splits: train" in text
+    assert "rows per split: train 9, val 1" in text
