@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def generate(path: Path, images: int, annotations: int) -> None:
-    """train2017's shape: images then annotations (polygons of 6-28 points), 80 categories."""
+    """train2017's shape: images then annotations (polygons of 8-34 points), 80 categories."""
     rng = random.Random(2017)
     with path.open("w") as f:
         f.write('{"info": {"description": "synthetic train2017", "year": 2017}, ')
@@ -47,7 +47,7 @@ def generate(path: Path, images: int, annotations: int) -> None:
             f.write(("," if i > 1 else "") + json.dumps(image))
         f.write('], "annotations": [')
         for a in range(1, annotations + 1):
-            points = [round(rng.uniform(0, 640), 2) for _ in range(2 * rng.randint(6, 28))]
+            points = [round(rng.uniform(0, 640), 2) for _ in range(2 * rng.randint(8, 34))]
             annotation = {
                 "segmentation": [points],
                 "area": round(rng.uniform(10, 90000), 4),

@@ -145,6 +145,7 @@ COUNTERS = (
     "kept_images",
     "not_augmented",
     "orphan_labels",
+    "unlisted_images",
     "written",
     "failed",
 )
@@ -229,6 +230,11 @@ def print_run_summary(config: RunConfig, totals: dict[str, int], elapsed: float)
             f"left out (other splits) {totals['not_augmented']}; other files copied "
             f"{totals['copied_files']}, excluded {totals['excluded']}",
         ]
+        if totals["unlisted_images"]:
+            lines.append(
+                f"  WARNING: {totals['unlisted_images']} images are listed in no COCO JSON of "
+                "their split: written, but no loader will see them"
+            )
         if totals["orphan_labels"]:
             lines.append(
                 f"  WARNING: {totals['orphan_labels']} label files or index entries name an "

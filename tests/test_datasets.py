@@ -106,6 +106,10 @@ def test_yolo_copies_carry_their_labels(tmp_path: Path, variant: str, capsys):
 
 
 def test_yolo_without_originals_writes_copies_and_points_val_at_the_source(tmp_path: Path):
+    roboflow = datasets.yolo(tmp_path / "rf", "roboflow")
+    assert run(roboflow, tmp_path / "rf_out", "--copies", "1")[0] == 0
+    data_yaml = yaml.safe_load((tmp_path / "rf_out" / "data.yaml").read_text())
+    assert data_yaml["train"] == "train/images" and data_yaml["val"] == f"{roboflow}/valid/images"
     source = datasets.yolo(tmp_path / "ds")
     out = tmp_path / "out"
     assert run(source, out, "--copies", "1")[0] == 0
@@ -167,12 +171,16 @@ def test_coco_json_lists_every_written_copy(tmp_path: Path, variant: str, capsys
         assert val_json.read_bytes() == (source / "annotations" / val_json.name).read_bytes()
 
 
-def test_coco_without_originals_lists_only_the_copies(tmp_path: Path):
+def test_coco_without_originals_lists_only_the_copies(tmp_path: Path, capsys):
     source = datasets.coco(tmp_path / "ds")
+    write_image(source / "train2017" / "unlisted.jpg", textured(8, 8, 3))
     out = tmp_path / "out"
-    assert run(source, out, "--copies", "1")[0] == 0
+    status, err = run(source, out, "--copies", "1", capsys=capsys)
+    assert status == 0, err
+    assert "WARNING: 1 images are listed in no COCO JSON of their split" in err
     data = json.loads((out / "annotations" / "instances_train2017.json").read_text())
     assert sorted(i["file_name"] for i in data["images"]) == ["a.jpg", "b.jpg", "c.jpg"]
+    assert (out / "train2017" / "unlisted.jpg").exists()
     assert min(i["id"] for i in data["images"]) > 21  # new ids, above the source's
     assert not (out / "annotations" / "instances_val2017.json").exists()
     assert not (out / "val2017").exists()

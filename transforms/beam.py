@@ -240,6 +240,7 @@ class BlurImage(beam.DoFn):
     kept = Metrics.counter(NAMESPACE, "kept_images")
     not_augmented = Metrics.counter(NAMESPACE, "not_augmented")
     orphans = Metrics.counter(NAMESPACE, "orphan_labels")
+    unlisted = Metrics.counter(NAMESPACE, "unlisted_images")
 
     def __init__(self, job: BlurJob) -> None:
         self._job = job
@@ -324,6 +325,8 @@ class BlurImage(beam.DoFn):
         else:
             self.not_augmented.inc()
             return
+        if job.layout.kind == "coco" and not entries:
+            self.unlisted.inc()  # written, but no JSON of its split lists it
         if problem is None:
             listed = [e.index for e in entries if e.index not in job.layout.lists]
             twice = sorted({i for i in listed if listed.count(i) > 1})
@@ -522,9 +525,8 @@ class RewriteIndex(beam.DoFn):
                 role = classify(relative.rstrip("/") + "/x.jpg", layout)
                 return job.include_originals or layout.augments(role.split)
 
-            storage.write_bytes(
-                target, yolo.rewrite_data_yaml(text, job.output, in_output).encode()
-            )
+            data = yolo.rewrite_data_yaml(text, job.output, source[: -len(key)], in_output)
+            storage.write_bytes(target, data.encode())
         elif not listings:
             storage.write_bytes(target, storage.read_bytes(source))  # another split's: as it is
         elif key in layout.lists:

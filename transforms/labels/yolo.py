@@ -82,12 +82,16 @@ def load_yaml(text: str) -> dict:
     return data
 
 
-def rewrite_data_yaml(text: str, output_root: str, in_output: Callable[[str], bool]) -> str:
+def rewrite_data_yaml(
+    text: str, output_root: str, source_root: str, in_output: Callable[[str], bool]
+) -> str:
     """data.yaml for the output: `path` is the output root, and every split path points inside
     it when that split was written (`in_output(relative_path)`), else at the source's folder
     (absolute), so a run without --include_originals still validates on the originals."""
     data = load_yaml(text)
-    source_root = data.get("path")
+    declared = str(data.get("path") or "")
+    if posixpath.isabs(declared) or "://" in declared:
+        source_root = declared
     data["path"] = output_root
 
     def place(value: str) -> str:
@@ -96,7 +100,7 @@ def rewrite_data_yaml(text: str, output_root: str, in_output: Callable[[str], bo
             return relative
         if posixpath.isabs(value) or "://" in value:
             return value
-        return str(source_root).rstrip("/") + "/" + relative if source_root else value
+        return source_root.rstrip("/") + "/" + relative
 
     for name in SPLIT_KEYS:
         value = data.get(name)
