@@ -307,3 +307,34 @@ def test_unknown_split_is_a_usage_error(tmp_path: Path, capsys):
     status, err = run(source, tmp_path / "out", "--splits", "training", capsys=capsys)
     assert status == 2
     assert "no split training" in err and "splits: train, val" in err
+
+
+def test_coco_panoptic_pngs_are_copied_and_renamed_in_the_json(tmp_path: Path):
+    source = datasets.coco(tmp_path / "ds")
+    folder = source / "annotations" / "panoptic_train2017"
+    segments = []
+    for i, name in enumerate(("a", "b")):
+        png = np.zeros((datasets.H, datasets.W, 3), np.uint8)
+        png[4:20, 4:30] = (i + 1, 0, 0)
+        write_image(folder / f"{name}.png", png)
+        segments.append(
+            {"image_id": 1 + 10 * i, "file_name": f"{name}.png",
+             "segments_info": [{"id": i + 1, "category_id": 1, "area": 416, "iscrowd": 0,
+                                "bbox": [4, 4, 26, 16]}]}
+        )  # fmt: skip
+    panoptic = {**datasets.coco_json(["a.jpg", "b.jpg", "c.jpg"]), "annotations": segments}
+    (source / "annotations" / "panoptic_train2017.json").write_text(json.dumps(panoptic))
+    out = tmp_path / "out"
+    assert run(source, out, "--copies", "2", "--include_originals")[0] == 0
+    for name in ("a", "b"):
+        for k in (0, 1):
+            assert (
+                out / "annotations" / "panoptic_train2017" / f"{name}_blur{k}.png"
+            ).read_bytes() == (folder / f"{name}.png").read_bytes()
+    data = json.loads((out / "annotations" / "panoptic_train2017.json").read_text())
+    image_of = {i["id"]: i["file_name"] for i in data["images"]}
+    pairs = sorted((image_of[a["image_id"]], a["file_name"]) for a in data["annotations"])
+    assert pairs == sorted(
+        (f"{n}{s}.jpg", f"{n}{s}.png") for n in "ab" for s in ("", "_blur0", "_blur1")
+    )
+    assert all(len(a["segments_info"]) == 1 for a in data["annotations"])
