@@ -47,10 +47,6 @@ def same_detections(a: sv.Detections, b: sv.Detections, masks: bool = False) -> 
         np.testing.assert_array_equal(a.mask, b.mask)
 
 
-def copies_of(annotations: dict[str, sv.Detections], stem: str) -> dict[str, sv.Detections]:
-    return {p: d for p, d in annotations.items() if Path(p).stem.startswith(f"{stem}_blur")}
-
-
 @pytest.mark.parametrize("variant", ["ultralytics", "roboflow"])
 def test_yolo_copies_carry_their_labels(tmp_path: Path, variant: str, capsys):
     source = datasets.yolo(tmp_path / "ds", variant)

@@ -218,11 +218,8 @@ class ReadIndex(beam.DoFn):
             text = storage.read_bytes(index.path).decode("utf-8", errors="replace")
             split = voc_list_split(index.key)
             for line, image, rest in voc.list_entries(text):
-                sample = image if layout.variant != "roboflow" else f"{split}/{image}"
-                yield (
-                    sample,
-                    Member(ENTRY, image, index=index.key, line=line, rest=rest, split=split),
-                )
+                entry = Member(ENTRY, image, index=index.key, line=line, rest=rest, split=split)
+                yield image, entry  # a VOCdevkit sample is the image id
 
 
 class BlurImage(beam.DoFn):
