@@ -79,7 +79,9 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> BlurOutputs:
             WriteMarker(config.log),
             log_shards=beam.pvalue.AsList(shards["WriteLog"]),
             error_shards=beam.pvalue.AsList(shards["WriteErrors"]),
-            dataset_files=beam.pvalue.AsList(outputs["files"]),
+            dataset_files=beam.pvalue.AsSingleton(
+                outputs["files"] | "CountDatasetFiles" >> beam.combiners.Count.Globally()
+            ),
             log_rows=beam.pvalue.AsSingleton(rows | "CountRows" >> beam.combiners.Count.Globally()),
             error_rows=beam.pvalue.AsSingleton(
                 errors | "CountErrors" >> beam.combiners.Count.Globally()
@@ -96,14 +98,14 @@ class WriteMarker(beam.DoFn):
         self._path = keys.join(log_dir, MARKER)
 
     def process(
-        self, _: None, log_shards, error_shards, dataset_files, log_rows: int, error_rows: int
+        self, _: None, log_shards, error_shards, dataset_files: int, log_rows: int, error_rows: int
     ):
         marker = {
             "log_rows": log_rows,
             "error_rows": error_rows,
             "log_shards": sorted(log_shards),
             "error_shards": sorted(error_shards),
-            "dataset_files": len(dataset_files),
+            "dataset_files": dataset_files,
         }
         storage.write_bytes(self._path, json.dumps(marker, indent=1).encode())
         yield self._path

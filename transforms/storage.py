@@ -70,8 +70,16 @@ def open_atomic(path: str) -> Iterator[IO[bytes]]:
     place; rename replaces an existing file, so a retried bundle rewrites identical bytes.
     """
     if FileSystems.get_scheme(path) not in (None, "file"):
-        with FileSystems.create(path, mime_type=_mime_type(path), compression_type=_RAW) as f:
-            yield f
+        try:
+            with FileSystems.create(path, mime_type=_mime_type(path), compression_type=_RAW) as f:
+                yield f
+        except BaseException:
+            # closing the writer publishes what it has: a stream that failed half-way (a
+            # COCO JSON being rewritten) must not stay visible
+            with contextlib.suppress(Exception):
+                if FileSystems.exists(path):
+                    FileSystems.delete([path])
+            raise
         return
     directory, name = posixpath.split(path)
     temporary = posixpath.join(directory, f".{name}.{uuid.uuid4().hex}.partial")
