@@ -165,3 +165,14 @@ def test_dataset_gs_to_gs(gcs_client, bucket_name, tmp_path: Path, kind: str):
             bucket.blob("out/SegmentationClass/2008_000001_blur0.png").download_as_bytes()
             == (source / "SegmentationClass" / "2008_000001.png").read_bytes()
         )
+
+
+def test_a_stream_that_fails_half_way_leaves_no_object(gcs_client, bucket_name):
+    path = f"gs://{bucket_name}/out/instances.json"
+    with pytest.raises(RuntimeError, match="half-way"), storage.open_atomic(path) as out:
+        out.write(b'{"images": [')
+        raise RuntimeError("failed half-way")
+    assert not list(gcs_client.list_blobs(bucket_name, prefix="out/"))
+    with storage.open_atomic(path) as out:
+        out.write(b"{}")
+    assert gcs_client.bucket(bucket_name).blob("out/instances.json").download_as_bytes() == b"{}"
