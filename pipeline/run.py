@@ -182,9 +182,33 @@ def launch(argv: list[str] | None = None) -> tuple[RunConfig, PipelineOptions, P
     config = dataclasses.replace(config, job=dataclasses.replace(config.job, layout=layout))
     if not test_options.dry_run:
         prepare_log_dirs(config)
-    pipeline = beam.Pipeline(options=options)
+    runner = local_runner(options) if pinned_local(options) else None
+    pipeline = beam.Pipeline(runner=runner, options=options)
     build(pipeline, config)
     return config, options, pipeline.run()
+
+
+def pinned_local(options: PipelineOptions) -> bool:
+    """No --runner, or DirectRunner: the local engine is ours to choose (see local_runner)."""
+    runner = options.view_as(StandardOptions).runner
+    return runner is None or str(runner).split(".")[-1] in ("DirectRunner", "SwitchingDirectRunner")
+
+
+def local_runner(options: PipelineOptions):
+    """Beam's FnApiRunner, in process or with --direct_num_workers worker processes.
+
+    Since Beam 2.68 the DirectRunner first tries Prism, downloading its binary from GitHub
+    where it can, and only falls back to the FnApiRunner where that fails. A local run must
+    neither download anything nor change engines from one machine to the next, so we build
+    the FnApiRunner the way the DirectRunner does; `--runner PrismRunner` stays a choice.
+    """
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.runners.portability.portable_runner import JobServiceHandle
+
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    provision = beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)
+    return fn_runner.FnApiRunner(provision_info=fn_runner.ExtendedProvisionInfo(provision))
 
 
 def is_local(options: PipelineOptions) -> bool:

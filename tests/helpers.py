@@ -69,12 +69,13 @@ def max_abs_diff(a: np.ndarray, b: np.ndarray) -> int:
     return int(np.abs(a.astype(np.int64) - b.astype(np.int64)).max())
 
 
-class MetadataServerSentinel:
+class ConnectionSentinel:
     """A TCP listener on 127.0.0.1 that counts connections and closes them at once.
 
-    Given to a process as its GCE metadata server (GCE_METADATA_HOST / GCE_METADATA_IP), it
-    shows without any timing whether that process, or a worker it starts, looked for Google
-    credentials: that lookup probes the metadata server before anything else."""
+    Given to a process as its GCE metadata server (`metadata_env`), it shows without any timing
+    whether that process, or a worker it starts, looked for Google credentials: that lookup
+    probes the metadata server before anything else. Given as its HTTP(S) proxy (`proxy_env`),
+    it shows whether the process tried to reach anything outside the machine."""
 
     def __init__(self) -> None:
         self.connections = 0
@@ -84,9 +85,19 @@ class MetadataServerSentinel:
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
     @property
-    def env(self) -> dict[str, str]:
-        address = f"127.0.0.1:{self._server.getsockname()[1]}"
-        return {"GCE_METADATA_HOST": address, "GCE_METADATA_IP": address}
+    def address(self) -> str:
+        return f"127.0.0.1:{self._server.getsockname()[1]}"
+
+    @property
+    def metadata_env(self) -> dict[str, str]:
+        return {"GCE_METADATA_HOST": self.address, "GCE_METADATA_IP": self.address}
+
+    @property
+    def proxy_env(self) -> dict[str, str]:
+        proxy = f"http://{self.address}"
+        names = ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "ALL_PROXY")
+        local = "127.0.0.1,localhost,::1"  # gRPC between Beam's own processes stays local
+        return {**dict.fromkeys(names, proxy), "NO_PROXY": local, "no_proxy": local}
 
     def _serve(self) -> None:
         while not self._stop.is_set():
@@ -97,7 +108,7 @@ class MetadataServerSentinel:
             self.connections += 1
             connection.close()
 
-    def __enter__(self) -> MetadataServerSentinel:
+    def __enter__(self) -> ConnectionSentinel:
         self._thread.start()
         return self
 

@@ -18,7 +18,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.schema import ERROR_SCHEMA, LOG_SCHEMA, run_metadata
-from tests.helpers import max_abs_diff, reference_blur
+from tests.helpers import ConnectionSentinel, max_abs_diff, reference_blur
 from transforms.sampling import BlurSpec, sample
 
 COMMAND = str(Path(sys.executable).parent / "blur-augment")
@@ -186,3 +186,33 @@ def test_ctrl_c_inside_the_runner_is_reported(monkeypatch, capsys, wrap, status,
     assert main(["run", "--input", "x", "--output", "y"]) == status
     assert message in capsys.readouterr().err
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+PLAIN_BEAM = """
+import apache_beam as beam
+pipeline = beam.Pipeline()
+_ = pipeline | beam.Create([1]) | beam.Map(print)
+pipeline.run().wait_until_finish()
+"""
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_local_run_opens_no_outside_connection(dataset: Path, tmp_path: Path, workers: int):
+    """No --runner: the FnApiRunner, pinned. Beam's own DirectRunner would first try to
+    download Prism (the control run shows the proxy sees that attempt)."""
+    env_home = {"HOME": str(tmp_path / "home")}  # no cached Prism binary
+    with ConnectionSentinel() as proxy:
+        env = {**os.environ, **proxy.proxy_env, **env_home}
+        control = subprocess.run(
+            [sys.executable, "-c", PLAIN_BEAM], env=env, capture_output=True, timeout=300
+        )
+        assert control.returncode == 0 and proxy.connections >= 1
+        proxy.connections = 0
+        mode = ["--direct_num_workers", "2", "--direct_running_mode", "multi_processing"]
+        done = blur_augment(
+            "run", "--input", str(dataset), "--output", str(tmp_path / "out"),
+            *(mode if workers == 2 else []), env={**proxy.proxy_env, **env_home},
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert proxy.connections == 0, "the run tried to reach outside 127.0.0.1"
+    assert pq.read_table(tmp_path / "out" / "_blur_log").num_rows == 5

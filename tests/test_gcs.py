@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.analysis import query, read_table, summary
-from tests.helpers import MetadataServerSentinel, textured
+from tests.helpers import ConnectionSentinel, textured
 from tests.test_cli import blur_augment
 from transforms import storage
 from transforms.sampling import BlurSpec, sample
@@ -52,8 +52,8 @@ def test_gs_to_gs_run(gcs_client, bucket_name, workers):
             "--seed", "9", "--max_sigma", "2"]  # fmt: skip
     if workers == 2:
         args += ["--direct_num_workers", "2", "--direct_running_mode", "multi_processing"]
-    with MetadataServerSentinel() as metadata_server:
-        done = blur_augment(*args, env=metadata_server.env)
+    with ConnectionSentinel() as metadata_server:
+        done = blur_augment(*args, env=metadata_server.metadata_env)
     assert done.returncode == 0, done.stderr
     # Without the anonymous client every process, workers included, would first look for
     # credentials (20-30 s of metadata-server retries on a machine outside Google Cloud).
