@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import re
 import signal
 import sys
 from collections.abc import Iterator
@@ -171,14 +172,17 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 class _DropWorkerNoise(logging.Filter):
-    """Known-harmless warnings of DirectRunner's multi_processing workers: they parse the
-    pipeline options before importing ours (the options reach the DoFns pickled anyway), and
-    have no semi-persistent directory outside a container."""
+    """Known-harmless warnings of DirectRunner's multi_processing workers (they parse the
+    pipeline options before importing ours, the options reach the DoFns pickled anyway, and
+    have no semi-persistent directory outside a container), and Beam's traceback of a DoFn
+    that failed the run: the command reports that failure in one line of its own."""
 
     NOISE = ("Discarding unparseable args", "No semi_persistent_directory found")
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
+        if record.name.startswith("apache_beam") and "[while running '" in message:
+            return False
         return not any(noise in message for noise in self.NOISE)
 
 
@@ -220,13 +224,27 @@ def main(argv: list[str] | None = None) -> int:
         if interrupts.count:
             return _interrupted()
         logging.getLogger(PROG).debug("run failed", exc_info=True)
-        message = str(error).strip().splitlines()[-1] if str(error).strip() else repr(error)
-        print(
-            f"{PROG}: error: the run failed ({type(error).__name__}: {message[:500]}); "
-            "no completion marker was written. Rerun with --overwrite once the cause is fixed.",
-            file=sys.stderr,
-        )
+        print(f"{PROG}: error: {_failure_line(error)}", file=sys.stderr)
         return 1
+
+
+_WHILE_RUNNING = re.compile(r"\s*\[while running '[^']*'\]")
+
+
+def _failure_line(error: BaseException) -> str:
+    """One line for a failed run. Beam re-raises a DoFn's exception as a RuntimeError whose
+    text names the original; an InfrastructureError (full disk, read-only output, forbidden
+    bucket) is the cause itself and is told as such."""
+    text = str(error).strip()
+    message = _WHILE_RUNNING.sub("", text.splitlines()[-1] if text else repr(error))
+    marker = "InfrastructureError: "
+    if type(error).__name__ == "InfrastructureError" or marker in message:
+        cause = message[message.index(marker) + len(marker) :] if marker in message else message
+        return f"{cause[:500]}; the run stopped and no completion marker was written"
+    return (
+        f"the run failed ({type(error).__name__}: {message[:500]}); no completion marker was "
+        "written. Rerun with --overwrite once the cause is fixed."
+    )
 
 
 def entry_point() -> None:

@@ -135,6 +135,13 @@ class BlurAugmentOptions(PipelineOptions):
             "leave out entirely.",
         )
         group.add_argument(
+            "--max_error_rate",
+            type=float,
+            default=None,
+            help="Fail the run (exit 3, after writing the complete log) when more than this "
+            "share (0-1) of the outputs end in the error table. Default: off.",
+        )
+        group.add_argument(
             "--overwrite",
             type=str_to_bool,
             nargs="?",
@@ -153,6 +160,7 @@ class RunConfig:
     errors: str
     overwrite: bool
     job: BlurJob
+    max_error_rate: float | None = None
     dataset: str = "images"  # as asked (--dataset); job.layout is what detection found
     splits: tuple[str, ...] = ()  # --splits
 
@@ -174,6 +182,7 @@ class RunConfig:
             "jpeg_quality": job.jpeg_quality,
             "max_pixels": job.max_pixels,
             "blur_method": job.blur_method,
+            "max_error_rate": self.max_error_rate,
             "dataset": job.layout.describe(),
         }
 
@@ -216,6 +225,8 @@ def resolve(options: PipelineOptions) -> RunConfig:
         raise UsageError(
             f"--dataset must be one of {', '.join(DATASET_KINDS)}, got {opts.dataset!r}"
         )
+    if opts.max_error_rate is not None and not 0.0 <= opts.max_error_rate <= 1.0:
+        raise UsageError(f"--max_error_rate must lie in [0, 1], got {opts.max_error_rate}")
     if opts.max_pixels < 1:
         raise UsageError(f"--max_pixels must be >= 1, got {opts.max_pixels}")
 
@@ -254,6 +265,7 @@ def resolve(options: PipelineOptions) -> RunConfig:
         errors=errors,
         overwrite=opts.overwrite,
         job=job,
+        max_error_rate=opts.max_error_rate,
         dataset=opts.dataset,
         splits=tuple(s.strip() for s in (opts.splits or "").split(",") if s.strip()),
     )

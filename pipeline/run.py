@@ -231,8 +231,30 @@ def run(argv: list[str] | None = None) -> int:
         )
         return 0
     result.wait_until_finish()
-    print_run_summary(config, counters(result), time.monotonic() - started)
-    return 0
+    totals = counters(result)
+    print_run_summary(config, totals, time.monotonic() - started)
+    return error_rate_status(config, totals)
+
+
+ERROR_RATE_EXIT = 3
+
+
+def error_rate_status(config: RunConfig, totals: dict[str, int]) -> int:
+    """0, or ERROR_RATE_EXIT when more than --max_error_rate of the outputs failed: the log is
+    complete, but a scheduled job must not take the run for a good one."""
+    outputs = totals["written"] + totals["failed"]
+    if config.max_error_rate is None or not outputs:
+        return 0
+    rate = totals["failed"] / outputs
+    if rate <= config.max_error_rate:
+        return 0
+    print(
+        f"blur-augment: error: {totals['failed']} of {outputs} outputs failed ({rate:.1%}), "
+        f"more than --max_error_rate={config.max_error_rate:g}; the log and the error table "
+        f"are complete in {config.log} and {config.errors}",
+        file=sys.stderr,
+    )
+    return ERROR_RATE_EXIT
 
 
 def print_run_summary(config: RunConfig, totals: dict[str, int], elapsed: float) -> None:

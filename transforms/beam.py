@@ -462,9 +462,11 @@ class BlurImage(beam.DoFn):
 
 
 class _stage:
-    """Re-raises an exception as a StageError for `name` (an error row), except a transient
-    storage failure, which fails the bundle so that the runner retries it: a 503 must not turn
-    into a permanently missing image."""
+    """Re-raises an exception as a StageError for `name` (an error row), except:
+    - a transient storage failure, which fails the bundle so that the runner retries it: a 503
+      must not turn into a permanently missing image;
+    - a write that failed for a reason that is not the image's (a full disk, a read-only or
+      forbidden output, a missing bucket), which stops the run as an InfrastructureError."""
 
     def __init__(self, name: str) -> None:
         self._name = name
@@ -474,12 +476,18 @@ class _stage:
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> bool:
         if (
-            isinstance(exc, Exception)
-            and not isinstance(exc, StageError)
-            and not storage.is_transient(exc)  # left to fail the bundle: the runner retries it
+            not isinstance(exc, Exception)
+            or isinstance(exc, StageError | storage.InfrastructureError)
+            or storage.is_transient(exc)  # left to fail the bundle: the runner retries it
         ):
-            raise StageError(self._name, exc) from exc
-        return False
+            return False
+        reason = storage.infrastructure_reason(exc) if self._name == "write" else None
+        if reason:
+            detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
+            raise storage.InfrastructureError(
+                f"the output cannot be written: {reason} ({type(exc).__name__}: {detail[:300]})"
+            ) from exc
+        raise StageError(self._name, exc) from exc
 
 
 def error_row(
@@ -508,7 +516,9 @@ class RewriteIndex(beam.DoFn):
         key, payloads = element
         listings = [p for p in payloads if p is not None]
         if listings or self._job.include_originals or key == self._job.layout.yaml:
-            yield self._rewrite(key, keys.join(base, key), listings)
+            with _stage("write"):  # any failure here stops the run; a full disk says so
+                target = self._rewrite(key, keys.join(base, key), listings)
+            yield target
         # else: it lists no copy, and the originals are not wanted
 
     def _rewrite(self, key: str, source: str, listings: list[Any]) -> str:
@@ -556,7 +566,8 @@ class CopyFile(beam.DoFn):
     def process(self, member: Member) -> Iterator[str]:
         target = keys.join(self._job.output, member.key)
         keys.check_key(member.key)
-        storage.write_bytes(target, storage.read_bytes(member.path))
+        with _stage("write"):
+            storage.write_bytes(target, storage.read_bytes(member.path))
         self.copied.inc()
         yield target
 

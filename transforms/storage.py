@@ -6,6 +6,7 @@ Part of the Beam layer: the pure modules never import this.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import posixpath
 import uuid
@@ -108,6 +109,56 @@ def first_match(pattern: str) -> str | None:
     return found[0].path if found else None
 
 
+class InfrastructureError(RuntimeError):
+    """A storage failure that is not about one image (a full disk, a read-only or forbidden
+    output, a missing bucket): the run stops with this message instead of filling the error
+    table with rows that all say the same thing."""
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """The error and every exception it wraps (causes, contexts, Beam's exception_details)."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        pending += [current.__cause__, current.__context__]
+        pending += list(getattr(current, "exception_details", {}).values())
+
+
+_INFRASTRUCTURE_ERRNOS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EFBIG: "the file is larger than the file system or a limit allows",
+}
+
+
+def infrastructure_reason(error: BaseException) -> str | None:
+    """Why a failed write is the storage's fault rather than the image's, in words; None when
+    it may be the image's (or transient, see is_transient)."""
+    from google.api_core import exceptions as api
+
+    for current in _chain(error):
+        if isinstance(current, OSError) and current.errno in _INFRASTRUCTURE_ERRNOS:
+            return _INFRASTRUCTURE_ERRNOS[current.errno]
+        if isinstance(current, api.GoogleAPICallError):
+            code = current.code or 0
+            if code in (401, 403):
+                return f"permission denied (HTTP {code}: {current.message})"
+            if code == 404:
+                return f"the bucket does not exist (HTTP 404: {current.message})"
+            if code == 507:
+                return "the storage is full (HTTP 507)"
+            return None
+    return None
+
+
 def is_transient(error: BaseException) -> bool:
     """Whether a storage failure may pass on a retry (503, 429, 5xx, dropped connection,
     timeout), looking through the exceptions it wraps. Such a failure must fail the bundle so
@@ -131,20 +182,12 @@ def is_transient(error: BaseException) -> bool:
         urllib3.exceptions.ProtocolError,
         urllib3.exceptions.TimeoutError,
     )
-    seen: set[int] = set()
-    pending: list[BaseException | None] = [error]
     found_transport = False
-    while pending:
-        current = pending.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
+    for current in _chain(error):
         if isinstance(current, api.GoogleAPICallError):
             code = current.code or 0
             return code == 429 or code >= 500
         found_transport = found_transport or isinstance(current, transport)
-        pending += [current.__cause__, current.__context__]
-        pending += list(getattr(current, "exception_details", {}).values())
     return found_transport
 
 
