@@ -9,16 +9,16 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.corpus import png_claiming
 from tests.helpers import textured
 from transforms.codec import (
+    Header,
     ImageError,
     check_header,
     decode,
     encode,
     format_for_path,
-    header_size,
-    jpeg_is_complete,
-    sniff_format,
+    probe,
 )
 
 
@@ -39,15 +39,14 @@ def encoded(image: np.ndarray, ext: str, params: list[int] | None = None) -> byt
         (".bmp", "bmp", []),
     ],
 )
-def test_sniff_and_header_size(ext, fmt, params):
+def test_probe_reads_format_and_size(ext, fmt, params):
     data = encoded(textured(23, 57), ext, params)
-    assert sniff_format(data) == fmt
-    assert header_size(data, fmt) == (57, 23)
+    assert probe(data) == Header(fmt, 57, 23)
 
 
 def test_webp_with_alpha_header():
     data = encoded(textured(19, 31, 4), ".webp", [cv2.IMWRITE_WEBP_QUALITY, 90])
-    assert header_size(data, "webp") == (31, 19)
+    assert probe(data) == Header("webp", 31, 19, alpha=True)
 
 
 @pytest.mark.parametrize(
@@ -82,7 +81,8 @@ def png_header_claiming(width: int, height: int) -> bytes:
         (b"", "empty file"),
         (b"hello, I am text named .jpg", "not a supported image format"),
         (b"\x89PNG\r\n\x1a\n", "truncated"),
-        (png_header_claiming(30000, 30000), "over --max_pixels"),
+        (png_header_claiming(30000, 30000), "truncated"),  # IHDR alone, no image data
+        (png_claiming(30000, 30000), "over --max_pixels"),
     ],
 )
 def test_check_header_refuses(data, message):
@@ -125,16 +125,15 @@ def test_encode_roundtrip_and_refusal():
         encode(textured(8, 8, 2), "jpeg")  # two channels have no JPEG form
 
 
-def test_truncated_jpeg_refused_even_if_a_decoder_would_fill_it():
+def test_truncated_jpeg_is_refused_by_the_decoders_own_report():
     data = encoded(textured(64, 64), ".jpg")
-    assert jpeg_is_complete(data)
+    decode(data)
     cut = data[: len(data) - 40]  # scan data cut short: most rows decodable, no EOI
-    assert not jpeg_is_complete(cut)
     with pytest.raises(ImageError, match="truncated"):
         decode(cut)
 
 
-def test_jpeg_with_exif_thumbnail_is_checked_after_its_own_scan():
+def test_jpeg_with_exif_thumbnail_decodes_and_its_truncation_is_refused():
     from io import BytesIO
 
     from PIL import Image
@@ -146,5 +145,6 @@ def test_jpeg_with_exif_thumbnail_is_checked_after_its_own_scan():
     main = BytesIO()
     Image.fromarray(textured(64, 64)).save(main, "JPEG", exif=exif.tobytes() + thumb.getvalue())
     data = main.getvalue()
-    assert jpeg_is_complete(data)
-    assert not jpeg_is_complete(data[: len(data) // 2])
+    assert decode(data).pixels.shape == (64, 64, 3)
+    with pytest.raises(ImageError, match="truncated"):
+        decode(data[: len(data) // 2])

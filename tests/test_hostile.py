@@ -163,3 +163,71 @@ def test_palette_and_one_bit_become_plain_8_bit(hostile_run):
     assert (rows["cmyk.jpg"]["channels"], rows["cmyk.jpg"]["dtype"]) == (3, "uint8")
     assert rows["rgba.webp"]["channels"] == 4
     assert Image.open(io.BytesIO((root / "out" / "rgba.webp").read_bytes())).mode == "RGBA"
+
+
+def test_every_file_decodes_to_the_same_pixels_every_time(tmp_path: Path):
+    """Decoders disagree and some are not even deterministic (OpenCV on planar 16-bit TIFF):
+    the same file must give the same pixels on every call, in the stored size."""
+    from transforms.codec import ImageError, decode, probe
+
+    expected = corpus.build(tmp_path)
+    for key, (kind, _) in expected.items():
+        data = (tmp_path / key).read_bytes()
+        if kind == "error":
+            with pytest.raises(ImageError):
+                decode(data)
+            continue
+        first, second = decode(data), decode(data)
+        assert np.array_equal(first.pixels, second.pixels), key
+        header = probe(data)
+        assert first.pixels.shape[:2] == (header.height, header.width), key
+
+
+def test_files_made_elsewhere_decode_to_their_true_pixels(tmp_path: Path):
+    from transforms.codec import decode
+
+    corpus.build(tmp_path)
+    made = tmp_path / "made"
+    rgb16 = corpus.textured(24, 36, 3, "uint16", seed=21)  # stored as RGB by tifffile
+    assert np.array_equal(decode((made / "planar16_rgb.tif").read_bytes()).pixels, rgb16)
+    rgba16 = corpus.textured(24, 36, 4, "uint16", seed=22)
+    bgra16 = rgba16[:, :, [2, 1, 0, 3]]
+    assert np.array_equal(decode((made / "planar16_rgba.tif").read_bytes()).pixels, bgra16)
+    photo = corpus.textured(60, 80, 3, seed=7)
+    assert np.array_equal(decode((made / "os2.bmp").read_bytes()).pixels, photo)
+    oriented = decode((made / "oriented.tif").read_bytes()).pixels
+    assert oriented.shape == (88, 590)  # as stored; the orientation tag rotates nothing
+
+
+def test_stored_layouts_channels_and_depth_survive_the_run(hostile_run):
+    """Output = input: size, channels and bit depth, as the log says, for files other
+    programs wrote; the large ICC profile is carried whole (split over APP2 segments)."""
+    root, _, _ = hostile_run
+    rows = {r["key"]: r for r in pq.read_table(root / "out" / "_blur_log").to_pylist()}
+    for key, size, channels, dtype in (
+        ("made/planar16_rgb.tif", (36, 24), 3, "uint16"),
+        ("made/planar16_rgba.tif", (36, 24), 4, "uint16"),
+        ("made/oriented.tif", (590, 88), 1, "uint8"),
+        ("made/os2.bmp", (80, 60), 3, "uint8"),
+        ("made/rle8.bmp", (50, 30), 3, "uint8"),
+    ):
+        row = rows[key]
+        assert ((row["width"], row["height"]), row["channels"], row["dtype"]) == (
+            size, channels, dtype,
+        ), key  # fmt: skip
+    big = Image.open(root / "out" / "made" / "big_icc.jpg")
+    assert (
+        big.info["icc_profile"]
+        == Image.open(root / "in" / "made" / "big_icc.jpg").info["icc_profile"]
+    )
+    assert len(big.info["icc_profile"]) > 65519
+
+
+def test_the_run_is_quiet(hostile_run):
+    """Native decoder warnings end in the error rows, not on stderr: the summary and nothing
+    else."""
+    _, _, done = hostile_run
+    lines = done.stderr.strip().splitlines()
+    assert not [line for line in lines if not line.startswith(("blur-augment:", "  "))], lines
+    for noise in ("Corrupt JPEG", "libpng", "Premature end", "Warning", "warn"):
+        assert noise not in done.stderr

@@ -1,18 +1,30 @@
-"""Decoding and encoding: format detection, header checks, metadata kept. Pure: bytes in, out.
+"""Decoding and encoding: headers read by well-kept libraries, pixels kept as stored. Pure:
+bytes in, bytes out.
 
-Decoding is `IMREAD_UNCHANGED`: channels, alpha and bit depth stay as stored (no silent
-conversion to 8-bit BGR, and no EXIF rotation of the pixels: the orientation tag is kept
-instead, so viewers show the output the same way up as the input).
+Headers (format, size, frame count) come from Pillow's lazy `Image.open` (TIFF: tifffile),
+which reads no pixels, so a size or frame check costs a few bytes whatever the image. Pixels
+come from OpenCV as stored (`IMREAD_UNCHANGED`: channels, alpha and bit depth unchanged, no
+EXIF rotation), except TIFF, which tifffile decodes in every layout (planar, odd orders,
+any compression) the same way on every call. Native decoder warnings are captured per image:
+one that means damaged data refuses the image; the rest are dropped, never printed.
 """
 
 from __future__ import annotations
 
-import struct
+import contextlib
+import io
+import os
+import re
+import tempfile
+import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import IO
 
 import cv2
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 # Lower-case extension -> format name as logged.
 FORMAT_BY_EXTENSION: dict[str, str] = {
@@ -27,8 +39,11 @@ FORMAT_BY_EXTENSION: dict[str, str] = {
 _ENCODE_EXTENSION = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "tiff": ".tiff", "bmp": ".bmp"}
 # Formats whose encoder in OpenCV carries EXIF / ICC / XMP chunks.
 _METADATA_FORMATS = frozenset({"jpeg", "png", "webp"})
+_PILLOW_FORMATS = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp", "TIFF": "tiff", "BMP": "bmp"}
+SUPPORTED = "8- or 16-bit unsigned gray, RGB or RGBA (and 1-bit or palette, read as 8-bit)"
 
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: a 10000x10000 image, ~300 MB as 8-bit BGR.
+_JPEG_SEGMENT_MAX = 65533 - 14  # ICC bytes per APP2 segment (after "ICC_PROFILE\0", seq, n)
 
 
 class ImageError(ValueError):
@@ -49,6 +64,17 @@ class Decoded:
         return 1 if self.pixels.ndim == 2 else int(self.pixels.shape[2])
 
 
+@dataclass(frozen=True)
+class Header:
+    """What an image's header says, read without decoding a pixel."""
+
+    format: str
+    width: int
+    height: int
+    frames: int = 1
+    alpha: bool = False
+
+
 def format_for_path(path: str) -> str | None:
     """The format a path's extension (any case) names, or None if it is not an image."""
     dot = path.rfind(".")
@@ -57,133 +83,298 @@ def format_for_path(path: str) -> str | None:
     return FORMAT_BY_EXTENSION.get(path[dot:].lower())
 
 
-def sniff_format(data: bytes) -> str | None:
-    """The format the leading bytes announce, whatever the file is called."""
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
+def _reason(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[-1] if text else type(error).__name__
+
+
+def probe(data: bytes) -> Header:
+    """The header of an image through Pillow (TIFF: tifffile); ImageError if it is not one of
+    the supported formats or its header cannot be read."""
+    if not data:
+        raise ImageError("empty file (0 bytes)")
     if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        return "tiff"
-    if data.startswith(b"BM"):
-        return "bmp"
-    return None
-
-
-def header_size(data: bytes, fmt: str) -> tuple[int, int] | None:
-    """(width, height) read from the header alone, or None where the header does not say."""
+        return _probe_tiff(data)
     try:
-        if fmt == "png":
-            if data[12:16] != b"IHDR":
-                return None
-            return struct.unpack(">II", data[16:24])
-        if fmt == "jpeg":
-            return _jpeg_size(data)
-        if fmt == "webp":
-            return _webp_size(data)
-        if fmt == "bmp":
-            width, height = struct.unpack("<ii", data[18:26])
-            return abs(width), abs(height)
-        if fmt == "tiff":
-            return _tiff_size(data)
-    except struct.error:
-        return None
-    return None
+        with _no_bomb_guard(), Image.open(io.BytesIO(data), formats=list(_PILLOW_FORMATS)) as image:
+            fmt = _PILLOW_FORMATS[image.format]
+            frames = int(getattr(image, "n_frames", 1) or 1)
+            alpha = image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
+                "transparency" in image.info and fmt != "png"
+            )
+            return Header(fmt, image.width, image.height, frames, alpha)
+    except UnidentifiedImageError:
+        announced = _announced_format(data)
+        if announced:
+            raise _header_error(announced, _plugin_reason(announced, data)) from None
+        raise ImageError(
+            f"not a supported image format (starts with {data[:8]!r}; supported are JPEG, PNG, "
+            "WebP, TIFF and BMP)"
+        ) from None
+    except Exception as error:
+        raise _header_error(_announced_format(data) or "image", _reason(error)) from error
 
 
-def _jpeg_segments(data: bytes) -> Iterator[tuple[int, int, int]]:
-    """(marker, position, length) of the JPEG's segments up to its first start-of-scan;
-    metadata, EXIF thumbnails included, is skipped whole by its length."""
-    pos = 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            return
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length
-            pos += 2
-            continue
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        yield marker, pos, length
-        if marker == 0xDA:
-            return
-        pos += 2 + length
+def _plugin_reason(fmt: str, data: bytes) -> str:
+    """Why Pillow's plugin for `fmt` refuses the data (Image.open only says it found none)."""
+    from PIL import BmpImagePlugin, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
+
+    plugin = {
+        "jpeg": JpegImagePlugin.JpegImageFile,
+        "png": PngImagePlugin.PngImageFile,
+        "webp": WebPImagePlugin.WebPImageFile,
+        "bmp": BmpImagePlugin.BmpImageFile,
+    }[fmt]
+    try:
+        with _no_bomb_guard(), plugin(io.BytesIO(data)):
+            return ""
+    except Exception as error:
+        return _reason(error)
 
 
-def jpeg_is_complete(data: bytes) -> bool:
-    """Whether an end-of-image marker follows the main image's scan data: a JPEG cut short
-    loses it. Some decoders fill the missing rows with grey and only warn; this refuses it."""
-    scans = [pos for marker, pos, _ in _jpeg_segments(data) if marker == 0xDA]
-    return bool(scans) and data.rfind(b"\xff\xd9") > scans[0]
+def _header_error(fmt: str, reason: str) -> ImageError:
+    bits = re.search(r"cannot handle (\d+)-bit", reason)
+    if bits and fmt == "jpeg":
+        return ImageError(f"{bits.group(1)}-bit JPEG is not supported (only 8-bit JPEGs are)")
+    detail = f" ({reason})" if reason else ""
+    return ImageError(f"the {fmt} header is truncated or unreadable{detail}")
 
 
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    for marker, pos, _ in _jpeg_segments(data):
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame
-            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
-            return width, height
-    return None
+_bomb_guard_lock = threading.Lock()
 
 
-def _webp_size(data: bytes) -> tuple[int, int] | None:
-    chunk = data[12:16]
-    if chunk == b"VP8X":
-        width = int.from_bytes(data[24:27], "little") + 1
-        height = int.from_bytes(data[27:30], "little") + 1
-        return width, height
-    if chunk == b"VP8L":
-        bits = int.from_bytes(data[21:25], "little")
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    if chunk == b"VP8 ":
-        width, height = struct.unpack("<HH", data[26:30])
-        return width & 0x3FFF, height & 0x3FFF
-    return None
+@contextlib.contextmanager
+def _no_bomb_guard() -> Iterator[None]:
+    """Pillow's decompression-bomb guard off while it reads a header: only the header is read
+    here, and the size limit that counts is --max_pixels, checked next from that header."""
+    with _bomb_guard_lock, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. "malformed MPO file": notes, not the user's
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
 
 
-def _tiff_ifd(data: bytes, offset: int | None = None) -> tuple[dict[int, int], int]:
-    """The first (or given) image file directory of a TIFF structure: {tag: first value} for
-    the integer tags, and the offset of the next directory (0 when it is the last)."""
-    order = "<" if data[:2] == b"II" else ">"
-    big = data[2:4] in (b"+\x00", b"\x00+")  # BigTIFF: 64-bit counts and offsets
-    if offset is None:
-        (offset,) = struct.unpack_from(order + ("Q" if big else "I"), data, 8 if big else 4)
-    count_format, entry_size, value_at = ("Q", 20, 12) if big else ("H", 12, 8)
-    (count,) = struct.unpack_from(order + count_format, data, offset)
-    start = offset + struct.calcsize(count_format)
-    values: dict[int, int] = {}
-    for i in range(min(count, 4096)):
-        tag, kind = struct.unpack_from(order + "HH", data, start + i * entry_size)
-        if kind in (3, 4, 16):  # SHORT, LONG, LONG8
-            fmt = order + {3: "H", 4: "I", 16: "Q"}[kind]
-            (values[tag],) = struct.unpack_from(fmt, data, start + i * entry_size + value_at)
-    (next_offset,) = struct.unpack_from(
-        order + ("Q" if big else "I"), data, start + count * entry_size
+def _announced_format(data: bytes) -> str | None:
+    """The format the leading bytes (magic number) announce, to tell a damaged header from a
+    file that is not an image at all."""
+    magic = {
+        b"\xff\xd8\xff": "jpeg",
+        b"\x89PNG\r\n\x1a\n": "png",
+        b"BM": "bmp",
+    }
+    for prefix, fmt in magic.items():
+        if data.startswith(prefix):
+            return fmt
+    return "webp" if data[:4] == b"RIFF" and data[8:12] == b"WEBP" else None
+
+
+def _probe_tiff(data: bytes) -> Header:
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            pages = len(tif.pages)
+            page = tif.pages.first
+            return Header("tiff", int(page.imagewidth), int(page.imagelength), pages)
+    except Exception as error:
+        raise ImageError(
+            f"the tiff header is truncated or unreadable ({_reason(error)})"
+        ) from error
+
+
+def check_header(data: bytes, max_pixels: int) -> Header:
+    """Refuse what is not an image, has several frames or is too large, from the header,
+    before any decoding: decoding a 30000x30000 image takes gigabytes, its header a few bytes."""
+    header = probe(data)
+    fmt, width, height = header.format, header.width, header.height
+    if header.frames > 1:
+        what = "multi-page TIFF" if fmt == "tiff" else f"animated {fmt.upper()}"
+        unit = "pages" if fmt == "tiff" else "frames"
+        raise ImageError(
+            f"{what} ({header.frames} {unit}): only single-image files are supported; writing "
+            "the first alone would silently drop the rest"
+        )
+    if width <= 0 or height <= 0:
+        raise ImageError(f"{fmt} header gives an empty size {width}x{height}")
+    if width * height > max_pixels:
+        raise ImageError(
+            f"{width}x{height} = {width * height} pixels is over --max_pixels={max_pixels}"
+        )
+    return header
+
+
+# --- native decoder output ----------------------------------------------------------------
+
+# Decoder messages that mean the pixels are damaged (as opposed to harmless notes such as
+# unknown tags, an odd ICC profile or junk between header segments, which are dropped).
+_DAMAGE = re.compile(
+    r"premature end|corrupt|bad huffman|bad code|crc error|invalid (?:distance|code|stored)"
+    r"|too much image data|not enough image data|truncat|incorrect data check|decompression",
+    re.IGNORECASE,
+)
+# libjpeg reports junk between header segments as "Corrupt JPEG data: N extraneous bytes
+# before marker 0xXX"; before a header marker that is harmless, before EOI or a restart
+# marker (0xd0-0xd9) it means the scan data itself is damaged.
+_HARMLESS_JUNK = re.compile(r"extraneous bytes before marker 0x(?!d[0-9])[0-9a-f]{2}", re.I)
+_native_lock = threading.Lock()
+_native_sink: IO[bytes] | None = None
+
+
+@contextlib.contextmanager
+def native_messages() -> Iterator[list[str]]:
+    """Capture what native code (libjpeg, libpng, OpenCV) writes to stderr meanwhile: the
+    messages are the caller's to judge, and never reach the terminal. One capture at a time
+    per process (stderr is one file descriptor)."""
+    global _native_sink
+    messages: list[str] = []
+    with _native_lock:
+        if _native_sink is None:
+            # kept open for the process's life: one file, truncated before each capture
+            _native_sink = tempfile.TemporaryFile(prefix="blur-augment-native-")  # noqa: SIM115
+        sink = _native_sink
+        sink.seek(0)
+        sink.truncate()
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield messages
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode("utf-8", errors="replace")
+            messages += [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def damage_in(messages: list[str]) -> list[str]:
+    """The messages that say the data is damaged."""
+    return [m for m in messages if _DAMAGE.search(m) and not _HARMLESS_JUNK.search(m)]
+
+
+# --- decoding -------------------------------------------------------------------------------
+
+
+def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
+    """Header check, then full decode as stored (any channels, 8 or 16 bits), with metadata."""
+    header = check_header(data, max_pixels)
+    fmt = header.format
+    if fmt == "tiff":
+        pixels, metadata_types, metadata = decode_tiff(data), (), ()
+    elif fmt == "bmp":
+        pixels, metadata_types, metadata = decode_bmp(data), (), ()
+    else:
+        with native_messages() as messages:
+            try:
+                pixels, metadata_types, metadata = cv2.imdecodeWithMetadata(
+                    np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED
+                )
+            except cv2.error as error:
+                raise ImageError(
+                    f"OpenCV failed to decode the {fmt} data: {_reason(error)}"
+                ) from error
+        damaged = damage_in(messages)
+        if damaged:
+            raise ImageError(
+                f"corrupt or truncated {fmt} data: the decoder reports {'; '.join(damaged)[:400]}"
+            )
+        if pixels is None or pixels.size == 0:
+            raise ImageError(f"OpenCV could not decode the {fmt} data (corrupt or truncated)")
+    _check_pixels(pixels, fmt)
+    if pixels.shape[:2] != (header.height, header.width):
+        raise ImageError(
+            f"decoded size {pixels.shape[1]}x{pixels.shape[0]} differs from the header's "
+            f"{header.width}x{header.height}"
+        )
+    if header.alpha and (pixels.ndim != 3 or pixels.shape[2] not in (2, 4)):
+        raise ImageError(
+            f"the {fmt} image has an alpha channel that the decoder drops; refused rather "
+            "than written without it"
+        )
+    return Decoded(pixels, fmt, tuple(int(t) for t in metadata_types), tuple(metadata))
+
+
+def _check_pixels(pixels: np.ndarray, fmt: str) -> None:
+    if pixels.dtype in (np.uint8, np.uint16):
+        channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+        if channels not in (1, 3, 4):
+            raise ImageError(
+                f"{channels} channels per pixel are not supported; supported: {SUPPORTED}"
+            )
+        return
+    kind = {"f": "floating-point", "i": "signed integer", "c": "complex"}.get(
+        pixels.dtype.kind, pixels.dtype.name
     )
-    return values, next_offset
+    raise ImageError(
+        f"{pixels.dtype.itemsize * 8}-bit {kind} {fmt} pixels are not supported; supported: "
+        f"{SUPPORTED}"
+    )
 
 
-def _tiff_size(data: bytes) -> tuple[int, int] | None:
-    values, _ = _tiff_ifd(data)
-    if 256 in values and 257 in values:
-        return values[256], values[257]
-    return None
+def decode_tiff(data: bytes) -> np.ndarray:
+    """A single-image TIFF as stored, in OpenCV's channel order (BGR, BGRA), through tifffile:
+    any planar configuration and compression, and the same pixels on every call."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            page = tif.pages.first
+            photometric = page.photometric
+            bits = page.bitspersample
+            fmt_name = "tiff"
+            if page.sampleformat not in (1,) and page.dtype is not None and page.dtype.kind != "u":
+                _check_pixels(np.empty((1, 1), page.dtype), fmt_name)
+            if bits not in (1, 8, 16):
+                raise ImageError(
+                    f"{bits}-bit TIFF samples are not supported; supported: {SUPPORTED}"
+                )
+            if photometric == tifffile.PHOTOMETRIC.SEPARATED:
+                raise ImageError("CMYK (separated) TIFF is not supported; supported: " + SUPPORTED)
+            pixels = page.asarray()
+            if page.planarconfig == tifffile.PLANARCONFIG.SEPARATE and pixels.ndim == 3:
+                pixels = np.moveaxis(pixels, 0, -1)  # (samples, rows, columns) as stored
+            colormap = page.colormap if photometric == tifffile.PHOTOMETRIC.PALETTE else None
+    except ImageError:
+        raise
+    except Exception as error:
+        reason = _reason(error)
+        if "requires the 'imagecodecs' package" in reason or "compression" in reason.lower():
+            raise ImageError(f"this TIFF's compression is not supported ({reason})") from error
+        raise ImageError(f"corrupt or truncated tiff data ({reason})") from error
+    if pixels.dtype == bool:
+        pixels = pixels.astype(np.uint8) * 255
+    if colormap is not None:  # palette: 16-bit colour table, as OpenCV expands it
+        table = (colormap.T >> 8).astype(np.uint8) if colormap.max() > 255 else colormap.T
+        pixels = np.ascontiguousarray(table.astype(np.uint8)[pixels][:, :, ::-1])
+    elif photometric == tifffile.PHOTOMETRIC.MINISWHITE:
+        pixels = np.iinfo(pixels.dtype).max - pixels
+    if pixels.ndim == 3 and pixels.shape[2] in (3, 4):
+        order = [2, 1, 0, 3][: pixels.shape[2]]
+        pixels = np.ascontiguousarray(pixels[:, :, order])
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[:, :, 0]
+    _check_pixels(pixels, "tiff")
+    return np.ascontiguousarray(pixels)
 
 
-def tiff_pages(data: bytes, limit: int = 1000) -> int:
-    """How many images a TIFF holds (up to `limit`), following the chain of directories."""
-    pages, offset = 0, None
-    seen: set[int] = set()
-    while pages < limit:
-        _, offset = _tiff_ifd(data, offset)
-        pages += 1
-        if not offset or offset in seen or offset >= len(data):
-            break
-        seen.add(offset)
-    return pages
+def decode_bmp(data: bytes) -> np.ndarray:
+    """A bitmap through Pillow, which reads every BMP variant (Windows and OS/2 headers, RLE4
+    and RLE8, bit fields, top-down rows) where OpenCV misreads some: 1-bit, gray and palette
+    bitmaps become 8-bit gray or BGR(A), as OpenCV would give them."""
+    try:
+        with _no_bomb_guard(), Image.open(io.BytesIO(data), formats=["BMP"]) as image:
+            if image.mode == "1":
+                image = image.convert("L")
+            elif image.mode == "P":
+                image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+            pixels = np.asarray(image)
+    except Exception as error:
+        raise ImageError(f"corrupt or truncated bmp data ({_reason(error)})") from error
+    if pixels.ndim == 3:
+        order = [2, 1, 0, 3][: pixels.shape[2]]
+        pixels = pixels[:, :, order]
+    return np.ascontiguousarray(pixels)
 
 
 def exif_orientation(decoded: Decoded) -> int:
@@ -191,70 +382,33 @@ def exif_orientation(decoded: Decoded) -> int:
     for kind, chunk in zip(decoded.metadata_types, decoded.metadata, strict=True):
         if kind != cv2.IMAGE_METADATA_EXIF:
             continue
-        blob = np.asarray(chunk, np.uint8).tobytes()
-        if blob.startswith(b"Exif\x00\x00"):
-            blob = blob[6:]
+        exif = Image.Exif()
         try:
-            return int(_tiff_ifd(blob)[0].get(0x0112, 0))
-        except struct.error:
+            exif.load(np.asarray(chunk, np.uint8).tobytes())
+        except Exception:  # a damaged EXIF block: no orientation to keep
             return 0
+        return int(exif.get(0x0112, 0) or 0)
     return 0
 
 
-def check_header(data: bytes, max_pixels: int) -> tuple[str, int, int]:
-    """Refuse what is not an image or is too large, from the header, before any decoding.
-
-    Returns (format, width, height). Decoding a 30000x30000 image takes gigabytes; its header
-    takes a few bytes.
-    """
-    if not data:
-        raise ImageError("empty file (0 bytes)")
-    fmt = sniff_format(data)
-    if fmt is None:
-        raise ImageError(f"not a supported image format (starts with {data[:8]!r})")
-    size = header_size(data, fmt)
-    if size is None:
-        raise ImageError(f"{fmt} header is truncated or unreadable")
-    width, height = size
-    if fmt == "tiff":
-        try:
-            pages = tiff_pages(data)
-        except struct.error:
-            pages = 1  # a damaged chain is for the decoder to refuse
-        if pages > 1:
-            raise ImageError(
-                f"multi-page TIFF ({pages} pages): only single-image files are supported"
-            )
-    if width <= 0 or height <= 0:
-        raise ImageError(f"{fmt} header gives an empty size {width}x{height}")
-    if width * height > max_pixels:
-        raise ImageError(
-            f"{width}x{height} = {width * height} pixels is over --max_pixels={max_pixels}"
-        )
-    return fmt, width, height
-
-
-def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
-    """Header check, then full decode as stored (any channels, 8 or 16 bits), with metadata."""
-    fmt, width, height = check_header(data, max_pixels)
-    if fmt == "jpeg" and not jpeg_is_complete(data):
-        raise ImageError("jpeg data is truncated (no end-of-image marker after the scan)")
-    try:
-        pixels, metadata_types, metadata = cv2.imdecodeWithMetadata(
-            np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED
-        )
-    except cv2.error as error:
-        raise ImageError(f"OpenCV failed to decode the {fmt} data: {error}") from error
-    if pixels is None or pixels.size == 0:
-        raise ImageError(f"OpenCV could not decode the {fmt} data (corrupt or truncated)")
-    if pixels.dtype not in (np.uint8, np.uint16):
-        raise ImageError(f"unsupported pixel type {pixels.dtype.name}; only 8 and 16 bits are")
-    if pixels.shape[:2] != (height, width):
-        raise ImageError(
-            f"decoded size {pixels.shape[1]}x{pixels.shape[0]} differs from the header's "
-            f"{width}x{height}"
-        )
-    return Decoded(pixels, fmt, tuple(int(t) for t in metadata_types), tuple(metadata))
+def _with_icc_segments(jpeg: bytes, icc: bytes) -> bytes:
+    """A JPEG with `icc` split over APP2 "ICC_PROFILE" segments (the ICC spec's own way of
+    carrying a profile over 64 KB), placed after SOI and the APP0/APP1 segments."""
+    chunks = [icc[i : i + _JPEG_SEGMENT_MAX] for i in range(0, len(icc), _JPEG_SEGMENT_MAX)]
+    if len(chunks) > 255:
+        raise ImageError(f"ICC profile of {len(icc)} bytes is too large for a JPEG (255 segments)")
+    segments = b"".join(
+        b"\xff\xe2"
+        + (len(chunk) + 16).to_bytes(2, "big")
+        + b"ICC_PROFILE\x00"
+        + bytes([number, len(chunks)])
+        + chunk
+        for number, chunk in enumerate(chunks, start=1)
+    )
+    position = 2
+    while jpeg[position : position + 1] == b"\xff" and jpeg[position + 1] in (0xE0, 0xE1):
+        position += 2 + int.from_bytes(jpeg[position + 2 : position + 4], "big")
+    return jpeg[:position] + segments + jpeg[position:]
 
 
 def encode(
@@ -264,22 +418,36 @@ def encode(
     metadata_types: tuple[int, ...] = (),
     metadata: tuple[np.ndarray, ...] = (),
 ) -> bytes:
-    """Encode in `fmt`; JPEG and WebP at `quality`, EXIF/ICC/XMP carried where the format can."""
+    """Encode in `fmt`; JPEG and WebP at `quality`, EXIF/ICC/XMP carried where the format can.
+
+    OpenCV writes a JPEG's ICC profile as one APP2 segment, which holds at most 64 KB; a larger
+    profile (wide-gamut and printer profiles) is split over several segments here instead."""
     ext = _ENCODE_EXTENSION[fmt]
     params: list[int] = []
     if fmt == "jpeg":
         params = [cv2.IMWRITE_JPEG_QUALITY, quality]
     elif fmt == "webp":
         params = [cv2.IMWRITE_WEBP_QUALITY, quality]
+    large_icc = b""
+    if fmt == "jpeg":
+        kept_types, kept = [], []
+        for kind, chunk in zip(metadata_types, metadata, strict=True):
+            if kind == cv2.IMAGE_METADATA_ICCP and np.asarray(chunk).size > _JPEG_SEGMENT_MAX:
+                large_icc = np.asarray(chunk, np.uint8).tobytes()
+            else:
+                kept_types.append(kind)
+                kept.append(chunk)
+        metadata_types, metadata = tuple(kept_types), tuple(kept)
     try:
-        if metadata_types and fmt in _METADATA_FORMATS:
-            ok, buf = cv2.imencodeWithMetadata(
-                ext, pixels, list(metadata_types), list(metadata), params
-            )
-        else:
-            ok, buf = cv2.imencode(ext, pixels, params)
+        with native_messages():  # encoder notes are not the user's business
+            if metadata_types and fmt in _METADATA_FORMATS:
+                ok, buf = cv2.imencodeWithMetadata(
+                    ext, pixels, list(metadata_types), list(metadata), params
+                )
+            else:
+                ok, buf = cv2.imencode(ext, pixels, params)
     except cv2.error as error:
-        ok, reason = False, f": {str(error).strip().splitlines()[-1]}"
+        ok, reason = False, f": {_reason(error)}"
     else:
         reason = ""
     if not ok:
@@ -287,4 +455,4 @@ def encode(
             f"OpenCV could not encode a {pixels.dtype.name} image with "
             f"{1 if pixels.ndim == 2 else pixels.shape[2]} channels as {fmt}{reason}"
         )
-    return buf.tobytes()
+    return _with_icc_segments(buf.tobytes(), large_icc) if large_icc else buf.tobytes()
