@@ -142,6 +142,15 @@ class BlurAugmentOptions(PipelineOptions):
             "share (0-1) of the outputs end in the error table. Default: off.",
         )
         group.add_argument(
+            "--resume",
+            type=str_to_bool,
+            nargs="?",
+            const=True,
+            default=False,
+            help="Finish a killed or failed run: same options, same output. Copies already at "
+            "their final path are logged again without being blurred again.",
+        )
+        group.add_argument(
             "--overwrite",
             type=str_to_bool,
             nargs="?",
@@ -160,6 +169,7 @@ class RunConfig:
     errors: str
     overwrite: bool
     job: BlurJob
+    resume: bool = False
     max_error_rate: float | None = None
     dataset: str = "images"  # as asked (--dataset); job.layout is what detection found
     splits: tuple[str, ...] = ()  # --splits
@@ -253,6 +263,7 @@ def resolve(options: PipelineOptions) -> RunConfig:
         jpeg_quality=opts.jpeg_quality,
         max_pixels=opts.max_pixels,
         blur_method=opts.blur_method,
+        resume=opts.resume,
         layout=Layout(
             kind="images" if opts.dataset == "auto" else opts.dataset,
             masks=tuple(opts.masks or ()),
@@ -265,6 +276,7 @@ def resolve(options: PipelineOptions) -> RunConfig:
         errors=errors,
         overwrite=opts.overwrite,
         job=job,
+        resume=opts.resume,
         max_error_rate=opts.max_error_rate,
         dataset=opts.dataset,
         splits=tuple(s.strip() for s in (opts.splits or "").split(",") if s.strip()),

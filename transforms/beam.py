@@ -22,7 +22,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
 from transforms import codec, keys, storage
-from transforms.blur import blur, kernel_for
+from transforms.blur import blur, kernel_for, method_factor, method_name
 from transforms.labels import coco, voc, yolo
 from transforms.labels.errors import LabelError
 from transforms.labels.layout import (
@@ -90,6 +90,7 @@ class BlurJob:
     max_pixels: int = codec.DEFAULT_MAX_PIXELS
     blur_method: str = "auto"
     layout: Layout = field(default_factory=Layout)
+    resume: bool = False  # --resume: copies already at their final path are not made again
 
     @property
     def numbered(self) -> bool:
@@ -238,6 +239,7 @@ class BlurImage(beam.DoFn):
     not_augmented = Metrics.counter(NAMESPACE, "not_augmented")
     orphans = Metrics.counter(NAMESPACE, "orphan_labels")
     unlisted = Metrics.counter(NAMESPACE, "unlisted_images")
+    resumed = Metrics.counter(NAMESPACE, "resumed_images")
 
     def __init__(self, job: BlurJob) -> None:
         self._job = job
@@ -333,6 +335,19 @@ class BlurImage(beam.DoFn):
                     f"{image.key} is listed more than once in {', '.join(twice)} (image ids "
                     f"{', '.join(map(str, ids))}): its annotations are ambiguous"
                 )
+        if job.resume and problem is None and self._already_written(image, files, copy_indices):
+            try:
+                rows = self._resumed(image, files, copy_indices)
+            except StageError:
+                rows = []  # the source changed or went: make it afresh below
+            for row in rows:
+                row["split"] = split
+                self.written.inc()
+                yield row
+                if row["copy_index"] != ORIGINAL_COPY:
+                    yield from self._listings(image, entries, row["copy_index"])
+            if rows:
+                return
         try:
             with _stage("write"):
                 keys.check_key(image.key)
@@ -392,25 +407,16 @@ class BlurImage(beam.DoFn):
         """Make and write one copy (its label files first, so no copy is ever visible without
         them); returns its log row."""
         job = self._job
-        key = image.key
-        with _stage("write"):
-            output_uri = keys.join(job.output, job.copy_key(key, copy_index))
-        out_format = codec.format_for_path(key) or decoded.format
-        pixels = decoded.pixels
-        if copy_index == ORIGINAL_COPY:
-            applied, sigma_x, sigma_y = False, 0.0, 0.0
-        else:
-            params = sample(job.seed, copy_index, key, job.spec)
-            applied, sigma_x, sigma_y = params.applied, params.sigma_x, params.sigma_y
-        kernel = kernel_for(sigma_x, sigma_y, pixels.dtype)
-        method = "none"
-        if kernel.is_identity and out_format == decoded.format:
+        output_uri, label_uris = self._targets(image, copy_index, files)
+        out_format = codec.format_for_path(image.key) or decoded.format
+        sigma_x, sigma_y = self._sigmas(image.key, copy_index)
+        if kernel_for(sigma_x, sigma_y, decoded.pixels.dtype).is_identity and (
+            out_format == decoded.format
+        ):
             output = source  # unchanged pixels: keep the original bytes, no generation loss
         else:
             with _stage("blur"):
-                blurred, kernel, method = blur(pixels, sigma_x, sigma_y, job.blur_method)
-                if kernel.is_identity:
-                    method = "none"
+                blurred, _, _ = blur(decoded.pixels, sigma_x, sigma_y, job.blur_method)
             with _stage("encode"):
                 output = codec.encode(
                     blurred,
@@ -419,16 +425,13 @@ class BlurImage(beam.DoFn):
                     decoded.metadata_types,
                     decoded.metadata,
                 )
-        label_uris = []
-        for member in files:
-            label_uri = keys.join(job.output, job.copy_key(member.key, copy_index))
+        for member, label_uri in zip(files, label_uris, strict=True):
             data = contents[member.key]
             if member.kind == LABEL and member.key.endswith(".xml") and copy_index >= 0:
                 with _stage("labels"):
                     data = voc.rename_annotation(data, posixpath.basename(output_uri), output_uri)
             with _stage("write"):
                 storage.write_bytes(label_uri, data)
-            label_uris.append(label_uri)
         try:
             with _stage("write"):
                 storage.write_bytes(output_uri, output)
@@ -436,10 +439,47 @@ class BlurImage(beam.DoFn):
             with contextlib.suppress(Exception):
                 storage.delete_files([u for u in label_uris if storage.exists(u)])
             raise
+        props = codec.properties(decoded)
+        return self._row(image, len(source), props, copy_index, output, label_uris)
+
+    def _targets(
+        self, image: Member, copy_index: int, files: list[Member]
+    ) -> tuple[str, list[str]]:
+        """Where a copy and its label files go."""
+        job = self._job
+        with _stage("write"):
+            output_uri = keys.join(job.output, job.copy_key(image.key, copy_index))
+        return output_uri, [keys.join(job.output, job.copy_key(f.key, copy_index)) for f in files]
+
+    def _sigmas(self, key: str, copy_index: int) -> tuple[float, float]:
+        if copy_index == ORIGINAL_COPY:
+            return 0.0, 0.0
+        params = sample(self._job.seed, copy_index, key, self._job.spec)
+        return params.sigma_x, params.sigma_y
+
+    def _row(
+        self,
+        image: Member,
+        source_bytes: int,
+        props: codec.Properties,
+        copy_index: int,
+        output: bytes,
+        label_uris: list[str],
+    ) -> dict[str, Any]:
+        """The log row of a written copy. Everything but the output's own bytes follows from
+        the sampler and the source's properties, so a resumed run rebuilds it exactly."""
+        job = self._job
+        sigma_x, sigma_y = self._sigmas(image.key, copy_index)
+        applied = (
+            copy_index != ORIGINAL_COPY
+            and sample(job.seed, copy_index, image.key, job.spec).applied
+        )
+        kernel = kernel_for(sigma_x, sigma_y, props.dtype)
+        factor = method_factor(sigma_x, sigma_y, props.shape, job.blur_method)
         return {
-            "key": key,
+            "key": image.key,
             "source_uri": image.path,
-            "output_uri": output_uri,
+            "output_uri": keys.join(job.output, job.copy_key(image.key, copy_index)),
             "copy_index": copy_index,
             "seed": job.seed,
             "applied": applied,
@@ -447,18 +487,49 @@ class BlurImage(beam.DoFn):
             "sigma_y": sigma_y,
             "kernel_width": kernel.width,
             "kernel_height": kernel.height,
-            "width": int(pixels.shape[1]),
-            "height": int(pixels.shape[0]),
-            "channels": decoded.channels,
-            "dtype": pixels.dtype.name,
-            "format": out_format,
-            "source_bytes": len(source),
+            "width": props.width,
+            "height": props.height,
+            "channels": props.channels,
+            "dtype": props.dtype,
+            "format": codec.format_for_path(image.key) or codec.probe(output).format,
+            "source_bytes": source_bytes,
             "output_bytes": len(output),
             "output_sha256": hashlib.sha256(output).hexdigest(),
-            "exif_orientation": codec.exif_orientation(decoded),
-            "blur_method": method,
+            "exif_orientation": props.exif_orientation,
+            "blur_method": "none" if kernel.is_identity else method_name(factor),
             "label_uris": label_uris,
         }
+
+    def _already_written(self, image: Member, files: list[Member], copies: list[int]) -> bool:
+        """--resume: whether every copy of this image and its label files are in place (writes
+        are atomic, so a file at its final path is whole)."""
+        for copy_index in copies:
+            output_uri, label_uris = self._targets(image, copy_index, files)
+            if not all(storage.exists(uri) for uri in (output_uri, *label_uris)):
+                return False
+        return True
+
+    def _resumed(
+        self, image: Member, files: list[Member], copies: list[int]
+    ) -> list[dict[str, Any]]:
+        """The rows of an image whose copies a killed run already wrote: from the sampler, the
+        source's properties (its header, for a JPEG) and the outputs' bytes; nothing is blurred,
+        encoded or written again."""
+        job = self._job
+        with _stage("read"):
+            source = storage.read_bytes(image.path)
+        props = codec.header_properties(source)
+        if props is None:
+            with _stage("decode"):
+                props = codec.properties(codec.decode(source, job.max_pixels))
+        rows = []
+        for copy_index in copies:
+            output_uri, label_uris = self._targets(image, copy_index, files)
+            with _stage("read"):
+                output = storage.read_bytes(output_uri)
+            rows.append(self._row(image, len(source), props, copy_index, output, label_uris))
+        self.resumed.inc()
+        return rows
 
 
 class _stage:

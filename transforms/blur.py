@@ -125,6 +125,16 @@ def pyramid_blur(image: np.ndarray, sigma_x: float, sigma_y: float, factor: int)
     return large[pad : pad + height, pad : pad + width].reshape(image.shape)
 
 
+def method_factor(sigma_x: float, sigma_y: float, shape: tuple[int, ...], method: str) -> int:
+    """The pyramid factor `blur` uses (1: the exact Gaussian), from the sigmas and the size."""
+    return pyramid_factor(sigma_x, sigma_y, shape) if method == "auto" else 1
+
+
+def method_name(factor: int) -> str:
+    """How `blur` names what it did, as logged: 'exact', 'pyramid2' or 'pyramid4'."""
+    return "exact" if factor == 1 else f"pyramid{factor}"
+
+
 def blur(
     image: np.ndarray, sigma_x: float, sigma_y: float, method: str = "auto"
 ) -> tuple[np.ndarray, Kernel, str]:
@@ -133,11 +143,11 @@ def blur(
     the method used: 'exact', 'pyramid2' or 'pyramid4'."""
     if method not in BLUR_METHODS:
         raise ValueError(f"blur method must be one of {BLUR_METHODS}, got {method!r}")
-    factor = pyramid_factor(sigma_x, sigma_y, image.shape) if method == "auto" else 1
+    factor = method_factor(sigma_x, sigma_y, image.shape, method)
     if factor == 1:
         blurred, kernel = gaussian_blur(image, sigma_x, sigma_y)
-        return blurred, kernel, "exact"
+        return blurred, kernel, method_name(1)
     if image.dtype.name not in SUPPORTED_DTYPES:
         raise ValueError(f"unsupported pixel type {image.dtype.name}; expected uint8 or uint16")
     kernel = kernel_for(sigma_x, sigma_y, image.dtype)
-    return pyramid_blur(image, sigma_x, sigma_y, factor), kernel, f"pyramid{factor}"
+    return pyramid_blur(image, sigma_x, sigma_y, factor), kernel, method_name(factor)

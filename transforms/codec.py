@@ -377,6 +377,51 @@ def decode_bmp(data: bytes) -> np.ndarray:
     return np.ascontiguousarray(pixels)
 
 
+@dataclass(frozen=True)
+class Properties:
+    """What the log says of a decoded image: its size, channels, depth and orientation tag."""
+
+    width: int
+    height: int
+    channels: int
+    dtype: str
+    exif_orientation: int
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.height, self.width) if self.channels == 1 else (
+            self.height, self.width, self.channels,
+        )  # fmt: skip
+
+
+def properties(decoded: Decoded) -> Properties:
+    height, width = decoded.pixels.shape[:2]
+    return Properties(
+        int(width), int(height), decoded.channels, decoded.pixels.dtype.name,
+        exif_orientation(decoded),
+    )  # fmt: skip
+
+
+# JPEG colour modes as Pillow names them -> channels as decoded here (CMYK becomes BGR).
+_JPEG_CHANNELS = {"L": 1, "RGB": 3, "YCbCr": 3, "CMYK": 3}
+
+
+def header_properties(data: bytes) -> Properties | None:
+    """The Properties of a JPEG from its header alone, exactly as decoding would give them
+    (8-bit, gray or three channels, the EXIF orientation tag); None for other formats, whose
+    decoded layout only decoding tells. Lets a resumed run log an existing output without
+    decoding its source again."""
+    try:
+        with _no_bomb_guard(), Image.open(io.BytesIO(data), formats=["JPEG"]) as image:
+            channels = _JPEG_CHANNELS.get(image.mode)
+            if channels is None or getattr(image, "n_frames", 1) != 1:
+                return None
+            orientation = int(image.getexif().get(0x0112, 0) or 0)
+            return Properties(image.width, image.height, channels, "uint8", orientation)
+    except Exception:
+        return None
+
+
 def exif_orientation(decoded: Decoded) -> int:
     """The EXIF orientation tag (1-8) carried by the image, or 0 when it has none."""
     for kind, chunk in zip(decoded.metadata_types, decoded.metadata, strict=True):
