@@ -1,10 +1,10 @@
 """Kill a run at about half, resume it, and compare with an uninterrupted run.
 
-2,000 JPEGs of 640x480 (sigma U[0,3], one copy), one worker process per run, as a user runs
-it: the full run's wall time, then a run killed once half its images are written, then
+2,000 JPEGs (640x480 by default, --size), sigma U[0,3], one copy, the in-process runner, as
+a user runs it: the full run's wall time, then a run killed once half its images are written, then
 `--resume`; prints the resumed run's time as a share of the full run's (target: under 60%).
 
-    python benchmarks/resume.py [--images 2000] [--keep DIR]
+    python benchmarks/resume.py [--images 2000] [--size 640x480] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from tests.helpers import textured, write_image  # noqa: E402
 COMMAND = str(Path(sys.executable).with_name("blur-augment"))
 
 
-def make_images(folder: Path, count: int) -> None:
+def make_images(folder: Path, count: int, width: int, height: int) -> None:
     for i in range(count):
         path = folder / f"d{i % 20:02d}" / f"img{i:05d}.jpg"
         if not path.exists():
-            write_image(path, textured(480, 640, 3, seed=i))
+            write_image(path, textured(height, width, 3, seed=i))
 
 
 def run(*args: str) -> float:
@@ -44,11 +44,13 @@ def run(*args: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--size", default="640x480", help="WIDTHxHEIGHT of the images")
     parser.add_argument("--keep", help="a folder for the inputs (default: a temporary one)")
     options = parser.parse_args()
     work = Path(options.keep or tempfile.mkdtemp(prefix="resume-bench-"))
-    images = work / "in"
-    make_images(images, options.images)
+    width, height = (int(v) for v in options.size.split("x"))
+    images = work / f"in-{options.size}"
+    make_images(images, options.images, width, height)
     common = ("--input", str(images), "--seed", "1", "--max_sigma", "3")
 
     full_out = work / "full"
@@ -73,6 +75,7 @@ def main() -> None:
         json.dumps(
             {
                 "images": options.images,
+                "size": options.size,
                 "full_run_s": round(full, 1),
                 "killed_after_s": round(killed_after, 1),
                 "written_when_killed": written,
