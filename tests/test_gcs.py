@@ -176,3 +176,14 @@ def test_a_stream_that_fails_half_way_leaves_no_object(gcs_client, bucket_name):
     with storage.open_atomic(path) as out:
         out.write(b"{}")
     assert gcs_client.bucket(bucket_name).blob("out/instances.json").download_as_bytes() == b"{}"
+
+
+def test_missing_output_bucket_fails_the_run_in_one_line(gcs_client, bucket_name):
+    upload_dataset(gcs_client, bucket_name, {"train/a.png": textured(8, 8, 3)})
+    done = blur_augment(
+        "run", "--input", f"gs://{bucket_name}/train", "--output", "gs://no-such-bucket-x1/out",
+    )  # fmt: skip
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("blur-augment: error:") and "no-such-bucket-x1" in done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
