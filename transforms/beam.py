@@ -341,11 +341,7 @@ class BlurImage(beam.DoFn):
             except StageError:
                 rows = []  # the source changed or went: make it afresh below
             for row in rows:
-                row["split"] = split
-                self.written.inc()
-                yield row
-                if row["copy_index"] != ORIGINAL_COPY:
-                    yield from self._listings(image, entries, row["copy_index"])
+                yield from self._written(row, split, image, entries)
             if rows:
                 return
         try:
@@ -375,11 +371,17 @@ class BlurImage(beam.DoFn):
                     error_row(image.key, image.path, copy_index, error.stage, error.cause),
                 )
                 continue
-            row["split"] = split
-            self.written.inc()
-            yield row
-            if copy_index != ORIGINAL_COPY:
-                yield from self._listings(image, entries, copy_index)
+            yield from self._written(row, split, image, entries)
+
+    def _written(
+        self, row: dict[str, Any], split: str, image: Member, entries: list[Member]
+    ) -> Iterator[Any]:
+        """A written copy's log row, and what the index files must list for it."""
+        row["split"] = split
+        self.written.inc()
+        yield row
+        if row["copy_index"] != ORIGINAL_COPY:
+            yield from self._listings(image, entries, row["copy_index"])
 
     def _listings(self, image: Member, entries: list[Member], copy_index: int) -> Iterator[Any]:
         """What the index files must add for a written copy: a COCO image entry (its source's
