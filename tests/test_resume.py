@@ -90,3 +90,21 @@ def test_resume_without_an_earlier_run_is_refused(images: Path, tmp_path: Path):
     done = blur_augment("run", "--input", str(images), "--output", str(tmp_path / "o"),
                         "--resume")  # fmt: skip
     assert done.returncode == 2 and "no earlier run to resume" in done.stderr
+
+
+def test_an_image_with_some_copies_written_makes_only_the_missing_ones(tmp_path: Path):
+    source = tmp_path / "in"
+    write_image(source / "a.jpg", textured(64, 80, 3, seed=1))
+    write_image(source / "b.png", textured(64, 80, 3, seed=2))
+    out = tmp_path / "out"
+    argv = ["--input", str(source), "--output", str(out), *COPIES]
+    assert blur_augment("run", *argv).returncode == 0
+    expected = rows(out, "_blur_log", out)
+    kept, lost = out / "a_blur0.jpg", out / "a_blur1.jpg"
+    mtime, lost_bytes = kept.stat().st_mtime_ns, lost.read_bytes()
+    lost.unlink()  # killed between the two copies of a.jpg
+    (out / "_blur_log" / "_SUCCESS").unlink()
+    done = blur_augment("run", *argv, "--resume")
+    assert done.returncode == 0, done.stderr
+    assert kept.stat().st_mtime_ns == mtime and lost.read_bytes() == lost_bytes
+    assert rows(out, "_blur_log", out) == expected

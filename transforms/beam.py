@@ -363,7 +363,10 @@ class BlurImage(beam.DoFn):
                 whole = all(f.key in contents for f in files)
                 if problem is not None and (copy_index != ORIGINAL_COPY or not whole):
                     raise StageError("labels", problem)
-                row = self._copy(image, source, decoded, copy_index, files, contents)
+                if job.resume and self._already_written(image, files, [copy_index]):
+                    row = self._logged_again(image, len(source), decoded, copy_index, files)
+                else:
+                    row = self._copy(image, source, decoded, copy_index, files, contents)
             except StageError as error:
                 self.failed.inc()
                 yield TaggedOutput(
@@ -524,14 +527,25 @@ class BlurImage(beam.DoFn):
         if props is None:
             with _stage("decode"):
                 props = codec.properties(codec.decode(source, job.max_pixels))
-        rows = []
-        for copy_index in copies:
-            output_uri, label_uris = self._targets(image, copy_index, files)
-            with _stage("read"):
-                output = storage.read_bytes(output_uri)
-            rows.append(self._row(image, len(source), props, copy_index, output, label_uris))
+        rows = [self._logged_again(image, len(source), props, c, files) for c in copies]
         self.resumed.inc()
         return rows
+
+    def _logged_again(
+        self,
+        image: Member,
+        source_bytes: int,
+        props: codec.Properties | codec.Decoded,
+        copy_index: int,
+        files: list[Member],
+    ) -> dict[str, Any]:
+        """--resume: the row of a copy a killed run already wrote, from its bytes."""
+        if isinstance(props, codec.Decoded):
+            props = codec.properties(props)
+        output_uri, label_uris = self._targets(image, copy_index, files)
+        with _stage("read"):
+            output = storage.read_bytes(output_uri)
+        return self._row(image, source_bytes, props, copy_index, output, label_uris)
 
 
 class _stage:
