@@ -154,7 +154,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(analysis.render(result.table(), args.format).decode())
         if args.plot:
-            from pipeline import plots
+            from pipeline.analysis import plots
             from transforms import storage
 
             storage.write_bytes(args.plot, plots.report_png(result))

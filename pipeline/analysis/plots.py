@@ -10,7 +10,7 @@ import numpy as np
 from pipeline.options import UsageError
 
 if TYPE_CHECKING:
-    from pipeline.analysis import Report
+    from pipeline.analysis.report import Report
 
 
 def _pyplot():
