@@ -322,9 +322,8 @@ def decode_tiff(data: bytes) -> np.ndarray:
             page = tif.pages.first
             photometric = page.photometric
             bits = page.bitspersample
-            fmt_name = "tiff"
-            if page.sampleformat not in (1,) and page.dtype is not None and page.dtype.kind != "u":
-                _check_pixels(np.empty((1, 1), page.dtype), fmt_name)
+            if page.dtype is not None and page.dtype.kind not in "ub":  # float, signed
+                _check_pixels(np.empty((1, 1), page.dtype), "tiff")
             if bits not in (1, 8, 16):
                 raise ImageError(
                     f"{bits}-bit TIFF samples are not supported; supported: {SUPPORTED}"
