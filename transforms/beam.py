@@ -357,6 +357,7 @@ class BlurImage(beam.DoFn):
                 yield TaggedOutput(self.ERRORS, error_row(image.key, image.path, copy_index,
                                                            error.stage, error.cause))  # fmt: skip
             return
+        props = codec.properties(decoded)  # once per image, whatever the copies
         for copy_index in copy_indices:
             try:
                 # an original is copied as it is (labels included) wherever its labels are
@@ -364,9 +365,9 @@ class BlurImage(beam.DoFn):
                 if problem is not None and (copy_index != ORIGINAL_COPY or not whole):
                     raise StageError("labels", problem)
                 if job.resume and self._already_written(image, files, [copy_index]):
-                    row = self._logged_again(image, len(source), decoded, copy_index, files)
+                    row = self._logged_again(image, len(source), props, copy_index, files)
                 else:
-                    row = self._copy(image, source, decoded, copy_index, files, contents)
+                    row = self._copy(image, source, decoded, props, copy_index, files, contents)
             except StageError as error:
                 self.failed.inc()
                 yield TaggedOutput(
@@ -405,6 +406,7 @@ class BlurImage(beam.DoFn):
         image: Member,
         source: bytes,
         decoded: codec.Decoded,
+        props: codec.Properties,
         copy_index: int,
         files: list[Member],
         contents: dict[str, bytes],
@@ -414,7 +416,7 @@ class BlurImage(beam.DoFn):
         job = self._job
         output_uri, label_uris = self._targets(image, copy_index, files)
         out_format = codec.format_for_path(image.key) or decoded.format
-        sigma_x, sigma_y = self._sigmas(image.key, copy_index)
+        _, sigma_x, sigma_y = self._sigmas(image.key, copy_index)
         if kernel_for(sigma_x, sigma_y, decoded.pixels.dtype).is_identity and (
             out_format == decoded.format
         ):
@@ -444,7 +446,6 @@ class BlurImage(beam.DoFn):
             with contextlib.suppress(Exception):
                 storage.delete_files([u for u in label_uris if storage.exists(u)])
             raise
-        props = codec.properties(decoded)
         return self._row(image, len(source), props, copy_index, output, label_uris)
 
     def _targets(
@@ -456,11 +457,12 @@ class BlurImage(beam.DoFn):
             output_uri = keys.join(job.output, job.copy_key(image.key, copy_index))
         return output_uri, [keys.join(job.output, job.copy_key(f.key, copy_index)) for f in files]
 
-    def _sigmas(self, key: str, copy_index: int) -> tuple[float, float]:
+    def _sigmas(self, key: str, copy_index: int) -> tuple[bool, float, float]:
+        """(applied, sigma_x, sigma_y) of a copy; an original is never blurred."""
         if copy_index == ORIGINAL_COPY:
-            return 0.0, 0.0
+            return False, 0.0, 0.0
         params = sample(self._job.seed, copy_index, key, self._job.spec)
-        return params.sigma_x, params.sigma_y
+        return params.applied, params.sigma_x, params.sigma_y
 
     def _row(
         self,
@@ -474,11 +476,7 @@ class BlurImage(beam.DoFn):
         """The log row of a written copy. Everything but the output's own bytes follows from
         the sampler and the source's properties, so a resumed run rebuilds it exactly."""
         job = self._job
-        sigma_x, sigma_y = self._sigmas(image.key, copy_index)
-        applied = (
-            copy_index != ORIGINAL_COPY
-            and sample(job.seed, copy_index, image.key, job.spec).applied
-        )
+        applied, sigma_x, sigma_y = self._sigmas(image.key, copy_index)
         kernel = kernel_for(sigma_x, sigma_y, props.dtype)
         factor = method_factor(sigma_x, sigma_y, props.shape, job.blur_method)
         return {
@@ -535,13 +533,11 @@ class BlurImage(beam.DoFn):
         self,
         image: Member,
         source_bytes: int,
-        props: codec.Properties | codec.Decoded,
+        props: codec.Properties,
         copy_index: int,
         files: list[Member],
     ) -> dict[str, Any]:
         """--resume: the row of a copy a killed run already wrote, from its bytes."""
-        if isinstance(props, codec.Decoded):
-            props = codec.properties(props)
         output_uri, label_uris = self._targets(image, copy_index, files)
         with _stage("read"):
             output = storage.read_bytes(output_uri)
