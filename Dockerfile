@@ -9,6 +9,10 @@ FROM apache/beam_python3.11_sdk:2.77.0
 COPY --from=template_launcher /opt/google/dataflow/python_template_launcher \
     /opt/google/dataflow/python_template_launcher
 
+# libjpeg-turbo's TurboJPEG library: JPEGs are blurred as stored planes (transforms/jpeg_planes.py).
+RUN apt-get update && apt-get install -y --no-install-recommends libturbojpeg0 \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /opt/blur-augment
 COPY pyproject.toml README.md ./
 COPY pipeline ./pipeline

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from transforms import keys
+from transforms import jpeg_planes, keys
 from transforms.beam import BlurJob
 from transforms.blur import BLUR_METHODS
 from transforms.codec import DEFAULT_MAX_PIXELS
+from transforms.jpeg_planes import CODEC_PATHS, PATH_PLANES
 from transforms.labels.layout import DATASET_KINDS, Layout
 from transforms.sampling import SIGMA_Y_MODES, BlurSpec
 
@@ -107,6 +108,15 @@ class BlurAugmentOptions(PipelineOptions):
             "within 2 grey levels) or 'exact' (always the exact Gaussian).",
         )
         group.add_argument(
+            "--codec_path",
+            default="auto",
+            help="How JPEGs are blurred: 'auto' (the default: as stored, luma and subsampled "
+            "chroma planes through libjpeg-turbo, when libturbojpeg is installed; else "
+            "'pixels'), 'yuv_planes' (required: fails at launch without libturbojpeg) or "
+            "'pixels' (decoded to BGR by OpenCV, as before). The log's codec_path column says "
+            "which path made each image.",
+        )
+        group.add_argument(
             "--dataset",
             default="auto",
             help="Layout of --input: 'auto' (the default: recognises YOLO, COCO and Pascal VOC "
@@ -192,6 +202,7 @@ class RunConfig:
             "jpeg_quality": job.jpeg_quality,
             "max_pixels": job.max_pixels,
             "blur_method": job.blur_method,
+            "codec_path": job.codec_path,
             "max_error_rate": self.max_error_rate,
             "dataset": job.layout.describe(),
         }
@@ -231,6 +242,13 @@ def resolve(options: PipelineOptions) -> RunConfig:
         raise UsageError(
             f"--blur_method must be one of {', '.join(BLUR_METHODS)}, got {opts.blur_method!r}"
         )
+    if opts.codec_path not in CODEC_PATHS:
+        raise UsageError(
+            f"--codec_path must be one of {', '.join(CODEC_PATHS)}, got {opts.codec_path!r}"
+        )
+    if opts.codec_path == PATH_PLANES and jpeg_planes.missing_reason():
+        raise UsageError(f"--codec_path {PATH_PLANES} needs libturbojpeg: "
+                         f"{jpeg_planes.missing_reason()}")  # fmt: skip
     if opts.dataset not in DATASET_KINDS:
         raise UsageError(
             f"--dataset must be one of {', '.join(DATASET_KINDS)}, got {opts.dataset!r}"
@@ -263,6 +281,7 @@ def resolve(options: PipelineOptions) -> RunConfig:
         jpeg_quality=opts.jpeg_quality,
         max_pixels=opts.max_pixels,
         blur_method=opts.blur_method,
+        codec_path=opts.codec_path,
         resume=opts.resume,
         layout=Layout(
             kind="images" if opts.dataset == "auto" else opts.dataset,

@@ -23,7 +23,7 @@ from apache_beam.runners.runner import PipelineResult
 from pipeline.dataset import detect
 from pipeline.options import RunConfig, UsageError, resolve, str_to_bool
 from pipeline.schema import ERROR_SCHEMA, LOG_SCHEMA, MARKER, SHARD_GLOB, with_run_metadata
-from transforms import keys, storage
+from transforms import jpeg_planes, keys, storage
 from transforms.beam import NAMESPACE, BlurImages
 
 _log = logging.getLogger(__name__)
@@ -191,6 +191,7 @@ COUNTERS = (
     "orphan_labels",
     "unlisted_images",
     "resumed_images",
+    "planar_jpegs",
     "written",
     "failed",
 )
@@ -336,6 +337,13 @@ def print_run_summary(config: RunConfig, totals: dict[str, int], elapsed: float)
             f"  resumed: {totals['resumed_images']} images were already written and were "
             "logged again without being blurred again"
         )
+    if job.codec_path == "auto" and jpeg_planes.missing_reason():
+        lines.append(
+            f"  note: JPEGs were decoded to pixels, not blurred as stored planes (slower, same "
+            f"log): {jpeg_planes.missing_reason()}"
+        )
+    elif totals["planar_jpegs"]:
+        lines.append(f"  JPEGs blurred as stored planes: {totals['planar_jpegs']}")
     lines += [f"  log:    {config.log}", f"  errors: {config.errors}"]
     expected = totals["augmented_images"] * len(job.copy_indices()) + totals["kept_images"]
     if outputs != expected or totals["images"] != (

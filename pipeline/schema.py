@@ -46,6 +46,10 @@ LOG_SCHEMA = pa.schema(
         # and VOC lists that name it are in the metadata (dataset.index_files).
         ("split", pa.string()),
         ("label_uris", pa.list_(pa.string())),
+        # Added with the planar JPEG path: how the image was decoded and encoded. "yuv_planes"
+        # (a JPEG blurred as stored, luma and subsampled chroma planes), "pixels" (decoded to
+        # full-resolution pixels), "none" when the pixels were not blurred (as blur_method).
+        ("codec_path", pa.string()),
     ]
 )
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import apache_beam as beam
 import cv2
+import pyarrow.parquet as pq
 import pytest
 from apache_beam.pvalue import TaggedOutput
 from apache_beam.testing.test_pipeline import TestPipeline
@@ -155,3 +156,46 @@ def test_worker_reuses_freed_image_buffers():
     default, tuned = page_faults("default"), page_faults("tuned")
     assert default > 10 * 1000, default  # a 1080p RGB intermediate is ~1500 pages
     assert tuned < default / 20, (tuned, default)
+
+
+@pytest.mark.parametrize(
+    ("key", "codec_path", "sigma", "expected"),
+    [
+        ("x.jpg", "auto", 2.0, "yuv_planes"),
+        ("x.jpg", "pixels", 2.0, "pixels"),
+        ("x.png", "auto", 2.0, "pixels"),
+        ("x.jpg", "auto", 0.0, "none"),
+    ],
+)
+def test_codec_path_is_logged(tmp_path: Path, key, codec_path, sigma, expected):
+    from transforms import codec, jpeg_planes
+
+    if expected == "yuv_planes" and jpeg_planes.missing_reason():
+        pytest.skip(jpeg_planes.missing_reason())
+    source = write_image(tmp_path / "in" / key, textured(30, 40, 3))
+    job = BlurJob(output=str(tmp_path / "out"), spec=BlurSpec(sigma, sigma), codec_path=codec_path)
+    [row] = run_dofn(job, key, source)
+    assert row["codec_path"] == expected
+    written = (tmp_path / "out" / key).read_bytes()
+    if expected == "yuv_planes":  # the planar path's own bytes, not the pixel path's
+        planes = jpeg_planes.blur_planes(
+            jpeg_planes.decode(source.read_bytes()), sigma, sigma, "auto"
+        )
+        assert written == jpeg_planes.encode(planes, job.jpeg_quality)
+    elif expected == "pixels":
+        decoded = codec.decode(source.read_bytes())
+        assert codec.decode(written).pixels.shape == decoded.pixels.shape
+
+
+def test_without_libturbojpeg_jpegs_take_the_pixel_path_and_the_summary_says_so(
+    tmp_path: Path, monkeypatch, capsys
+):
+    from pipeline.run import run
+    from transforms import jpeg_planes
+
+    monkeypatch.setattr(jpeg_planes, "_library", lambda: (None, "no libturbojpeg here"))
+    write_image(tmp_path / "in" / "x.jpg", textured(30, 40, 3))
+    assert run(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")]) == 0
+    assert "JPEGs were decoded to pixels" in capsys.readouterr().err
+    rows = pq.read_table(tmp_path / "out" / "_blur_log").to_pylist()
+    assert [r["codec_path"] for r in rows] == ["pixels"]

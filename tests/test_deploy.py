@@ -19,6 +19,7 @@ from pipeline.options import BlurAugmentOptions
 from pipeline.run import launch
 from tests.helpers import textured, write_image
 from tests.test_cli import blur_augment
+from transforms import jpeg_planes
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = "us-central1-docker.pkg.dev/my-project/blur-augment/blur-augment:test"
@@ -120,6 +121,9 @@ def test_dockerfile_base_matches_pinned_beam_and_copies_existing_files():
         *sources, _ = line.split()
         for source in sources:
             assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
+    # the system library the planar JPEG path loads, installed in the image as in .ci/run
+    assert re.search(rf"apt-get install [^\n]*\b{jpeg_planes.SYSTEM_PACKAGE}\b", dockerfile)
+    assert jpeg_planes.SYSTEM_PACKAGE in (ROOT / ".ci" / "run").read_text()
     entry = re.search(r"FLEX_TEMPLATE_PYTHON_PY_FILE=/opt/blur-augment/(\S+)", dockerfile)
     assert entry and (ROOT / entry.group(1)).is_file()
 
@@ -159,3 +163,9 @@ def test_project_installs_as_the_dockerfile_installs_it(tmp_path: Path):
     )  # fmt: skip
     assert launcher.returncode == 0, launcher.stderr
     assert "--max_sigma" in launcher.stdout
+    if not jpeg_planes.missing_reason():  # the image has the library; so does this machine
+        planes = subprocess.run(
+            [python, "-c", "from transforms import jpeg_planes as j; print(j.missing_reason())"],
+            capture_output=True, text=True, cwd=workdir, check=True,
+        )  # fmt: skip
+        assert planes.stdout.strip() == "", planes.stdout

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import hashlib
 import logging
 import posixpath
@@ -21,7 +22,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
-from transforms import codec, keys, storage
+from transforms import codec, jpeg_planes, keys, storage
 from transforms.blur import blur, kernel_for, method_factor, method_name
 from transforms.labels import coco, voc, yolo
 from transforms.labels.errors import LabelError
@@ -89,6 +90,7 @@ class BlurJob:
     jpeg_quality: int = 95
     max_pixels: int = codec.DEFAULT_MAX_PIXELS
     blur_method: str = "auto"
+    codec_path: str = "auto"  # --codec_path: JPEGs as planes where libturbojpeg is installed
     layout: Layout = field(default_factory=Layout)
     resume: bool = False  # --resume: copies already at their final path are not made again
 
@@ -240,6 +242,7 @@ class BlurImage(beam.DoFn):
     orphans = Metrics.counter(NAMESPACE, "orphan_labels")
     unlisted = Metrics.counter(NAMESPACE, "unlisted_images")
     resumed = Metrics.counter(NAMESPACE, "resumed_images")
+    planar = Metrics.counter(NAMESPACE, "planar_jpegs")
 
     def __init__(self, job: BlurJob) -> None:
         self._job = job
@@ -350,7 +353,7 @@ class BlurImage(beam.DoFn):
             with _stage("read"):
                 source = storage.read_bytes(image.path)
             with _stage("decode"):
-                decoded = codec.decode(source, job.max_pixels)
+                decoded = self._decode(image.key, source)
         except StageError as error:
             for copy_index in copy_indices:
                 self.failed.inc()
@@ -417,10 +420,15 @@ class BlurImage(beam.DoFn):
         output_uri, label_uris = self._targets(image, copy_index, files)
         out_format = codec.format_for_path(image.key) or decoded.format
         _, sigma_x, sigma_y = self._sigmas(image.key, copy_index)
-        if kernel_for(sigma_x, sigma_y, decoded.pixels.dtype).is_identity and (
+        if kernel_for(sigma_x, sigma_y, decoded.dtype).is_identity and (
             out_format == decoded.format
         ):
             output = source  # unchanged pixels: keep the original bytes, no generation loss
+        elif isinstance(decoded, jpeg_planes.JpegPlanes):
+            with _stage("blur"):
+                planes = jpeg_planes.blur_planes(decoded, sigma_x, sigma_y, job.blur_method)
+            with _stage("encode"):
+                output = jpeg_planes.encode(planes, job.jpeg_quality)
         else:
             with _stage("blur"):
                 blurred, _, _ = blur(decoded.pixels, sigma_x, sigma_y, job.blur_method)
@@ -447,6 +455,22 @@ class BlurImage(beam.DoFn):
                 storage.delete_files([u for u in label_uris if storage.exists(u)])
             raise
         return self._row(image, len(source), props, copy_index, output, label_uris)
+
+    def _planes(self, key: str) -> bool:
+        """Whether a JPEG at `key` may be decoded to planes: the job and this process allow
+        it and the copy is written as a JPEG too."""
+        return codec.format_for_path(key) == "jpeg" and jpeg_planes.uses_planes(
+            self._job.codec_path
+        )
+
+    def _decode(self, key: str, source: bytes) -> codec.Decoded | jpeg_planes.JpegPlanes:
+        """The image as planes where it can take the planar path, else as pixels."""
+        max_pixels = self._job.max_pixels
+        planes = jpeg_planes.decode(source, max_pixels) if self._planes(key) else None
+        if planes is None:
+            return codec.decode(source, max_pixels)
+        self.planar.inc()
+        return planes
 
     def _targets(
         self, image: Member, copy_index: int, files: list[Member]
@@ -501,6 +525,7 @@ class BlurImage(beam.DoFn):
             "exif_orientation": props.exif_orientation,
             "blur_method": "none" if kernel.is_identity else method_name(factor),
             "label_uris": label_uris,
+            "codec_path": "none" if kernel.is_identity else props.codec_path,
         }
 
     def _already_written(self, image: Member, files: list[Member], copies: list[int]) -> bool:
@@ -525,6 +550,8 @@ class BlurImage(beam.DoFn):
         if props is None:
             with _stage("decode"):
                 props = codec.properties(codec.decode(source, job.max_pixels))
+        elif self._planes(image.key) and jpeg_planes.eligible(source):
+            props = dataclasses.replace(props, codec_path=jpeg_planes.PATH_PLANES)
         rows = [self._logged_again(image, len(source), props, c, files) for c in copies]
         self.resumed.inc()
         return rows

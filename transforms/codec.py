@@ -20,7 +20,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Protocol
 
 import cv2
 import numpy as np
@@ -44,6 +44,7 @@ SUPPORTED = "8- or 16-bit unsigned gray, RGB or RGBA (and 1-bit or palette, read
 
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: a 10000x10000 image, ~300 MB as 8-bit BGR.
 _JPEG_SEGMENT_MAX = 65533 - 14  # ICC bytes per APP2 segment (after "ICC_PROFILE\0", seq, n)
+PATH_PIXELS = "pixels"  # the log's codec_path for an image decoded to full-resolution pixels
 
 
 class ImageError(ValueError):
@@ -59,9 +60,23 @@ class Decoded:
     metadata_types: tuple[int, ...] = ()
     metadata: tuple[np.ndarray, ...] = field(default=(), repr=False)
 
+    codec_path = PATH_PIXELS  # as logged: decoded to full-resolution pixels
+
     @property
     def channels(self) -> int:
         return 1 if self.pixels.ndim == 2 else int(self.pixels.shape[2])
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def dtype(self) -> str:
+        return self.pixels.dtype.name
 
 
 @dataclass(frozen=True)
@@ -248,6 +263,11 @@ def native_messages() -> Iterator[list[str]]:
             messages += [line.strip() for line in text.splitlines() if line.strip()]
 
 
+def harmless(message: str) -> bool:
+    """Junk between header segments: a decoder note, not damage."""
+    return bool(_HARMLESS_JUNK.search(message))
+
+
 def damage_in(messages: list[str]) -> list[str]:
     """The messages that say the data is damaged."""
     return [m for m in messages if _DAMAGE.search(m) and not _HARMLESS_JUNK.search(m)]
@@ -378,13 +398,15 @@ def decode_bmp(data: bytes) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Properties:
-    """What the log says of a decoded image: its size, channels, depth and orientation tag."""
+    """What the log says of a decoded image: its size, channels, depth, orientation tag and
+    the codec path that decoded it."""
 
     width: int
     height: int
     channels: int
     dtype: str
     exif_orientation: int
+    codec_path: str = PATH_PIXELS
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -393,11 +415,23 @@ class Properties:
         )  # fmt: skip
 
 
-def properties(decoded: Decoded) -> Properties:
-    height, width = decoded.pixels.shape[:2]
+class DecodedImage(Protocol):
+    """What `properties` and `exif_orientation` read of a decoded image, whichever codec path
+    decoded it (`Decoded` here, `jpeg_planes.JpegPlanes`)."""
+
+    width: int
+    height: int
+    channels: int
+    dtype: str
+    codec_path: str
+    metadata_types: tuple[int, ...]
+    metadata: tuple[np.ndarray, ...]
+
+
+def properties(decoded: DecodedImage) -> Properties:
     return Properties(
-        int(width), int(height), decoded.channels, decoded.pixels.dtype.name,
-        exif_orientation(decoded),
+        decoded.width, decoded.height, decoded.channels, decoded.dtype,
+        exif_orientation(decoded), decoded.codec_path,
     )  # fmt: skip
 
 
@@ -421,7 +455,7 @@ def header_properties(data: bytes) -> Properties | None:
         return None
 
 
-def exif_orientation(decoded: Decoded) -> int:
+def exif_orientation(decoded: DecodedImage) -> int:
     """The EXIF orientation tag (1-8) carried by the image, or 0 when it has none."""
     for kind, chunk in zip(decoded.metadata_types, decoded.metadata, strict=True):
         if kind != cv2.IMAGE_METADATA_EXIF:
@@ -435,13 +469,32 @@ def exif_orientation(decoded: Decoded) -> int:
     return 0
 
 
-def _with_icc_segments(jpeg: bytes, icc: bytes) -> bytes:
-    """A JPEG with `icc` split over APP2 "ICC_PROFILE" segments (the ICC spec's own way of
-    carrying a profile over 64 KB), placed after SOI and the APP0/APP1 segments."""
+_EXIF_HEADER = b"Exif\x00\x00"  # what precedes the TIFF data in a JPEG's APP1 EXIF segment
+_XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"  # OpenCV keeps it in its XMP chunk
+
+
+def jpeg_metadata(data: bytes) -> tuple[tuple[int, ...], tuple[np.ndarray, ...]]:
+    """A JPEG's EXIF, XMP and ICC chunks as `cv2.imdecodeWithMetadata` returns them, read from
+    its header by Pillow (a multi-segment ICC profile comes back whole): for a path that does
+    not decode through OpenCV and must carry the same metadata."""
+    with _no_bomb_guard(), Image.open(io.BytesIO(data), formats=["JPEG"]) as image:
+        info = dict(image.info)
+    found = [
+        (cv2.IMAGE_METADATA_EXIF, info.get("exif", b"").removeprefix(_EXIF_HEADER)),
+        (cv2.IMAGE_METADATA_XMP, _XMP_HEADER + info["xmp"] if info.get("xmp") else b""),
+        (cv2.IMAGE_METADATA_ICCP, info.get("icc_profile") or b""),
+    ]
+    kept = [(int(kind), np.frombuffer(chunk, np.uint8)) for kind, chunk in found if chunk]
+    return tuple(k for k, _ in kept), tuple(c for _, c in kept)
+
+
+def _icc_segments(icc: bytes) -> bytes:
+    """`icc` split over APP2 "ICC_PROFILE" segments (the ICC spec's own way of carrying a
+    profile over 64 KB)."""
     chunks = [icc[i : i + _JPEG_SEGMENT_MAX] for i in range(0, len(icc), _JPEG_SEGMENT_MAX)]
     if len(chunks) > 255:
         raise ImageError(f"ICC profile of {len(icc)} bytes is too large for a JPEG (255 segments)")
-    segments = b"".join(
+    return b"".join(
         b"\xff\xe2"
         + (len(chunk) + 16).to_bytes(2, "big")
         + b"ICC_PROFILE\x00"
@@ -449,10 +502,37 @@ def _with_icc_segments(jpeg: bytes, icc: bytes) -> bytes:
         + chunk
         for number, chunk in enumerate(chunks, start=1)
     )
+
+
+def _app1(payload: bytes) -> bytes:
+    if len(payload) + 2 > 0xFFFF:
+        raise ImageError(f"a metadata block of {len(payload)} bytes is too large for a JPEG")
+    return b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload
+
+
+def _insert_segments(jpeg: bytes, segments: bytes) -> bytes:
+    """`segments` placed after SOI and the APP0/APP1 segments already there."""
     position = 2
     while jpeg[position : position + 1] == b"\xff" and jpeg[position + 1] in (0xE0, 0xE1):
         position += 2 + int.from_bytes(jpeg[position + 2 : position + 4], "big")
     return jpeg[:position] + segments + jpeg[position:]
+
+
+def with_jpeg_metadata(
+    jpeg: bytes, metadata_types: tuple[int, ...], metadata: tuple[np.ndarray, ...]
+) -> bytes:
+    """A bare JPEG with metadata chunks (as `jpeg_metadata` gives them) written the way OpenCV's
+    encoder writes them: EXIF and XMP as APP1, then ICC as APP2, after the JFIF APP0."""
+    by_kind = {kind: np.asarray(chunk, np.uint8).tobytes() for kind, chunk in
+               zip(metadata_types, metadata, strict=True)}  # fmt: skip
+    segments = b""
+    if cv2.IMAGE_METADATA_EXIF in by_kind:
+        segments += _app1(_EXIF_HEADER + by_kind[cv2.IMAGE_METADATA_EXIF])
+    if cv2.IMAGE_METADATA_XMP in by_kind:
+        segments += _app1(by_kind[cv2.IMAGE_METADATA_XMP])
+    if cv2.IMAGE_METADATA_ICCP in by_kind:
+        segments += _icc_segments(by_kind[cv2.IMAGE_METADATA_ICCP])
+    return _insert_segments(jpeg, segments) if segments else jpeg
 
 
 def encode(
@@ -499,4 +579,6 @@ def encode(
             f"OpenCV could not encode a {pixels.dtype.name} image with "
             f"{1 if pixels.ndim == 2 else pixels.shape[2]} channels as {fmt}{reason}"
         )
-    return _with_icc_segments(buf.tobytes(), large_icc) if large_icc else buf.tobytes()
+    if large_icc:
+        return _insert_segments(buf.tobytes(), _icc_segments(large_icc))
+    return buf.tobytes()
