@@ -19,10 +19,13 @@ anything), so the ratios are not flattered by it.
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib.util
 import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -38,9 +41,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from transforms import codec  # noqa: E402
+from transforms import imaging, jpeg_planes  # noqa: E402
 from transforms.beam import tune_worker_process  # noqa: E402
-from transforms.blur import blur  # noqa: E402
+from transforms.blur import kernel_size  # noqa: E402
 from transforms.sampling import BlurSpec, sample  # noqa: E402
 
 SIZES = {"640x480": (640, 480), "1920x1080": (1920, 1080), "3840x2160": (3840, 2160)}
@@ -73,31 +76,77 @@ def stratified_sigmas(count: int) -> list[float]:
     not 5), and the fast path's share would swing the ratios with them."""
     quantiles = (SPEC.min_sigma + (i + 0.5) / count * (SPEC.max_sigma - SPEC.min_sigma)
                  for i in range(count))  # fmt: skip
-    return list(np.random.default_rng(0).permutation(list(quantiles)))
+    return [float(s) for s in np.random.default_rng(0).permutation(list(quantiles))]
 
 
-def naive_loop(images: list[bytes], fmt: str, sigmas: list[float]) -> None:
+def fresh(directory: Path) -> Path:
+    """An empty output directory: every loop and run writes new files, as a real job does
+    (replacing existing files costs ext4 a flush per file, which no real run pays)."""
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    return directory
+
+
+def naive_loop(files: list[Path], fmt: str, sigmas: list[float], out: Path) -> None:
+    """What a user writes first: imdecode -> cv2.GaussianBlur -> imencode, file to file."""
     ext, params = FORMATS[fmt]
-    for data, sigma in zip(images, sigmas, strict=True):
-        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    for path, sigma in zip(files, sigmas, strict=True):
+        pixels = cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), cv2.IMREAD_UNCHANGED)
         if sigma > 0:
             pixels = cv2.GaussianBlur(pixels, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101)
-        cv2.imencode(ext, pixels, params)
+        (out / path.name).write_bytes(cv2.imencode(ext, pixels, params)[1].tobytes())
 
 
-def codec_loop(images: list[bytes], fmt: str, sigmas: list[float]) -> None:
+def codec_loop(files: list[Path], fmt: str, sigmas: list[float], out: Path) -> None:
+    """Decode and encode alone, through OpenCV's BGR pixels: the floor of the pixel path."""
     ext, params = FORMATS[fmt]
-    for data in images:
-        cv2.imencode(ext, cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED), params)
+    for path in files:
+        pixels = cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), cv2.IMREAD_UNCHANGED)
+        (out / path.name).write_bytes(cv2.imencode(ext, pixels, params)[1].tobytes())
 
 
-def pure_loop(images: list[bytes], fmt: str, sigmas: list[float], method: str = "auto") -> None:
-    """The project's per-image path without Beam or storage: decode (with header checks and
-    metadata), blur, encode. (The sampler's cost, a hash per image, is in the file loop.)"""
-    for data, sigma in zip(images, sigmas, strict=True):
-        decoded = codec.decode(data)
-        pixels, _, _ = blur(decoded.pixels, sigma, sigma, method)
-        codec.encode(pixels, fmt, 95, decoded.metadata_types, decoded.metadata)
+def planes_codec_loop(files: list[Path], fmt: str, sigmas: list[float], out: Path) -> None:
+    """Decode and encode alone, as JPEG planes: the floor of the planar path."""
+    for path in files:
+        decoded = jpeg_planes.decode(path.read_bytes())
+        (out / path.name).write_bytes(jpeg_planes.encode(decoded, 95))
+
+
+def pure_loop(
+    files: list[Path], fmt: str, sigmas: list[float], out: Path, codec_path: str = "auto"
+) -> None:
+    """The project's per-image path without Beam (the functions BlurImage calls): header
+    checks, decode with metadata, blur, encode. (The sampler's cost is in the file loop.)"""
+    for path, sigma in zip(files, sigmas, strict=True):
+        decoded = imaging.decode(path.read_bytes(), fmt, codec_path)
+        (out / path.name).write_bytes(imaging.encode(imaging.blur(decoded, sigma, sigma), fmt))
+
+
+def albumentations_loop(files: list[Path], fmt: str, sigmas: list[float], out: Path) -> None:
+    """A peer: albumentations' GaussianBlur with the same sigma and OpenCV's kernel rule,
+    decoded and encoded by OpenCV (no RGB round trip: blur does not care, and it is cheaper)."""
+    import albumentations
+
+    ext, params = FORMATS[fmt]
+    for path, sigma in zip(files, sigmas, strict=True):
+        pixels = cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), cv2.IMREAD_UNCHANGED)
+        if sigma > 0:
+            size = kernel_size(sigma, pixels.dtype)
+            transform = albumentations.GaussianBlur((size, size), (sigma, sigma), p=1.0)
+            pixels = transform(image=pixels)["image"]
+        (out / path.name).write_bytes(cv2.imencode(ext, pixels, params)[1].tobytes())
+
+
+def pillow_loop(files: list[Path], fmt: str, sigmas: list[float], out: Path) -> None:
+    """A peer: Pillow open -> ImageFilter.GaussianBlur(radius=sigma) -> save (JPEG q95)."""
+    from PIL import Image, ImageFilter
+
+    options = {"quality": 95} if fmt == "jpeg" else {}
+    for path, sigma in zip(files, sigmas, strict=True):
+        with Image.open(path) as image:
+            if sigma > 0:
+                image = image.filter(ImageFilter.GaussianBlur(sigma))
+            image.save(out / path.name, format=fmt.upper(), **options)
 
 
 def timed(function: Callable[[], None]) -> float:
@@ -106,25 +155,57 @@ def timed(function: Callable[[], None]) -> float:
     return time.perf_counter() - started
 
 
+def available_loops(fmt: str) -> dict[str, Callable[..., None]]:
+    """The loops to run for a format: the planar ones only for JPEG and where libturbojpeg is
+    installed, the peers where their library is."""
+    loops: dict[str, Callable[..., None]] = {"naive": naive_loop, "codec only": codec_loop}
+    planes = fmt == "jpeg" and not jpeg_planes.missing_reason()
+    if planes:
+        loops["codec only (planes)"] = planes_codec_loop
+    loops["pure"] = pure_loop
+    if planes:
+        loops["pure (pixels)"] = lambda *args: pure_loop(*args, codec_path="pixels")
+    if importlib.util.find_spec("albumentations"):
+        loops["albumentations"] = albumentations_loop
+    loops["pillow"] = pillow_loop
+    return loops
+
+
 def single_core(counts: dict[str, int], rounds: int) -> list[dict]:
-    """Per size and format: the loops interleaved for `rounds` rounds; median seconds."""
+    """Per size and format: the loops interleaved for `rounds` rounds over the same files;
+    median seconds. The process is pinned to one core meanwhile, so a library that starts
+    threads of its own gets no more than the others."""
+    saved = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(saved)})
+    try:
+        return _single_core(counts, rounds)
+    finally:
+        os.sched_setaffinity(0, saved)
+
+
+def _single_core(counts: dict[str, int], rounds: int) -> list[dict]:
     results = []
-    loops = {
-        "naive": naive_loop,
-        "codec only": codec_loop,
-        "pure (auto)": pure_loop,
-        "pure (exact)": lambda images, fmt, sigmas: pure_loop(images, fmt, sigmas, "exact"),
-    }
+    if jpeg_planes.missing_reason():
+        print(f"  (no planar JPEG rows: {jpeg_planes.missing_reason()})", flush=True)
+    if not importlib.util.find_spec("albumentations"):
+        print("  (no albumentations row: pip install -e '.[bench]')", flush=True)
     for size_name, size in SIZES.items():
         for fmt in FORMATS:
-            images = encoded_set(size, fmt, counts[size_name])
-            sigmas = stratified_sigmas(len(images))
-            times: dict[str, list[float]] = {name: [] for name in loops}
-            for _ in range(rounds):
-                for name, loop in loops.items():
-                    times[name].append(
-                        timed(lambda loop=loop, i=images, f=fmt, s=sigmas: loop(i, f, s))
-                    )
+            loops = available_loops(fmt)
+            with tempfile.TemporaryDirectory() as scratch_name:
+                scratch = Path(scratch_name)
+                files = []
+                for i, data in enumerate(encoded_set(size, fmt, counts[size_name])):
+                    files.append(scratch / f"in{i}{FORMATS[fmt][0]}")
+                    files[-1].write_bytes(data)
+                sigmas = stratified_sigmas(len(files))
+                times: dict[str, list[float]] = {name: [] for name in loops}
+                for loop in loops.values():  # warm-up: imports, first-call caches
+                    loop(files[:1], fmt, sigmas[:1], fresh(scratch / "out"))
+                for _ in range(rounds):
+                    for name, loop in loops.items():
+                        out = fresh(scratch / "out")
+                        times[name].append(timed(functools.partial(loop, files, fmt, sigmas, out)))
             naive = statistics.median(times["naive"])
             megapixels = size[0] * size[1] / 1e6
             for name, samples in times.items():
@@ -134,14 +215,18 @@ def single_core(counts: dict[str, int], rounds: int) -> list[dict]:
                         "size": size_name,
                         "format": fmt,
                         "loop": name,
-                        "images": len(images),
+                        "images": len(files),
                         "seconds": seconds,
-                        "images_per_s": len(images) / seconds,
-                        "mp_per_s": len(images) * megapixels / seconds,
+                        "images_per_s": len(files) / seconds,
+                        "mp_per_s": len(files) * megapixels / seconds,
                         "vs_naive": naive / seconds,
                     }
                 )
             print_rows(results[-len(loops) :])
+            pure = statistics.median(times["pure"])
+            versus = [f"{name} x{statistics.median(times[name]) / pure:.2f}" for name in loops
+                      if name in ("pure (pixels)", "albumentations", "pillow")]  # fmt: skip
+            print(f"{'':>14} pure vs: {', '.join(versus)}", flush=True)
     return results
 
 
@@ -166,12 +251,12 @@ def file_loop(directory: Path, out: Path) -> None:
     """The DoFn's work as a plain loop: read, decode, sample, blur, encode, write."""
     for path in sorted(directory.rglob("*.jpg")):
         key = path.relative_to(directory).as_posix()
-        decoded = codec.decode(path.read_bytes())
+        decoded = imaging.decode(path.read_bytes(), "jpeg")
         drawn = sample(0, 0, key, SPEC)
-        pixels, _, _ = blur(decoded.pixels, drawn.sigma_x, drawn.sigma_y)
+        blurred = imaging.blur(decoded, drawn.sigma_x, drawn.sigma_y)
         target = out / key
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(codec.encode(pixels, "jpeg", 95))
+        target.write_bytes(imaging.encode(blurred, "jpeg"))
 
 
 _RUN_AND_MEASURE = """
@@ -180,16 +265,18 @@ from pipeline.cli import main
 started = time.perf_counter()
 code = main(sys.argv[1:])
 elapsed = time.perf_counter() - started
-own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
-print(f"RESULT {elapsed} {own} {children}")
+own = resource.getrusage(resource.RUSAGE_SELF)
+children = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"RESULT {elapsed} {own.ru_maxrss // 1024} {children.ru_maxrss // 1024} "
+      f"{own.ru_utime + own.ru_stime} {children.ru_utime + children.ru_stime}")
 sys.exit(code)
 """
 
 
 def pipeline_run(directory: Path, out: Path, *beam_args: str) -> dict:
-    """A `blur-augment run` in a fresh process: wall time and peak memory (MB) of the launcher
-    and of its largest worker process."""
+    """A `blur-augment run` in a fresh process: wall time, peak memory (MB) of the launcher
+    and of its largest worker process, and the CPU seconds of the launcher (the runner, in
+    multi_processing mode) and of its worker processes."""
     args = ["run", "--input", str(directory), "--output", str(out), "--overwrite",
             "--max_sigma", "10", *beam_args]  # fmt: skip
     done = subprocess.run(
@@ -198,8 +285,14 @@ def pipeline_run(directory: Path, out: Path, *beam_args: str) -> dict:
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-3000:])
     line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT"))
-    _, elapsed, own, children = line.split()
-    return {"seconds": float(elapsed), "peak_mb": int(own), "worker_peak_mb": int(children)}
+    _, elapsed, own, children, own_cpu, children_cpu = line.split()
+    return {
+        "seconds": float(elapsed),
+        "peak_mb": int(own),
+        "worker_peak_mb": int(children),
+        "runner_cpu_s": float(own_cpu),
+        "workers_cpu_s": float(children_cpu),
+    }
 
 
 def pipelines(count: int, size: tuple[int, int], rounds: int) -> dict:
@@ -213,11 +306,13 @@ def pipelines(count: int, size: tuple[int, int], rounds: int) -> dict:
     modes = {
         "file loop": None,
         "beam in_memory": ("--direct_running_mode", "in_memory"),
+        "beam in_memory, 10 copies": ("--direct_running_mode", "in_memory", "--copies", "10"),
         "beam 1 process": (*processes, "1"),
         "beam 2 processes": (*processes, "2"),
     }
     seconds: dict[str, dict[int, list[float]]] = {m: {count: [], small_count: []} for m in modes}
     worker_peak: dict[int, int] = {}
+    runner_cpu: dict[int, list[float]] = {count: [], small_count: []}  # with 2 processes
     with tempfile.TemporaryDirectory() as scratch_name:
         scratch = Path(scratch_name)
         datasets = {count: scratch / "all", small_count: scratch / "quarter"}
@@ -228,7 +323,7 @@ def pipelines(count: int, size: tuple[int, int], rounds: int) -> dict:
                 if round_index and n == small_count:
                     continue  # the quarter runs once: it only anchors the fixed cost
                 for i, (mode, beam_args) in enumerate(modes.items()):
-                    out = scratch / f"out{i}"
+                    out = fresh(scratch / f"out{i}")
                     if beam_args is None:
                         seconds[mode][n].append(timed(lambda d=directory, o=out: file_loop(d, o)))
                         continue
@@ -236,6 +331,7 @@ def pipelines(count: int, size: tuple[int, int], rounds: int) -> dict:
                     seconds[mode][n].append(measured["seconds"])
                     if mode == "beam 2 processes":
                         worker_peak[n] = max(worker_peak.get(n, 0), measured["worker_peak_mb"])
+                        runner_cpu[n].append(measured["runner_cpu_s"])
     total = {m: statistics.median(s[count]) for m, s in seconds.items()}
     marginal = {
         m: (count - small_count) / (total[m] - statistics.median(s[small_count]))
@@ -249,19 +345,31 @@ def pipelines(count: int, size: tuple[int, int], rounds: int) -> dict:
         "marginal_images_per_s": marginal,
         "beam_in_memory_vs_file_loop": total["file loop"] / total["beam in_memory"],
         "beam_in_memory_vs_file_loop_marginal": marginal["beam in_memory"] / marginal["file loop"],
+        # the cost of one written copy with --copies 10 against --copies 1 (one read and one
+        # decode per image serve all ten copies)
+        "copy_cost_10_vs_1": marginal["beam in_memory"]
+        / (10 * marginal["beam in_memory, 10 copies"]),
         "two_vs_one_process": total["beam 1 process"] / total["beam 2 processes"],
         "two_vs_one_process_marginal": marginal["beam 2 processes"] / marginal["beam 1 process"],
         "worker_peak_mb": {f"{n} images": mb for n, mb in sorted(worker_peak.items())},
+        # what the runner process itself spends while 2 workers run: its CPU seconds, and
+        # their growth per image (the fixed part is start-up: imports, graph, workers)
+        "runner_cpu_s": {f"{n} images": statistics.median(c) for n, c in runner_cpu.items()},
+        "runner_cpu_ms_per_image": 1000
+        * (statistics.median(runner_cpu[count]) - statistics.median(runner_cpu[small_count]))
+        / (count - small_count),
     }
     for mode in modes:
-        print(f"{mode:<18} {count / total[mode]:8.1f} img/s ({total[mode]:.2f} s); marginal "
+        print(f"{mode:<26} {count / total[mode]:8.1f} img/s ({total[mode]:.2f} s); marginal "
               f"{marginal[mode]:6.1f} img/s", flush=True)  # fmt: skip
     print(
         f"beam in_memory / file loop: x{result['beam_in_memory_vs_file_loop']:.3f} "
         f"(marginal x{result['beam_in_memory_vs_file_loop_marginal']:.3f}); "
+        f"cost per written copy, 10 copies / 1 copy: x{result['copy_cost_10_vs_1']:.2f}; "
         f"2 processes / 1 process: x{result['two_vs_one_process']:.2f} "
         f"(marginal x{result['two_vs_one_process_marginal']:.2f}); "
-        f"worker peak memory {result['worker_peak_mb']}",
+        f"worker peak memory {result['worker_peak_mb']}; runner CPU with 2 processes "
+        f"{result['runner_cpu_s']} s, {result['runner_cpu_ms_per_image']:.2f} ms per image",
         flush=True,
     )
     return result

@@ -22,8 +22,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
-from transforms import codec, jpeg_planes, keys, storage
-from transforms.blur import blur, kernel_for, method_factor, method_name
+from transforms import codec, imaging, jpeg_planes, keys, storage
+from transforms.blur import kernel_for, method_factor, method_name
 from transforms.labels import coco, voc, yolo
 from transforms.labels.errors import LabelError
 from transforms.labels.layout import (
@@ -408,7 +408,7 @@ class BlurImage(beam.DoFn):
         self,
         image: Member,
         source: bytes,
-        decoded: codec.Decoded,
+        decoded: imaging.Decoded,
         props: codec.Properties,
         copy_index: int,
         files: list[Member],
@@ -424,22 +424,11 @@ class BlurImage(beam.DoFn):
             out_format == decoded.format
         ):
             output = source  # unchanged pixels: keep the original bytes, no generation loss
-        elif isinstance(decoded, jpeg_planes.JpegPlanes):
-            with _stage("blur"):
-                planes = jpeg_planes.blur_planes(decoded, sigma_x, sigma_y, job.blur_method)
-            with _stage("encode"):
-                output = jpeg_planes.encode(planes, job.jpeg_quality)
         else:
             with _stage("blur"):
-                blurred, _, _ = blur(decoded.pixels, sigma_x, sigma_y, job.blur_method)
+                blurred = imaging.blur(decoded, sigma_x, sigma_y, job.blur_method)
             with _stage("encode"):
-                output = codec.encode(
-                    blurred,
-                    out_format,
-                    job.jpeg_quality,
-                    decoded.metadata_types,
-                    decoded.metadata,
-                )
+                output = imaging.encode(blurred, out_format, job.jpeg_quality)
         for member, label_uri in zip(files, label_uris, strict=True):
             data = contents[member.key]
             if member.kind == LABEL and member.key.endswith(".xml") and copy_index >= 0:
@@ -456,21 +445,12 @@ class BlurImage(beam.DoFn):
             raise
         return self._row(image, len(source), props, copy_index, output, label_uris)
 
-    def _planes(self, key: str) -> bool:
-        """Whether a JPEG at `key` may be decoded to planes: the job and this process allow
-        it and the copy is written as a JPEG too."""
-        return codec.format_for_path(key) == "jpeg" and jpeg_planes.uses_planes(
-            self._job.codec_path
-        )
-
-    def _decode(self, key: str, source: bytes) -> codec.Decoded | jpeg_planes.JpegPlanes:
-        """The image as planes where it can take the planar path, else as pixels."""
-        max_pixels = self._job.max_pixels
-        planes = jpeg_planes.decode(source, max_pixels) if self._planes(key) else None
-        if planes is None:
-            return codec.decode(source, max_pixels)
-        self.planar.inc()
-        return planes
+    def _decode(self, key: str, source: bytes) -> imaging.Decoded:
+        job = self._job
+        decoded = imaging.decode(source, codec.format_for_path(key), job.codec_path, job.max_pixels)
+        if decoded.codec_path == jpeg_planes.PATH_PLANES:
+            self.planar.inc()
+        return decoded
 
     def _targets(
         self, image: Member, copy_index: int, files: list[Member]
@@ -550,7 +530,7 @@ class BlurImage(beam.DoFn):
         if props is None:
             with _stage("decode"):
                 props = codec.properties(codec.decode(source, job.max_pixels))
-        elif self._planes(image.key) and jpeg_planes.eligible(source):
+        elif imaging.takes_planes(source, codec.format_for_path(image.key), job.codec_path):
             props = dataclasses.replace(props, codec_path=jpeg_planes.PATH_PLANES)
         rows = [self._logged_again(image, len(source), props, c, files) for c in copies]
         self.resumed.inc()

@@ -88,6 +88,10 @@ class Header:
     height: int
     frames: int = 1
     alpha: bool = False
+    # a JPEG's EXIF, XMP and ICC chunks as `cv2.imdecodeWithMetadata` returns them (from the
+    # same header read), for a decoder that does not give them
+    metadata_types: tuple[int, ...] = ()
+    metadata: tuple[np.ndarray, ...] = field(default=(), repr=False)
 
 
 def format_for_path(path: str) -> str | None:
@@ -117,7 +121,8 @@ def probe(data: bytes) -> Header:
             alpha = image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
                 "transparency" in image.info and fmt != "png"
             )
-            return Header(fmt, image.width, image.height, frames, alpha)
+            types, chunks = _jpeg_metadata(image.info) if fmt == "jpeg" else ((), ())
+            return Header(fmt, image.width, image.height, frames, alpha, types, chunks)
     except UnidentifiedImageError:
         announced = _announced_format(data)
         if announced:
@@ -473,12 +478,10 @@ _EXIF_HEADER = b"Exif\x00\x00"  # what precedes the TIFF data in a JPEG's APP1 E
 _XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"  # OpenCV keeps it in its XMP chunk
 
 
-def jpeg_metadata(data: bytes) -> tuple[tuple[int, ...], tuple[np.ndarray, ...]]:
-    """A JPEG's EXIF, XMP and ICC chunks as `cv2.imdecodeWithMetadata` returns them, read from
-    its header by Pillow (a multi-segment ICC profile comes back whole): for a path that does
-    not decode through OpenCV and must carry the same metadata."""
-    with _no_bomb_guard(), Image.open(io.BytesIO(data), formats=["JPEG"]) as image:
-        info = dict(image.info)
+def _jpeg_metadata(info: dict) -> tuple[tuple[int, ...], tuple[np.ndarray, ...]]:
+    """A JPEG's EXIF, XMP and ICC chunks as `cv2.imdecodeWithMetadata` returns them, from
+    what Pillow read of its header (a multi-segment ICC profile comes back whole): for a path
+    that does not decode through OpenCV and must carry the same metadata."""
     found = [
         (cv2.IMAGE_METADATA_EXIF, info.get("exif", b"").removeprefix(_EXIF_HEADER)),
         (cv2.IMAGE_METADATA_XMP, _XMP_HEADER + info["xmp"] if info.get("xmp") else b""),

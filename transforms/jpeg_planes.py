@@ -154,8 +154,7 @@ def decode(data: bytes, max_pixels: int = codec.DEFAULT_MAX_PIXELS) -> JpegPlane
             f"decoded size {width}x{height} differs from the header's "
             f"{header.width}x{header.height}"
         )
-    types, chunks = codec.jpeg_metadata(data)
-    return JpegPlanes(buffer, width, height, subsampling, types, chunks)
+    return JpegPlanes(buffer, width, height, subsampling, header.metadata_types, header.metadata)
 
 
 def _quiet(call: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, str]:
@@ -189,11 +188,11 @@ def blur_planes(image: JpegPlanes, sigma_x: float, sigma_y: float, method: str) 
     for index, (source, target) in enumerate(zip(image.planes(), out.planes(), strict=True)):
         if index == 0:
             width, height = image.width, image.height
-            target[:height, :width] = blur(source[:height, :width], sigma_x, sigma_y, method)[0]
+            blur(source[:height, :width], sigma_x, sigma_y, method, out=target[:height, :width])
             target[:height, width:] = target[:height, width - 1 : width]
             target[height:] = target[height - 1]
         else:
-            target[:] = blur(source, sigma_x / fx, sigma_y / fy, method)[0]
+            blur(source, sigma_x / fx, sigma_y / fy, method, out=target)
     return out
 
 
