@@ -113,6 +113,13 @@ def _parser() -> argparse.ArgumentParser:
         help="which end of the metric is worse; auto: lower is better for names with loss/error",
     )  # fmt: skip
     report.add_argument("--plot", metavar="PNG", help="write the chart of metric against sigma")
+    report.add_argument(
+        "--html", metavar="FILE", help="also write the report as one self-contained HTML page: "
+        "parameters, charts, the table, errors by stage, thumbnails of the worst and best bins",
+    )  # fmt: skip
+    report.add_argument(
+        "--gallery", type=int, default=8, help="thumbnails per bin in the HTML page (8)"
+    )
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
     preview = commands.add_parser(
@@ -148,7 +155,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         _write_or_print(analysis.render(table, args.format), args.out)
     elif args.command == "report":
         lower = None if args.lower_is_better == "auto" else args.lower_is_better == "true"
-        result = analysis.report(args.log_dir, args.results, args.on, args.metric, args.bins, lower)
+        options = (args.log_dir, args.results, args.on, args.metric, args.bins, lower)
+        if args.html:
+            from transforms import storage
+
+            result, page = analysis.html_report(*options, gallery=max(args.gallery, 0))
+            storage.write_bytes(args.html, page.encode())
+            print(f"page written to {args.html}", file=sys.stderr)
+        else:
+            result = analysis.report(*options)
         if args.format == "table":
             print(result.text())
         else:

@@ -197,10 +197,13 @@ def test_report_joins_on_output_paths(log, run_dir: Path, tmp_path: Path):
 
 
 def test_confidence_intervals():
-    low, high = confidence_interval(np.array([1.0] * 8 + [0.0] * 2), binary=True)
+    """From the aggregates DuckDB returns: count, mean, sample standard deviation."""
+    low, high = confidence_interval(10, 0.8, None, binary=True)
     assert 0.44 < low < 0.5 and 0.94 < high < 0.98  # Wilson interval for 8 of 10
-    low, high = confidence_interval(np.array([1.0, 2.0, 3.0]), binary=False)
+    values = np.array([1.0, 2.0, 3.0])
+    low, high = confidence_interval(3, values.mean(), values.std(ddof=1), binary=False)
     assert (low, high) == pytest.approx((2 - 4.303 / np.sqrt(3), 2 + 4.303 / np.sqrt(3)))
+    assert np.isnan(confidence_interval(1, 2.0, None, binary=False)[0])
 
 
 def test_summary_plot(capsys, run_dir: Path, tmp_path: Path):
@@ -250,7 +253,7 @@ def test_bad_input_exits_2_with_a_message(capsys, run_dir: Path, tmp_path: Path,
     if case == "no_join_column":
         results.write_text("image,correct\na.png,1\n")
     else:
-        results.write_text("key,correct\nset0/img00.png,yes\n")
+        results.write_text("key,correct\nset0/img00.png,maybe\n")
     args = {
         "missing": ["report", str(tmp_path / "nowhere"), "--results", str(results)],
         "empty": ["report", str(empty_log(tmp_path)), "--results", str(results)],

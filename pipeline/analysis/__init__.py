@@ -1,13 +1,15 @@
-"""Reading a run's log back: one module per command (summary, query, report, preview), the
-statistics in `stats`, reading and formatting shared below them, charts in `plots`.
+"""Reading a run's log back: one module per command (summary, query, report and its HTML page,
+preview), the statistics in `stats`, DuckDB views over the files in `database`, reading and
+formatting shared below them, charts in `plots`.
 
-Logs are read through Beam's FileSystems, so a gs:// log reads like a local one. DuckDB and
-matplotlib are optional extras: every text answer works without matplotlib, and the message
-for a missing extra says what to install. Arrows point one way: the commands use reading,
-formatting and stats; `plots` draws what `summary` and `report` computed.
+DuckDB reads the log's Parquet shards (and a results file) where they lie, local or gs://, in
+bounded memory. DuckDB and matplotlib are optional extras; the message for a missing extra says
+what to install. Arrows point one way: `page` uses `report` and `summary`, which use
+`database`, `reading`, `formatting` and `stats`; `plots` draws what they computed.
 """
 
 from pipeline.analysis.formatting import OUTPUT_FORMATS, format_table, render
+from pipeline.analysis.page import html_report
 from pipeline.analysis.preview import preview_sheet
 from pipeline.analysis.query import query
 from pipeline.analysis.reading import read_table
@@ -20,6 +22,7 @@ __all__ = [
     "Report",
     "confidence_interval",
     "format_table",
+    "html_report",
     "preview_sheet",
     "query",
     "read_table",

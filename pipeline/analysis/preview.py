@@ -65,3 +65,17 @@ def preview_sheet(
         spaced = [np.pad(t, ((gap, gap), (gap, gap), (0, 0)), constant_values=255) for t in row]
         rows.append(np.hstack(spaced))
     return codec.encode(np.vstack(rows), "png")
+
+
+def thumbnail(data: bytes, width: int = 180) -> bytes:
+    """A small JPEG of an image for a gallery: decoded as the pipeline decodes it, shown as
+    `preview` shows it (16-bit scaled, gray expanded, alpha over a checkerboard)."""
+    import cv2
+
+    from transforms import codec
+
+    pixels = _displayable(codec.decode(data).pixels)
+    height, full_width = pixels.shape[:2]
+    scale = min(1.0, width / full_width)
+    size = (max(1, round(full_width * scale)), max(1, round(height * scale)))
+    return codec.encode(cv2.resize(pixels, size, interpolation=cv2.INTER_AREA), "jpeg", 85)

@@ -1,18 +1,26 @@
-"""`report`: the model's metric per sigma bin, from the log joined with per-image results."""
+"""`report`: the model's metric per sigma bin, from the log joined with per-image results.
+
+DuckDB joins the results file with the log shards where they lie and returns one aggregate
+row per bin (count, mean, standard deviation); the intervals come from those. Memory stays
+bounded whatever the number of rows: DuckDB spills beyond its limit.
+"""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
+from pipeline.analysis.database import LogDatabase, duckdb_module, log_database
 from pipeline.analysis.formatting import format_table
-from pipeline.analysis.reading import applied_sigmas, read_checked_log, read_results
+from pipeline.analysis.reading import warn_if_incomplete
 from pipeline.analysis.stats import confidence_interval
 from pipeline.options import UsageError
-from pipeline.schema import run_metadata
+
+_NUMERIC = ("BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
+            "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")  # fmt: skip
+UNBLURRED = -1  # the bin number of the copies that were not blurred
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,7 @@ class Bin:
     mean: float | None
     ci_low: float | None
     ci_high: float | None
+    number: int = UNBLURRED  # UNBLURRED, or 0.. for the sigma intervals
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,17 @@ class Report:
     log_not_in_results: int
     duplicate_results: int
     interval: str
+
+    def bin(self, label: str | None) -> Bin | None:
+        return next((b for b in self.bins if b.label == label), None)
+
+    def best(self) -> str | None:
+        """The label of the best-scoring bin (the opposite end from `worst`)."""
+        scored = [b for b in self.bins if b.mean is not None]
+        if not scored:
+            return None
+        pick = min if self.lower_is_better else max
+        return pick(scored, key=lambda b: b.mean).label
 
     def table(self) -> pa.Table:
         return pa.Table.from_pylist(
@@ -75,35 +95,71 @@ class Report:
         return "\n".join(lines)
 
 
-def _numeric_metric(results: pa.Table, metric: str) -> np.ndarray:
-    if metric not in results.column_names:
-        columns = ", ".join(results.column_names)
+def _check_columns(database: LogDatabase, results_path: str, on: str, metric: str) -> None:
+    types = dict(database.rows("SELECT column_name, column_type FROM (DESCRIBE results)"))
+    columns = ", ".join(types)
+    if on not in types:
+        raise UsageError(f"results have no join column {on!r} (--on); columns: {columns}")
+    if metric not in types:
         raise UsageError(f"results have no column {metric!r} (--metric); columns: {columns}")
-    column = results.column(metric)
-    if pa.types.is_boolean(column.type):
-        column = column.cast(pa.int8())
-    if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
-        raise UsageError(f"--metric column {metric!r} is {column.type}, not numeric")
-    return column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    if not types[metric].startswith(_NUMERIC):
+        raise UsageError(f"--metric column {metric!r} is {types[metric]}, not numeric")
 
 
-def _log_identifiers(log: pa.Table) -> dict[str, int]:
-    """Every name a result row may use for a log row -> its index: output_uri, the output's
-    path relative to --output, and the input key where a key has a single row."""
-    output = str(run_metadata(log.schema).get("output", "")).rstrip("/")
-    ids: dict[str, int] = {}
-    key_rows: dict[str, list[int]] = {}
-    for i, (key, uri) in enumerate(
-        zip(log.column("key").to_pylist(), log.column("output_uri").to_pylist(), strict=True)
-    ):
-        ids[uri] = i
-        if output and uri.startswith(output + "/"):
-            ids.setdefault(uri[len(output) + 1 :], i)
-        key_rows.setdefault(key, []).append(i)
-    for key, rows in key_rows.items():
-        if len(rows) == 1:
-            ids.setdefault(key, rows[0])
-    return ids
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _join(database: LogDatabase, on: str, metric: str, output: str, bin_sql: str) -> None:
+    """Temporary table `scored`: for each log row with a result, its first valid result (file
+    order) and its sigma bin. A result names a log row by its output_uri, its output path
+    relative to --output, or its input key where that key has a single row."""
+    prefix = output.rstrip("/") + "/" if output else ""
+    database.connection.execute(
+        f"""
+        CREATE TEMP TABLE named AS
+        SELECT row_number() OVER () AS result_row, CAST({_quoted(on)} AS VARCHAR) AS name,
+               CAST({_quoted(metric)} AS DOUBLE) AS value
+        FROM results
+        """
+    )
+    database.connection.execute(
+        """
+        CREATE TEMP TABLE matches AS
+        WITH by_uri AS (
+            SELECT n.result_row, n.value, l.output_uri, l.key, l.applied, l.sigma_x
+            FROM named n JOIN blur_log l ON l.output_uri =
+                CASE WHEN n.name LIKE '%://%' OR starts_with(n.name, '/') THEN n.name
+                     ELSE $1 || n.name END
+        ), single_keys AS (
+            SELECT key, any_value(output_uri) AS output_uri, any_value(applied) AS applied,
+                   any_value(sigma_x) AS sigma_x
+            FROM blur_log GROUP BY key HAVING count(*) = 1
+        )
+        SELECT * FROM by_uri
+        UNION ALL
+        SELECT n.result_row, n.value, k.output_uri, k.key, k.applied, k.sigma_x
+        FROM named n JOIN single_keys k ON k.key = n.name
+        WHERE n.result_row NOT IN (SELECT result_row FROM by_uri)
+        """,
+        [prefix],
+    )
+    database.connection.execute(
+        f"""
+        CREATE TEMP TABLE scored AS
+        SELECT *, {bin_sql} AS bin FROM (
+            SELECT output_uri, any_value(key) AS key, arg_min(value, result_row) AS value,
+                   any_value(applied) AS applied, any_value(sigma_x) AS sigma_x
+            FROM matches WHERE value IS NOT NULL AND NOT isnan(value)
+            GROUP BY output_uri
+        )
+        """
+    )
+
+
+def _bin_expression(low: float, high: float, bins: int) -> str:
+    return (f"CASE WHEN NOT applied THEN {UNBLURRED} ELSE least(greatest(CAST(floor((sigma_x - "
+            f"{low!r}) / {high - low!r} * {bins}) AS BIGINT), 0), {bins - 1}) END")  # fmt: skip
 
 
 def report(
@@ -113,59 +169,66 @@ def report(
     metric: str = "correct",
     bins: int = 10,
     lower_is_better: bool | None = None,
+    database: LogDatabase | None = None,
 ) -> Report:
-    """Mean metric per sigma bin, with 95% intervals, from the log joined with results."""
+    """Mean metric per sigma bin, with 95% intervals, from the log joined with results. With
+    `database` (an open log) the temporary tables stay there for the HTML page's gallery."""
     if bins < 1:
         raise UsageError(f"--bins must be >= 1, got {bins}")
-    log = read_checked_log(log_dir)
-    if log.num_rows == 0:
+    if database is None:
+        with log_database(log_dir) as opened:
+            return report(log_dir, results_path, on, metric, bins, lower_is_better, opened)
+    duckdb = duckdb_module()
+    total = database.value("SELECT count(*) FROM blur_log")
+    warn_if_incomplete(database.log_dir, total)
+    if total == 0:
         raise UsageError(f"the log in {log_dir} has no rows")
-    results = read_results(results_path)
-    if on not in results.column_names:
-        columns = ", ".join(results.column_names)
-        raise UsageError(f"results have no join column {on!r} (--on); columns: {columns}")
-    values = _numeric_metric(results, metric)
+    database.attach_results(results_path)
+    _check_columns(database, results_path, on, metric)
     if lower_is_better is None:
         lower_is_better = any(word in metric.lower() for word in ("loss", "error", "err"))
-
-    ids = _log_identifiers(log)
-    matched_log_rows: dict[int, float] = {}
-    not_in_log = duplicates = 0
-    for name, value in zip(results.column(on).to_pylist(), values, strict=True):
-        row = ids.get(str(name)) if name is not None else None
-        if row is None:
-            not_in_log += 1
-        elif row in matched_log_rows:
-            duplicates += 1
-        elif not math.isnan(value):
-            matched_log_rows[row] = value
-    index = np.fromiter(matched_log_rows.keys(), dtype=np.int64)
-    metric_values = np.fromiter(matched_log_rows.values(), dtype=np.float64)
-    applied = log.column("applied").to_numpy(zero_copy_only=False).astype(bool)[index]
-    sigmas = log.column("sigma_x").to_numpy()[index]
-    binary = bool(metric_values.size) and bool(np.isin(metric_values, (0.0, 1.0)).all())
-
-    meta = run_metadata(log.schema)
-    all_sigmas = applied_sigmas(log)
-    low = float(meta.get("min_sigma", all_sigmas.min() if all_sigmas.size else 0.0))
-    high = float(meta.get("max_sigma", all_sigmas.max() if all_sigmas.size else 1.0))
+    meta = database.metadata
+    low, high = meta.get("min_sigma"), meta.get("max_sigma")
+    if low is None or high is None:
+        found_low, found_high = database.rows(
+            "SELECT min(sigma_x), max(sigma_x) FROM blur_log WHERE applied"
+        )[0]
+        low = (found_low or 0.0) if low is None else low
+        high = (found_high or 1.0) if high is None else high
+    low, high = float(low), float(high)
     if high <= low:
         high = low + 1e-9
+    try:
+        _join(database, on, metric, str(meta.get("output", "")), _bin_expression(low, high, bins))
+        results_rows, matches = database.rows(
+            "SELECT (SELECT count(*) FROM named), (SELECT count(*) FROM matches)"
+        )[0]
+        valid_matches, matched, binary = database.rows(
+            "SELECT (SELECT count(*) FROM matches WHERE value IS NOT NULL AND NOT isnan(value)),"
+            " count(*), coalesce(bool_and(value = 0 OR value = 1), false) FROM scored"
+        )[0]
+        aggregates = {
+            number: (count, mean, std)
+            for number, count, mean, std in database.rows(
+                "SELECT bin, count(*), avg(value), stddev_samp(value) FROM scored GROUP BY bin"
+            )
+        }
+    except duckdb.Error as error:
+        raise UsageError(f"cannot join {results_path} with the log: {error}") from error
     edges = np.linspace(low, high, bins + 1)
 
-    def make_bin(label: str, lo: float | None, hi: float | None, mask: np.ndarray) -> Bin:
-        chosen = metric_values[mask]
-        if chosen.size == 0:
-            return Bin(label, lo, hi, 0, None, None, None)
-        ci = confidence_interval(chosen, binary)
-        return Bin(label, lo, hi, int(chosen.size), float(chosen.mean()), *ci)
+    def make_bin(number: int, label: str, lo: float | None, hi: float | None) -> Bin:
+        count, mean, std = aggregates.get(number, (0, None, None))
+        if not count:
+            return Bin(label, lo, hi, 0, None, None, None, number)
+        ci = confidence_interval(int(count), float(mean), std, bool(binary))
+        return Bin(label, lo, hi, int(count), float(mean), *ci, number)
 
-    table = [make_bin("unblurred", 0.0, 0.0, ~applied)]
-    which = np.clip(np.searchsorted(edges, sigmas, side="right") - 1, 0, bins - 1)
+    table = [make_bin(UNBLURRED, "unblurred", 0.0, 0.0)]
     for b in range(bins):
         closing = "]" if b == bins - 1 else ")"
         label = f"[{edges[b]:.3g}, {edges[b + 1]:.3g}{closing}"
-        table.append(make_bin(label, float(edges[b]), float(edges[b + 1]), applied & (which == b)))
+        table.append(make_bin(b, label, float(edges[b]), float(edges[b + 1])))
     scored = [b for b in table if b.mean is not None]
     worst = None
     if scored:
@@ -177,10 +240,26 @@ def report(
         bins=table,
         worst=worst,
         lower_is_better=lower_is_better,
-        results_rows=results.num_rows,
-        matched=len(matched_log_rows),
-        results_not_in_log=not_in_log,
-        log_not_in_results=log.num_rows - len(matched_log_rows),
-        duplicate_results=duplicates,
+        results_rows=int(results_rows),
+        matched=int(matched),
+        results_not_in_log=int(results_rows - matches),
+        log_not_in_results=int(total - matched),
+        duplicate_results=int(valid_matches - matched),
         interval="Wilson (0/1 metric)" if binary else "Student's t",
     )
+
+
+def bin_members(
+    database: LogDatabase, report: Report, label: str | None, limit: int, worst_first: bool
+) -> list[tuple[str, str, float, float]]:
+    """Up to `limit` scored copies of a bin (key, output_uri, sigma_x, metric), the worst
+    scores first or the best first: the gallery of `report --html`."""
+    chosen = report.bin(label)
+    if chosen is None:
+        return []
+    ascending = worst_first != report.lower_is_better  # higher is better: worst = smallest
+    return database.rows(
+        f"SELECT key, output_uri, sigma_x, value FROM scored WHERE bin = ? "
+        f"ORDER BY value {'ASC' if ascending else 'DESC'}, output_uri LIMIT ?",
+        chosen.number, limit,
+    )  # fmt: skip

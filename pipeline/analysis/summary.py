@@ -1,86 +1,103 @@
-"""`summary`: rows, keys, applied share, sigmas, dataset splits and errors of a log."""
+"""`summary`: rows, keys, applied share, sigmas, dataset splits and errors of a log, each an
+aggregate DuckDB computes over the shards."""
 
 from __future__ import annotations
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from pipeline.analysis.reading import (
-    applied_sigmas,
-    completion,
-    errors_dir_for,
-    read_errors,
-    read_table,
-)
-from pipeline.schema import MARKER, run_metadata
+from pipeline.analysis.database import LogDatabase, log_database
+from pipeline.analysis.reading import completion
+from pipeline.schema import MARKER
 from transforms import storage
 
 
-def text_histogram(values: np.ndarray, bins: int = 10, width: int = 40) -> list[str]:
-    """One line per equal-width bin: range, count and a bar of '#'."""
-    if values.size == 0:
-        return ["  (no blurred images)"]
-    low, high = float(values.min()), float(values.max())
+def sigma_histogram(database: LogDatabase, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Counts and edges of sigma_x over the blurred rows, `bins` equal-width bins from the
+    smallest to the largest (the last bin closed), counted by DuckDB as it scans."""
+    low, high = database.rows("SELECT min(sigma_x), max(sigma_x) FROM blur_log WHERE applied")[0]
+    if low is None:
+        return np.zeros(0, np.int64), np.zeros(0)
     if high == low:
         high = low + 1e-9
-    counts, edges = np.histogram(values, bins=bins, range=(low, high))
+    counts = np.zeros(bins, np.int64)
+    found = database.rows(
+        "SELECT least(CAST(floor((sigma_x - $1) / ($2 - $1) * $3) AS BIGINT), $3 - 1) AS bin, "
+        "count(*) FROM blur_log WHERE applied GROUP BY bin",
+        low, high, bins,
+    )  # fmt: skip
+    for index, count in found:
+        counts[int(index)] = count
+    return counts, np.linspace(low, high, bins + 1)
+
+
+def text_histogram(counts: np.ndarray, edges: np.ndarray, width: int = 40) -> list[str]:
+    """One line per bin: range, count and a bar of '#'."""
+    if counts.size == 0:
+        return ["  (no blurred images)"]
     peak = max(int(counts.max()), 1)
+    last = counts.size - 1
     return [
-        f"  [{edges[i]:7.3f}, {edges[i + 1]:7.3f}{']' if i == bins - 1 else ')'} "
+        f"  [{edges[i]:7.3f}, {edges[i + 1]:7.3f}{']' if i == last else ')'} "
         f"{int(count):8d} {'#' * round(width * int(count) / peak)}"
         for i, count in enumerate(counts)
     ]
 
 
-def dataset_lines(log: pa.Table) -> list[str]:
+def dataset_lines(database: LogDatabase) -> list[str]:
     """The dataset layout the run recognised, and rows per split (logs of dataset runs only;
     older logs have neither)."""
-    dataset = run_metadata(log.schema).get("dataset") or {}
-    if dataset.get("kind", "images") == "images" or "split" not in log.column_names:
+    dataset = database.metadata.get("dataset") or {}
+    if dataset.get("kind", "images") == "images" or "split" not in database.log_columns:
         return []
     variant = f" ({dataset['variant']})" if dataset.get("variant") else ""
     augmented = ", ".join(dataset.get("augmented_splits") or []) or "all"
-    counts = pc.value_counts(log.column("split")).to_pylist()
-    per_split = ", ".join(f"{c['values'] or '(none)'} {c['counts']}" for c in sorted(
-        counts, key=lambda c: c["values"]))  # fmt: skip
+    counts = database.rows("SELECT split, count(*) FROM blur_log GROUP BY split ORDER BY split")
+    per_split = ", ".join(f"{split or '(none)'} {count}" for split, count in counts)
     return [
         f"dataset: {dataset['kind']}{variant}, augmented splits: {augmented}",
         f"rows per split: {per_split}",
     ]
 
 
+def errors_by_stage(database: LogDatabase) -> list[tuple[str, int]] | None:
+    """Error rows per stage, or None when the run has no error table."""
+    if not database.has_errors:
+        return None
+    return database.rows("SELECT stage, count(*) FROM blur_errors GROUP BY stage ORDER BY stage")
+
+
 def summary(log_dir: str, plot: str | None = None) -> str:
     """The summary of a log directory as text (rows, keys, applied share, sigmas, errors)."""
-    log_dir = log_dir.rstrip("/")
-    log = read_table(log_dir)
-    lines = [f"log: {log_dir}", f"rows: {log.num_rows}"]
-    problem = completion(log_dir, log)
-    lines.append(f"WARNING: {problem}" if problem else f"complete: yes ({MARKER} marker agrees)")
-    blurred = applied_sigmas(log) if log.num_rows else np.array([])
-    if log.num_rows:
-        lines += [
-            f"distinct keys: {len(pc.unique(log.column('key')))}",
-            f"applied: {blurred.size} of {log.num_rows} ({blurred.size / log.num_rows:.1%})",
-        ]
-        if blurred.size:
-            lines.append(
-                f"sigma_x of blurred rows: min {blurred.min():.3f}, mean {blurred.mean():.3f}, "
-                f"max {blurred.max():.3f}"
-            )
-        lines.append("histogram of sigma_x (blurred rows):")
-        lines += text_histogram(blurred)
-    lines += dataset_lines(log)
-    errors = read_errors(log_dir, log)
-    if errors is None:
-        lines.append(f"errors: no error table at {errors_dir_for(log_dir, log)}")
-    else:
-        lines.append(f"errors: {errors.num_rows} ({errors_dir_for(log_dir, log)})")
-        stages = errors.column("stage").to_pylist()
-        lines += [f"  {stage}: {stages.count(stage)}" for stage in sorted(set(stages))]
-    if plot:
-        from pipeline.analysis import plots
+    with log_database(log_dir) as database:
+        rows, keys, applied, low, mean, high = database.rows(
+            "SELECT count(*), count(DISTINCT key), count(*) FILTER (WHERE applied), "
+            "min(sigma_x) FILTER (WHERE applied), avg(sigma_x) FILTER (WHERE applied), "
+            "max(sigma_x) FILTER (WHERE applied) FROM blur_log"
+        )[0]
+        lines = [f"log: {database.log_dir}", f"rows: {rows}"]
+        problem = completion(database.log_dir, rows)
+        lines.append(
+            f"WARNING: {problem}" if problem else f"complete: yes ({MARKER} marker agrees)"
+        )
+        if rows:
+            lines += [f"distinct keys: {keys}",
+                      f"applied: {applied} of {rows} ({applied / rows:.1%})"]  # fmt: skip
+            if applied:
+                lines.append(f"sigma_x of blurred rows: min {low:.3f}, mean {mean:.3f}, "
+                             f"max {high:.3f}")  # fmt: skip
+            lines.append("histogram of sigma_x (blurred rows):")
+            lines += text_histogram(*sigma_histogram(database, 10))
+        lines += dataset_lines(database)
+        stages = errors_by_stage(database)
+        if stages is None:
+            lines.append(f"errors: no error table at {database.errors_dir}")
+        else:
+            lines.append(f"errors: {sum(c for _, c in stages)} ({database.errors_dir})")
+            lines += [f"  {stage}: {count}" for stage, count in stages]
+        if plot:
+            from pipeline.analysis import plots
 
-        storage.write_bytes(plot, plots.sigma_histogram_png(blurred, log.num_rows - blurred.size))
-        lines.append(f"histogram written to {plot}")
+            counts, edges = sigma_histogram(database, 20)
+            storage.write_bytes(plot, plots.sigma_histogram_png(counts, edges, rows - applied))
+            lines.append(f"histogram written to {plot}")
     return "\n".join(lines)
