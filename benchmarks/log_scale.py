@@ -96,8 +96,8 @@ def generate(folder: Path, rows: int) -> tuple[Path, Path]:
         return log_dir, results
     shutil.rmtree(folder, ignore_errors=True)
     log_dir.mkdir(parents=True)
-    schema = with_run_metadata(LOG_SCHEMA, {"output": OUTPUT, "min_sigma": 0.0,
-                                            "max_sigma": 10.0, "copies": COPIES, "seed": 7})  # fmt: skip
+    run = {"output": OUTPUT, "min_sigma": 0.0, "max_sigma": 10.0, "copies": COPIES, "seed": 7}
+    schema = with_run_metadata(LOG_SCHEMA, run)
     rng = np.random.default_rng(0)
     writer = None
     for number, start in enumerate(range(0, rows, SHARD_ROWS)):
@@ -137,26 +137,12 @@ def main() -> None:
             started = time.perf_counter()
             log_dir, results = generate(base / f"rows-{rows}", rows)
             print(f"{rows:,} rows: generated in {time.perf_counter() - started:.0f} s", flush=True)
+            sql = "select round(sigma_x) as sigma, count(*) from blur_log group by 1 order by 1"
+            joined = ("--results", str(results), "--on", "image", "--metric", "correct")
             commands = {
                 "summary": ("summary", str(log_dir)),
-                "query": (
-                    "query",
-                    str(log_dir),
-                    "select round(sigma_x) as sigma, count(*) "
-                    "as copies from blur_log group by 1 order by 1",
-                ),  # fmt: skip
-                "report": (
-                    "report",
-                    str(log_dir),
-                    "--results",
-                    str(results),
-                    "--on",
-                    "image",
-                    "--metric",
-                    "correct",
-                    "--bins",
-                    "10",
-                ),  # fmt: skip
+                "query": ("query", str(log_dir), sql),
+                "report": ("report", str(log_dir), *joined, "--bins", "10"),
             }
             report[rows] = {name: measured(*argv) for name, argv in commands.items()}
             for name, figures in report[rows].items():

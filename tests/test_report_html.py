@@ -39,8 +39,9 @@ needs_browser = pytest.mark.skipif(
 def page_file(capsys, log, run_dir: Path, tmp_path: Path) -> Path:  # noqa: F811
     write_results(tmp_path / "results.csv", log)
     page = tmp_path / "report.html"
-    code, out, err = cli(capsys, "report", str(run_dir / "_blur_log"), "--results",
-                         str(tmp_path / "results.csv"), "--html", str(page), "--gallery", "4")  # fmt: skip
+    results = str(tmp_path / "results.csv")
+    code, out, err = cli(capsys, "report", str(run_dir / "_blur_log"), "--results", results,
+                         "--html", str(page), "--gallery", "4")  # fmt: skip
     assert code == 0, err
     assert "worst bin:" in out and f"page written to {page}" in err
     return page
