@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.metadata
 import json
 import logging
+import os
+import shutil
 import sys
+import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import (
+    GoogleCloudOptions,
     PipelineOptions,
     SetupOptions,
     StandardOptions,
@@ -23,7 +30,7 @@ from apache_beam.runners.runner import PipelineResult
 from pipeline.dataset import detect
 from pipeline.options import RunConfig, UsageError, resolve, str_to_bool
 from pipeline.schema import ERROR_SCHEMA, LOG_SCHEMA, MARKER, SHARD_GLOB, with_run_metadata
-from transforms import jpeg_planes, keys, storage
+from transforms import jpeg_planes, keys, progress, storage
 from transforms.beam import NAMESPACE, BlurImages
 
 _log = logging.getLogger(__name__)
@@ -227,9 +234,57 @@ def launch(argv: list[str] | None = None) -> tuple[RunConfig, PipelineOptions, P
     if not test_options.dry_run:
         prepare_log_dirs(config)
     runner = local_runner(options) if pinned_local(options) else None
+    shows_progress = runner is not None and not test_options.dry_run and on_terminal()
+    if shows_progress:
+        directory = tempfile.mkdtemp(prefix="blur-augment-progress-")
+        config = dataclasses.replace(
+            config, job=dataclasses.replace(config.job, progress_dir=directory)
+        )
     pipeline = beam.Pipeline(runner=runner, options=options)
     build(pipeline, config)
-    return config, options, pipeline.run()
+    with progress_bar(config.job.progress_dir) if shows_progress else contextlib.nullcontext():
+        result = pipeline.run()  # the local runner returns once the run is over
+    return config, options, result
+
+
+def on_terminal() -> bool:
+    """A person watching: stderr is a terminal and this is not a CI job."""
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+@contextlib.contextmanager
+def progress_bar(directory: str) -> Iterator[None]:
+    """Images done out of matched, the rate and the time left (tqdm), redrawn from the counts
+    the DoFns leave in `directory` (see transforms/progress.py) until the run is over."""
+    from tqdm import tqdm
+
+    bar = tqdm(desc="blur-augment", unit=" images", file=sys.stderr, leave=False,
+               dynamic_ncols=True, smoothing=0.1)  # fmt: skip
+    stop = threading.Event()
+
+    def update() -> None:
+        counts = progress.totals(directory)
+        if counts[progress.MATCHED] and bar.total != counts[progress.MATCHED]:
+            bar.total = counts[progress.MATCHED]
+        if counts[progress.DONE] > bar.n:
+            bar.update(counts[progress.DONE] - bar.n)
+        else:
+            bar.refresh()
+
+    def poll() -> None:
+        while not stop.wait(0.25):
+            update()
+
+    watcher = threading.Thread(target=poll, name="blur-augment-progress", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
+        update()
+        bar.close()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def pinned_local(options: PipelineOptions) -> bool:
@@ -255,6 +310,14 @@ def local_runner(options: PipelineOptions):
     return fn_runner.FnApiRunner(provision_info=fn_runner.ExtendedProvisionInfo(provision))
 
 
+def console_url(project: str | None, region: str | None, job_id: str) -> str:
+    """Where the Cloud console shows a Dataflow job's graph, progress and logs."""
+    return (
+        f"https://console.cloud.google.com/dataflow/jobs/{region or 'us-central1'}/{job_id}"
+        f"?project={project or ''}"
+    )
+
+
 def is_local(options: PipelineOptions) -> bool:
     runner = options.view_as(StandardOptions).runner
     return runner is None or "direct" in str(runner).lower()
@@ -273,6 +336,10 @@ def run(argv: list[str] | None = None) -> int:
             f"blur-augment: submitted job {job_id}; when it is done, the log is in {config.log}",
             file=sys.stderr,
         )
+        cloud = options.view_as(GoogleCloudOptions)
+        if "dataflow" in str(options.view_as(StandardOptions).runner).lower():
+            print(f"  follow it at {console_url(cloud.project, cloud.region, job_id)}",
+                  file=sys.stderr)  # fmt: skip
         return 0
     result.wait_until_finish()
     totals = counters(result)

@@ -216,3 +216,49 @@ def test_local_run_opens_no_outside_connection(dataset: Path, tmp_path: Path, wo
     assert done.returncode == 0, done.stderr
     assert proxy.connections == 0, "the run tried to reach outside 127.0.0.1"
     assert pq.read_table(tmp_path / "out" / "_blur_log").num_rows == 5
+
+
+def _on_a_terminal(*args: str) -> tuple[int, str]:
+    """The command with a pseudo-terminal as its stdout and stderr (as in an interactive
+    shell, CI unset): its exit code and everything it drew."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    primary, secondary = pty.openpty()
+    # a new pseudo-terminal is 0 columns wide; a real one has a size (tqdm fits the bar to it)
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    process = subprocess.Popen([COMMAND, *args], stdin=subprocess.DEVNULL, stdout=secondary,
+                               stderr=secondary, env=env)  # fmt: skip
+    os.close(secondary)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the command closed the terminal
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(primary)
+    return process.wait(timeout=300), drawn.decode(errors="replace")
+
+
+def test_progress_bar_on_a_terminal_and_not_in_logs(tmp_path: Path):
+    """On a terminal a local run shows images done out of matched, the rate and the time
+    left while it runs; on a pipe (CI logs, `2> file`) it prints only the summary."""
+    from tests.helpers import textured, write_image
+
+    images = tmp_path / "in"
+    for i in range(24):
+        write_image(images / f"d{i % 3}" / f"img{i:02d}.jpg", textured(120, 160, 3, seed=i))
+    code, drawn = _on_a_terminal("run", "--input", str(images), "--output",
+                                 str(tmp_path / "tty"), "--max_sigma", "3")  # fmt: skip
+    assert code == 0, drawn
+    assert "24/24" in drawn and "images/s" in drawn, drawn
+    assert "written 24, failed 0" in drawn
+    piped = blur_augment("run", "--input", str(images), "--output", str(tmp_path / "pipe"))
+    assert piped.returncode == 0 and "written 24" in piped.stderr
+    assert "images/s]" not in piped.stderr and "\r" not in piped.stderr

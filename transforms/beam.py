@@ -22,7 +22,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
-from transforms import codec, imaging, jpeg_planes, keys, storage
+from transforms import codec, imaging, jpeg_planes, keys, progress, storage
 from transforms.blur import kernel_for, method_factor, method_name
 from transforms.labels import coco, voc, yolo
 from transforms.labels.errors import LabelError
@@ -93,6 +93,7 @@ class BlurJob:
     codec_path: str = "auto"  # --codec_path: JPEGs as planes where libturbojpeg is installed
     layout: Layout = field(default_factory=Layout)
     resume: bool = False  # --resume: copies already at their final path are not made again
+    progress_dir: str = ""  # a local run on a terminal: where DoFns leave their counts
 
     @property
     def numbered(self) -> bool:
@@ -167,6 +168,7 @@ class MatchInputs(beam.DoFn):
             _log.warning("--input %s matched no files", input_spec)
             return
         layout = self._job.layout
+        matched_images = progress.counter(self._job.progress_dir, progress.MATCHED)
         for metadata in found:
             path = metadata.path
             key = keys.relative_key(path, plan.base)
@@ -185,7 +187,11 @@ class MatchInputs(beam.DoFn):
                     yield TaggedOutput(self.OTHER, Member(OTHER, key, path))
             else:
                 (self.images if role.kind == IMAGE else self.labels).inc()
+                if matched_images and role.kind == IMAGE:
+                    matched_images.add()
                 yield role.sample, Member(role.kind, key, path, role.split)
+        if matched_images:
+            matched_images.flush()
 
 
 class ReadIndex(beam.DoFn):
@@ -246,9 +252,15 @@ class BlurImage(beam.DoFn):
 
     def __init__(self, job: BlurJob) -> None:
         self._job = job
+        self._done: progress.Counter | None = None
 
     def setup(self) -> None:
         tune_worker_process()
+        self._done = progress.counter(self._job.progress_dir, progress.DONE)
+
+    def finish_bundle(self) -> None:
+        if self._done:
+            self._done.flush()
 
     def process(self, element: tuple[str, Iterable[Member]]) -> Iterator[Any]:
         _, members = element
@@ -273,6 +285,8 @@ class BlurImage(beam.DoFn):
             # a VOC list line names the sample; a COCO entry its exact file (a.jpg, a.png)
             own = [e for e in entries if e.index in self._job.layout.lists or e.key == image.key]
             yield from self._image(image, files, contents, own, problem)
+            if self._done:
+                self._done.add()
 
     def _read_labels(self, files: list[Member]) -> tuple[dict[str, bytes], LabelError | None]:
         """Each label file's bytes, and the first problem found in them: a file that cannot be

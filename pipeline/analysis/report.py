@@ -126,24 +126,30 @@ def _join(database: LogDatabase, on: str, metric: str, output: str, bin_sql: str
     database.connection.execute(
         """
         CREATE TEMP TABLE matches AS
-        WITH by_uri AS (
-            SELECT n.result_row, n.value, l.output_uri, l.key, l.applied, l.sigma_x
-            FROM named n JOIN blur_log l ON l.output_uri =
-                CASE WHEN n.name LIKE '%://%' OR starts_with(n.name, '/') THEN n.name
-                     ELSE $1 || n.name END
-        ), single_keys AS (
-            SELECT key, any_value(output_uri) AS output_uri, any_value(applied) AS applied,
-                   any_value(sigma_x) AS sigma_x
-            FROM blur_log GROUP BY key HAVING count(*) = 1
-        )
-        SELECT * FROM by_uri
-        UNION ALL
-        SELECT n.result_row, n.value, k.output_uri, k.key, k.applied, k.sigma_x
-        FROM named n JOIN single_keys k ON k.key = n.name
-        WHERE n.result_row NOT IN (SELECT result_row FROM by_uri)
+        SELECT n.result_row, n.value, l.output_uri, l.key, l.applied, l.sigma_x
+        FROM named n JOIN blur_log l ON l.output_uri =
+            CASE WHEN n.name LIKE '%://%' OR starts_with(n.name, '/') THEN n.name
+                 ELSE $1 || n.name END
         """,
         [prefix],
     )
+    unmatched = database.value(
+        "SELECT (SELECT count(*) FROM named) - (SELECT count(*) FROM matches)"
+    )
+    if unmatched:  # names that are no output path: input keys, where a key has one row
+        database.connection.execute(
+            """
+            INSERT INTO matches
+            WITH single_keys AS (
+                SELECT key, any_value(output_uri) AS output_uri, any_value(applied) AS applied,
+                       any_value(sigma_x) AS sigma_x
+                FROM blur_log GROUP BY key HAVING count(*) = 1
+            )
+            SELECT n.result_row, n.value, k.output_uri, k.key, k.applied, k.sigma_x
+            FROM named n JOIN single_keys k ON k.key = n.name
+            WHERE n.result_row NOT IN (SELECT result_row FROM matches)
+            """
+        )
     database.connection.execute(
         f"""
         CREATE TEMP TABLE scored AS
