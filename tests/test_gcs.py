@@ -77,6 +77,30 @@ def test_gs_to_gs_run(gcs_client, bucket_name, workers):
     assert "rows: 4" in summary(f"gs://{out_bucket}/blurred/_blur_log")
     shown = blur_augment("summary", f"gs://{out_bucket}/blurred/_blur_log")
     assert shown.returncode == 0 and "errors: 0" in shown.stdout
+    if workers == 1:
+        report_on_gs(gcs_client, out_bucket, log)
+
+
+def report_on_gs(gcs_client, out_bucket: str, log) -> None:
+    """`report --html` with the log, the results file and the images all on gs://: DuckDB
+    reads the shards and the CSV through gcsfs, the thumbnails come through the storage
+    layer; nothing is fetched from a real Google endpoint (no credentials are looked for)."""
+    rows = "".join(f"{r['key']},{int(r['sigma_x'] < 1)}\n" for r in log.to_pylist())
+    results = f"gs://{out_bucket}/eval/results.csv"
+    gcs_client.bucket(out_bucket).blob("eval/results.csv").upload_from_string(
+        "key,correct\n" + rows
+    )
+    page = f"gs://{out_bucket}/eval/report.html"
+    with ConnectionSentinel() as metadata_server:
+        done = blur_augment("report", f"gs://{out_bucket}/blurred/_blur_log", "--results",
+                            results, "--bins", "2", "--html", page,
+                            env=metadata_server.metadata_env)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "joined on key: 4 of 4 result rows matched the log" in done.stdout
+    assert metadata_server.connections == 0
+    html = gcs_client.bucket(out_bucket).blob("eval/report.html").download_as_text()
+    assert html.count('src="data:image/jpeg;base64,') >= 2  # thumbnails read from gs://
+    assert "cannot show" not in html
 
 
 def test_traversal_object_names_are_error_rows(gcs_client, bucket_name):
