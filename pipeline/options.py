@@ -16,6 +16,7 @@ from transforms.blur import BLUR_METHODS
 from transforms.codec import DEFAULT_MAX_PIXELS
 from transforms.jpeg_planes import CODEC_PATHS, PATH_PLANES
 from transforms.labels.layout import DATASET_KINDS, Layout
+from transforms.manifest import DEFAULT_COLUMN
 from transforms.sampling import SIGMA_Y_MODES, BlurSpec
 
 DEFAULT_LOG_DIR = "_blur_log"
@@ -52,7 +53,21 @@ class BlurAugmentOptions(PipelineOptions):
             "--input",
             default=None,
             help="Images to blur: a file pattern on any Beam filesystem (/data/imgs/**, "
-            "gs://b/train/*.jpg) or a directory (all of it, recursively).",
+            "gs://b/train/*.jpg) or a directory (all of it, recursively). With "
+            "--input_manifest, the base directory the manifest's URIs are keyed against.",
+        )
+        group.add_argument(
+            "--input_manifest",
+            default=None,
+            help="Blur the files a manifest names instead of listing --input: a text file (one "
+            "URI per line), a CSV or Parquet file (column --manifest_column), or a GCS "
+            "inventory report (CSV or Parquet shards with bucket and name columns); a glob "
+            "takes several shards. Read by Beam's splittable sources: nothing lists the bucket.",
+        )
+        group.add_argument(
+            "--manifest_column",
+            default=DEFAULT_COLUMN,
+            help=f"The URI column of a CSV or Parquet manifest (default {DEFAULT_COLUMN}).",
         )
         group.add_argument(
             "--output",
@@ -183,12 +198,16 @@ class RunConfig:
     max_error_rate: float | None = None
     dataset: str = "images"  # as asked (--dataset); job.layout is what detection found
     splits: tuple[str, ...] = ()  # --splits
+    manifest: str | None = None  # --input_manifest: the files to blur, instead of a listing
+    manifest_column: str = DEFAULT_COLUMN
 
     def parameters(self) -> dict[str, object]:
         """The run's parameters as stored in the Parquet metadata of its log."""
         job = self.job
         return {
             "input": self.input,
+            "input_manifest": self.manifest,
+            "manifest_column": self.manifest_column,
             "output": job.output,
             "log": self.log,
             "errors": self.errors,
@@ -299,4 +318,6 @@ def resolve(options: PipelineOptions) -> RunConfig:
         max_error_rate=opts.max_error_rate,
         dataset=opts.dataset,
         splits=tuple(s.strip() for s in (opts.splits or "").split(",") if s.strip()),
+        manifest=_absolute(opts.input_manifest) if opts.input_manifest else None,
+        manifest_column=opts.manifest_column,
     )

@@ -62,7 +62,9 @@ class BlurOutputs:
 
 def build(pipeline: beam.Pipeline, config: RunConfig) -> BlurOutputs:
     """Add the whole job to `pipeline` without running it (and without touching storage)."""
-    outputs = pipeline | "BlurImages" >> BlurImages(config.input, config.job)
+    outputs = pipeline | "BlurImages" >> BlurImages(
+        config.input, config.job, config.manifest, config.manifest_column
+    )
     metadata = run_metadata(config)
     rows, errors = outputs["rows"], outputs["errors"]
     shards = {}
@@ -199,6 +201,8 @@ COUNTERS = (
     "unlisted_images",
     "resumed_images",
     "planar_jpegs",
+    "manifest_lines",
+    "manifest_duplicates",
     "written",
     "failed",
 )
@@ -232,6 +236,8 @@ def launch(argv: list[str] | None = None) -> tuple[RunConfig, PipelineOptions, P
     layout = detect(config, probe=not test_options.dry_run)
     config = dataclasses.replace(config, job=dataclasses.replace(config.job, layout=layout))
     if not test_options.dry_run:
+        if config.manifest and storage.first_match(config.manifest) is None:
+            raise UsageError(f"--input_manifest {config.manifest} matches no file")
         prepare_log_dirs(config)
     runner = local_runner(options) if pinned_local(options) else None
     shows_progress = runner is not None and not test_options.dry_run and on_terminal()
@@ -372,7 +378,14 @@ def print_run_summary(config: RunConfig, totals: dict[str, int], elapsed: float)
     job = config.job
     layout = job.layout
     outputs = totals["written"] + totals["failed"]
-    lines = [
+    lines = []
+    if config.manifest:
+        duplicates = totals["manifest_duplicates"]
+        lines.append(
+            f"blur-augment: manifest {config.manifest}: {totals['manifest_lines']} lines"
+            + (f", {duplicates} naming a file already named (made once)" if duplicates else "")
+        )
+    lines += [
         f"blur-augment: matched {totals['matched']} files ({totals['images']} images, "
         f"{totals['skipped']} skipped as not images)",
         f"  written {totals['written']}, failed {totals['failed']} in {elapsed:.1f} s "

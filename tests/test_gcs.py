@@ -211,3 +211,35 @@ def test_missing_output_bucket_fails_the_run_in_one_line(gcs_client, bucket_name
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("blur-augment: error:") and "no-such-bucket-x1" in done.stderr
     assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_inventory_report_manifest_on_gs(gcs_client, bucket_name):
+    """A Storage Insights inventory report (CSV and Parquet shards, bucket and name columns
+    among others) as --input_manifest: the objects it names under --input, and nothing listed."""
+    import pyarrow as pa
+
+    upload_dataset(gcs_client, bucket_name, NESTED)
+    bucket = gcs_client.bucket(bucket_name)
+    names = sorted(NESTED)
+    header = "bucket,name,size,storageClass\n"
+    rows = "".join(f'{bucket_name},"{n}",100,STANDARD\n' for n in names[:2])
+    bucket.blob("inventory/shard-0.csv").upload_from_string(header + rows)
+    shard = io.BytesIO()
+    pq.write_table(pa.table({"bucket": [bucket_name] * 2, "name": names[2:], "size": [1, 2]}),
+                   shard)  # fmt: skip
+    bucket.blob("inventory/shard-1.parquet").upload_from_string(shard.getvalue())
+    for pattern in (
+        f"gs://{bucket_name}/inventory/*.csv",
+        f"gs://{bucket_name}/inventory/*.parquet",
+    ):
+        out = f"gs://{bucket_name}/out-{pattern[-3:]}"
+        done = blur_augment("run", "--input", f"gs://{bucket_name}/train", "--input_manifest",
+                            pattern, "--output", out)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        log = read_log_from_gcs(gcs_client, bucket_name, f"out-{pattern[-3:]}/_blur_log/")
+        expected = names[:2] if pattern.endswith("csv") else names[2:]
+        assert sorted(log.column("key").to_pylist()) == [n[len("train/") :] for n in expected]
+    nothing = f"gs://{bucket_name}/nothing.txt"
+    missing = blur_augment("run", "--input", f"gs://{bucket_name}/train", "--input_manifest",
+                           nothing, "--output", f"gs://{bucket_name}/x")  # fmt: skip
+    assert missing.returncode == 2 and "matches no file" in missing.stderr

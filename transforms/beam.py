@@ -38,6 +38,7 @@ from transforms.labels.layout import (
     stem_key,
     voc_list_split,
 )
+from transforms.manifest import DEFAULT_COLUMN, ReadManifest
 from transforms.sampling import BlurSpec, sample
 
 NAMESPACE = "blur_augment"
@@ -167,31 +168,79 @@ class MatchInputs(beam.DoFn):
         else:
             _log.warning("--input %s matched no files", input_spec)
             return
-        layout = self._job.layout
         matched_images = progress.counter(self._job.progress_dir, progress.MATCHED)
         for metadata in found:
-            path = metadata.path
-            key = keys.relative_key(path, plan.base)
-            if posixpath.basename(key).startswith(".") and key.endswith(".partial"):
-                continue  # a temporary of an interrupted write of ours
-            self.matched.inc()
-            role = classify(key, layout)
-            if role.kind == EXCLUDED:
-                self.excluded.inc()
-            elif role.kind == INDEX:
-                yield TaggedOutput(self.INDEX, Member(INDEX, key, path))
-            elif role.kind == OTHER:
-                if layout.kind == "images" or not self._job.include_originals:
-                    self.skipped.inc()
-                else:
-                    yield TaggedOutput(self.OTHER, Member(OTHER, key, path))
-            else:
-                (self.images if role.kind == IMAGE else self.labels).inc()
-                if matched_images and role.kind == IMAGE:
-                    matched_images.add()
-                yield role.sample, Member(role.kind, key, path, role.split)
+            yield from self._classified(metadata.path, plan.base, matched_images)
         if matched_images:
             matched_images.flush()
+
+    def _classified(
+        self, path: str, base: str, matched_images: progress.Counter | None
+    ) -> Iterator[tuple[str, Member] | TaggedOutput]:
+        """One matched file, by its role: an image, label file or mask keyed by its sample, an
+        index file, another file, or nothing (excluded, skipped, our own temporary)."""
+        layout = self._job.layout
+        key = keys.relative_key(path, base)
+        if posixpath.basename(key).startswith(".") and key.endswith(".partial"):
+            return  # a temporary of an interrupted write of ours
+        self.matched.inc()
+        role = classify(key, layout)
+        if role.kind == EXCLUDED:
+            self.excluded.inc()
+        elif role.kind == INDEX:
+            yield TaggedOutput(self.INDEX, Member(INDEX, key, path))
+        elif role.kind == OTHER:
+            if layout.kind == "images" or not self._job.include_originals:
+                self.skipped.inc()
+            else:
+                yield TaggedOutput(self.OTHER, Member(OTHER, key, path))
+        else:
+            (self.images if role.kind == IMAGE else self.labels).inc()
+            if matched_images and role.kind == IMAGE:
+                matched_images.add()
+            yield role.sample, Member(role.kind, key, path, role.split)
+
+
+class ManifestInputs(MatchInputs):
+    """The files a manifest names, each once, classified as a listing's are. Input: (uri,
+    its occurrences), grouped by URI so that a line given twice is counted, not blurred twice.
+    A URI outside --input gets an error row per copy (its key would be absolute); one that does
+    not exist gets its error row from the read, like any unreadable image."""
+
+    ERRORS = "errors"
+    lines = Metrics.counter(NAMESPACE, "manifest_lines")
+    duplicates = Metrics.counter(NAMESPACE, "manifest_duplicates")
+    augmented = Metrics.counter(NAMESPACE, "augmented_images")  # BlurImage's counters: the
+    failed = Metrics.counter(NAMESPACE, "failed")  # run summary accounts for every output
+
+    def __init__(self, job: BlurJob) -> None:
+        super().__init__(job)
+        self._matched: progress.Counter | None = None
+
+    def setup(self) -> None:
+        self._matched = progress.counter(self._job.progress_dir, progress.MATCHED)
+
+    def finish_bundle(self) -> None:
+        if self._matched:
+            self._matched.flush()
+
+    def process(  # type: ignore[override]
+        self, element: tuple[str, Iterable[None]], base: str
+    ) -> Iterator[tuple[str, Member] | TaggedOutput]:
+        uri, occurrences = element
+        count = sum(1 for _ in occurrences)
+        self.lines.inc(count)
+        self.duplicates.inc(count - 1)
+        if not uri.startswith(base):  # an image that cannot be made: an error row per copy
+            self.matched.inc()
+            self.images.inc()
+            self.augmented.inc()
+            cause = ValueError(f"{uri} is not under --input {base}: it has no key")
+            for copy_index in self._job.copy_indices():
+                self.failed.inc()
+                yield TaggedOutput(self.ERRORS, error_row(uri, uri, copy_index, "read", cause))
+            return
+        yield from self._classified(uri, base, self._matched)
 
 
 class ReadIndex(beam.DoFn):
@@ -681,21 +730,41 @@ class BlurImages(beam.PTransform):
     image together with its labels (the GroupByKey also spreads images over workers), blur and
     write every copy, then rewrite the index files from what was written."""
 
-    def __init__(self, input_spec: str, job: BlurJob) -> None:
+    def __init__(
+        self, input_spec: str, job: BlurJob, manifest: str | None = None,
+        manifest_column: str = DEFAULT_COLUMN,
+    ) -> None:  # fmt: skip
         super().__init__()
         self._input_spec = input_spec
         self._job = job
+        self._manifest = manifest
+        self._manifest_column = manifest_column
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> dict[str, beam.PCollection]:
         job = self._job
-        matched = (
-            pbegin
-            | "InputPattern" >> beam.Create([self._input_spec])
-            | "MatchFiles"
-            >> beam.ParDo(MatchInputs(job)).with_outputs(
-                MatchInputs.INDEX, MatchInputs.OTHER, main="members"
+        base = keys.match_plans(self._input_spec)[0].base
+        if self._manifest:  # the files a manifest names, each once; --input is their base
+            matched = (
+                pbegin
+                | "ReadManifest" >> ReadManifest(self._manifest, self._manifest_column)
+                | "ByUri" >> beam.Map(lambda uri: (uri, None))
+                | "EachUriOnce" >> beam.GroupByKey()
+                | "ManifestFiles"
+                >> beam.ParDo(ManifestInputs(job), base=base).with_outputs(
+                    MatchInputs.INDEX, MatchInputs.OTHER, ManifestInputs.ERRORS, main="members"
+                )
             )
-        )
+            listing_errors = [matched[ManifestInputs.ERRORS]]
+        else:
+            matched = (
+                pbegin
+                | "InputPattern" >> beam.Create([self._input_spec])
+                | "MatchFiles"
+                >> beam.ParDo(MatchInputs(job)).with_outputs(
+                    MatchInputs.INDEX, MatchInputs.OTHER, main="members"
+                )
+            )
+            listing_errors = []
         index_files = matched[MatchInputs.INDEX] | "SpreadIndexFiles" >> beam.Reshuffle()
         entries = index_files | "ReadIndex" >> beam.ParDo(ReadIndex(job)).with_outputs(
             ReadIndex.ERRORS, main="entries"
@@ -709,7 +778,6 @@ class BlurImages(beam.PTransform):
                 BlurImage.ERRORS, BlurImage.LISTINGS, main="rows"
             )
         )
-        base = keys.match_plans(self._input_spec)[0].base
         seeds = index_files | "IndexSeeds" >> beam.Map(lambda m: (m.key, None))
         rewritten = (
             (seeds, blurred[BlurImage.LISTINGS])
@@ -722,8 +790,8 @@ class BlurImages(beam.PTransform):
             | "SpreadOtherFiles" >> beam.Reshuffle()
             | "CopyOtherFiles" >> beam.ParDo(CopyFile(job))
         )
-        errors = (blurred[BlurImage.ERRORS], entries[ReadIndex.ERRORS]) | "AllErrors" >> (
-            beam.Flatten()
-        )
+        errors = (
+            blurred[BlurImage.ERRORS], entries[ReadIndex.ERRORS], *listing_errors
+        ) | "AllErrors" >> beam.Flatten()  # fmt: skip
         files = (rewritten, copied) | "DatasetFiles" >> beam.Flatten()
         return {"rows": blurred.rows, "errors": errors, "files": files}
