@@ -18,7 +18,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from pipeline.options import RunConfig
 from pipeline.run import build
 from tests.helpers import textured, write_image
-from transforms.beam import BlurImage, BlurJob, MatchInputs, Member
+from transforms.beam import BlurImage, BlurJob, ListInput, MatchInputs, Member
 from transforms.labels.layout import IMAGE
 from transforms.sampling import BlurSpec, sample
 
@@ -94,7 +94,8 @@ def test_failures_become_error_rows(tmp_path: Path, content, key, stage, message
 
 def test_match_inputs_keys_images_by_sample_and_skips_non_images(dataset: Path):
     job = BlurJob(output="/unused", copies=2, include_originals=True)
-    found = list(MatchInputs(job).process(str(dataset)))
+    match = MatchInputs(job)
+    found = [f for listed in ListInput().process(str(dataset)) for f in match.process(listed)]
     assert all(not isinstance(f, TaggedOutput) for f in found)  # notes.txt: skipped, counted
     assert sorted(sample for sample, _ in found) == sorted(
         ["cats/a.jpg", "cats/deep/b.png", "gray.png", "wide16.png", "alpha/c.PNG", "broken.jpg"]

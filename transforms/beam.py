@@ -22,7 +22,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
-from transforms import codec, imaging, jpeg_planes, keys, progress, storage
+from transforms import codec, imaging, jpeg_planes, keys, listing, progress, storage
 from transforms.blur import kernel_for, method_factor, method_name
 from transforms.labels import coco, voc, yolo
 from transforms.labels.errors import LabelError
@@ -140,8 +140,30 @@ class StageError(Exception):
         self.cause = cause
 
 
+class ListInput(beam.DoFn):
+    """--input -> what to match, at run time (never at graph construction): a directory's first
+    level (its files, and each sub-directory to be matched in its own element, so that after a
+    Reshuffle many workers list a big tree), or a pattern to match whole. The first match plan
+    that finds anything wins (a directory, else a single file)."""
+
+    def process(self, input_spec: str) -> Iterator[tuple[str, str, str]]:
+        for plan in keys.match_plans(input_spec):
+            level = listing.first_level(plan.base) if plan.pattern == plan.base + "**" else None
+            if level is not None:
+                found = False
+                for kind, path in level:
+                    found = True
+                    yield kind, path, plan.base
+                if found:
+                    return
+            elif FileSystems.match([plan.pattern], limits=[1])[0].metadata_list:
+                yield listing.PATTERN, plan.pattern, plan.base
+                return
+        _log.warning("--input %s matched no files", input_spec)
+
+
 class MatchInputs(beam.DoFn):
-    """Expand --input at run time (never at graph construction) and tell each file's role.
+    """Match what ListInput found and tell each file's role.
 
     Images, label files and masks go out keyed by their sample; index files (COCO JSON, VOC
     lists, data.yaml) and other files to the tagged outputs. Keys that would escape --output
@@ -159,20 +181,25 @@ class MatchInputs(beam.DoFn):
 
     def __init__(self, job: BlurJob) -> None:
         self._job = job
+        self._matched: progress.Counter | None = None
 
-    def process(self, input_spec: str) -> Iterator[tuple[str, Member] | TaggedOutput]:
-        for plan in keys.match_plans(input_spec):
-            found = FileSystems.match([plan.pattern])[0].metadata_list
-            if found:
-                break
+    def setup(self) -> None:
+        self._matched = progress.counter(self._job.progress_dir, progress.MATCHED)
+
+    def finish_bundle(self) -> None:
+        if self._matched:
+            self._matched.flush()
+
+    def process(self, element: tuple[str, str, str]) -> Iterator[tuple[str, Member] | TaggedOutput]:
+        """One element of ListInput's: a file, or a sub-directory or pattern to match whole."""
+        kind, path, base = element
+        if kind == listing.FILE:
+            paths: Iterable[str] = [path]
         else:
-            _log.warning("--input %s matched no files", input_spec)
-            return
-        matched_images = progress.counter(self._job.progress_dir, progress.MATCHED)
-        for metadata in found:
-            yield from self._classified(metadata.path, plan.base, matched_images)
-        if matched_images:
-            matched_images.flush()
+            pattern = path + "**" if kind == listing.PREFIX else path
+            paths = (m.path for m in FileSystems.match([pattern])[0].metadata_list)
+        for found in paths:
+            yield from self._classified(found, base, self._matched)
 
     def _classified(
         self, path: str, base: str, matched_images: progress.Counter | None
@@ -212,17 +239,6 @@ class ManifestInputs(MatchInputs):
     duplicates = Metrics.counter(NAMESPACE, "manifest_duplicates")
     augmented = Metrics.counter(NAMESPACE, "augmented_images")  # BlurImage's counters: the
     failed = Metrics.counter(NAMESPACE, "failed")  # run summary accounts for every output
-
-    def __init__(self, job: BlurJob) -> None:
-        super().__init__(job)
-        self._matched: progress.Counter | None = None
-
-    def setup(self) -> None:
-        self._matched = progress.counter(self._job.progress_dir, progress.MATCHED)
-
-    def finish_bundle(self) -> None:
-        if self._matched:
-            self._matched.flush()
 
     def process(  # type: ignore[override]
         self, element: tuple[str, Iterable[None]], base: str
@@ -759,6 +775,8 @@ class BlurImages(beam.PTransform):
             matched = (
                 pbegin
                 | "InputPattern" >> beam.Create([self._input_spec])
+                | "ListInput" >> beam.ParDo(ListInput())
+                | "SpreadListing" >> beam.Reshuffle()
                 | "MatchFiles"
                 >> beam.ParDo(MatchInputs(job)).with_outputs(
                     MatchInputs.INDEX, MatchInputs.OTHER, main="members"
