@@ -11,6 +11,7 @@ one that means damaged data refuses the image; the rest are dropped, never print
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import os
@@ -251,8 +252,10 @@ def native_messages() -> Iterator[list[str]]:
     messages: list[str] = []
     with _native_lock:
         if _native_sink is None:
-            # kept open for the process's life: one file, truncated before each capture
+            # kept open for the process's life: one file, truncated before each capture, and
+            # closed at exit (an open file at shutdown is a ResourceWarning on stderr)
             _native_sink = tempfile.TemporaryFile(prefix="blur-augment-native-")  # noqa: SIM115
+            atexit.register(_native_sink.close)
         sink = _native_sink
         sink.seek(0)
         sink.truncate()
