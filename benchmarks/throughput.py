@@ -42,9 +42,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from transforms import imaging, jpeg_planes  # noqa: E402
-from transforms.beam import tune_worker_process  # noqa: E402
 from transforms.blur import kernel_size  # noqa: E402
 from transforms.sampling import BlurSpec, sample  # noqa: E402
+from transforms.worker import tune_worker_process  # noqa: E402
 
 SIZES = {"640x480": (640, 480), "1920x1080": (1920, 1080), "3840x2160": (3840, 2160)}
 FORMATS = {"jpeg": (".jpg", [cv2.IMWRITE_JPEG_QUALITY, 95]), "png": (".png", [])}

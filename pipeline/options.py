@@ -70,6 +70,13 @@ class BlurAugmentOptions(PipelineOptions):
             help=f"The URI column of a CSV or Parquet manifest (default {DEFAULT_COLUMN}).",
         )
         group.add_argument(
+            "--image_column",
+            default=None,
+            help="The image column of Parquet shards in --input: a binary column, or a struct "
+            "of bytes and path. Default: the Hugging Face Image feature of their metadata, else "
+            "the first struct of bytes and path.",
+        )
+        group.add_argument(
             "--output",
             default=None,
             help="Prefix the blurred images are written under, at the same relative paths.",
@@ -222,6 +229,7 @@ class RunConfig:
             "max_pixels": job.max_pixels,
             "blur_method": job.blur_method,
             "codec_path": job.codec_path,
+            "image_column": job.image_column,
             "max_error_rate": self.max_error_rate,
             "dataset": job.layout.describe(),
         }
@@ -302,6 +310,7 @@ def resolve(options: PipelineOptions) -> RunConfig:
         blur_method=opts.blur_method,
         codec_path=opts.codec_path,
         resume=opts.resume,
+        image_column=opts.image_column or "",
         layout=Layout(
             kind="images" if opts.dataset == "auto" else opts.dataset,
             masks=tuple(opts.masks or ()),

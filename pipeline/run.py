@@ -203,6 +203,8 @@ COUNTERS = (
     "planar_jpegs",
     "manifest_lines",
     "manifest_duplicates",
+    "shards",
+    "carried_members",
     "written",
     "failed",
 )
@@ -391,6 +393,13 @@ def print_run_summary(config: RunConfig, totals: dict[str, int], elapsed: float)
         f"  written {totals['written']}, failed {totals['failed']} in {elapsed:.1f} s "
         f"({outputs / elapsed if elapsed > 0 else 0:.1f} images/s)",
     ]
+    if totals["shards"]:
+        lines.append(
+            f"  shards: {totals['shards']} (WebDataset tars and Parquet files), each written "
+            f"whole under --output; images in them: {totals['augmented_images']}"
+            + (f"; members of no sample carried: {totals['carried_members']}"
+               if totals["carried_members"] else "")
+        )  # fmt: skip
     if layout.kind != "images" or layout.masks or layout.exclude:
         splits = ", ".join(layout.splits) or "none"
         augmented = ", ".join(layout.augmented) if layout.splits else "all"

@@ -14,6 +14,7 @@ import pytest
 from apache_beam.pvalue import TaggedOutput
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.utils.windowed_value import WindowedValue
 
 from pipeline.options import RunConfig
 from pipeline.run import build
@@ -25,11 +26,28 @@ from transforms.sampling import BlurSpec, sample
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def bundle_outputs(fn: beam.DoFn, elements: list) -> list:
+    """A DoFn called directly through one bundle, as a runner would (setup, start_bundle,
+    process each element, finish_bundle, teardown); its outputs without their windows."""
+    fn.setup()
+    fn.start_bundle()
+    try:
+        outputs = [out for element in elements for out in fn.process(element)]
+        outputs += list(fn.finish_bundle() or [])
+    finally:
+        fn.teardown()
+
+    def unwrapped(output):
+        if isinstance(output, TaggedOutput):
+            return TaggedOutput(output.tag, unwrapped(output.value))
+        return output.value if isinstance(output, WindowedValue) else output
+
+    return [unwrapped(output) for output in outputs]
+
+
 def run_dofn(job: BlurJob, key: str, source: Path) -> list:
     """BlurImage on one image alone (a sample without labels)."""
-    fn = BlurImage(job)
-    fn.setup()
-    return list(fn.process((key, [Member(IMAGE, key, str(source))])))
+    return bundle_outputs(BlurImage(job), [(key, [Member(IMAGE, key, str(source))])])
 
 
 def test_blur_image_writes_output_and_yields_row(tmp_path: Path):
@@ -131,7 +149,7 @@ def test_pipeline_rows_and_errors(dataset: Path, tmp_path: Path):
 _COUNT_PAGE_FAULTS = """
 import resource, sys
 import numpy as np
-from transforms.beam import reuse_freed_image_buffers
+from transforms.worker import reuse_freed_image_buffers
 from transforms.blur import blur
 if sys.argv[1] == "tuned":
     assert reuse_freed_image_buffers()

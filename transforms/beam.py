@@ -7,23 +7,25 @@ the stage and the reason, and the run goes on.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
-import hashlib
 import logging
 import posixpath
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import apache_beam as beam
-import cv2
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
+from apache_beam.transforms.window import BoundedWindow, GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP, Timestamp
+from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms import codec, imaging, jpeg_planes, keys, listing, progress, storage
-from transforms.blur import kernel_for, method_factor, method_name
+from transforms.beam_shards import BlurShard
 from transforms.labels import coco, voc, yolo
 from transforms.labels.errors import LabelError
 from transforms.labels.layout import (
@@ -33,82 +35,25 @@ from transforms.labels.layout import (
     LABEL,
     MASK,
     OTHER,
-    Layout,
+    SHARD,
     classify,
     stem_key,
     voc_list_split,
 )
 from transforms.manifest import DEFAULT_COLUMN, ReadManifest
-from transforms.sampling import BlurSpec, sample
-
-NAMESPACE = "blur_augment"
-ORIGINAL_COPY = -1  # copy_index of an unchanged original (--include_originals)
+from transforms.worker import (
+    NAMESPACE,
+    ORIGINAL_COPY,
+    BlurJob,
+    StageError,
+    error_row,
+    log_row,
+    made_copy,
+    stage,
+    tune_worker_process,
+)
 
 _log = logging.getLogger(__name__)
-
-# glibc mallopt parameters (malloc.h)
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_THRESHOLD = -3
-
-
-def reuse_freed_image_buffers() -> bool:
-    """Keep freed image-sized buffers in the process for the next image (glibc only).
-
-    By default glibc hands every freed buffer above its adaptive mmap threshold back to the
-    kernel, so the next image's buffers of the same size are page-faulted in afresh: about
-    3 ms per 1080p intermediate, 40% of the pyramid blur's time (benchmarks/throughput.py
-    measures the effect). Buffers up to 32 MB (a 4K RGB image) now come from the heap, and up
-    to 128 MB of freed heap is kept; larger buffers are still mapped and unmapped, so memory
-    stays bounded by the largest images in flight. Returns whether the setting took effect.
-    """
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc: nothing to tune
-        return False
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    return bool(mallopt(_M_MMAP_THRESHOLD, 32 << 20)) and bool(
-        mallopt(_M_TRIM_THRESHOLD, 128 << 20)
-    )
-
-
-def tune_worker_process() -> None:
-    """Once per worker process, before its first image."""
-    # Parallelism comes from Beam's workers (one process per core on Dataflow); OpenCV's own
-    # thread pool on top of that would oversubscribe the cores.
-    cv2.setNumThreads(1)
-    reuse_freed_image_buffers()
-
-
-@dataclass(frozen=True)
-class BlurJob:
-    """Everything a worker needs to turn one input into its outputs; plain, picklable values."""
-
-    output: str
-    spec: BlurSpec = field(default_factory=BlurSpec)
-    seed: int = 0
-    copies: int = 1
-    include_originals: bool = False
-    jpeg_quality: int = 95
-    max_pixels: int = codec.DEFAULT_MAX_PIXELS
-    blur_method: str = "auto"
-    codec_path: str = "auto"  # --codec_path: JPEGs as planes where libturbojpeg is installed
-    layout: Layout = field(default_factory=Layout)
-    resume: bool = False  # --resume: copies already at their final path are not made again
-    progress_dir: str = ""  # a local run on a terminal: where DoFns leave their counts
-
-    @property
-    def numbered(self) -> bool:
-        """Blurred copies are named name_blur{k}.ext when there are several or originals."""
-        return self.copies > 1 or self.include_originals
-
-    def copy_indices(self) -> list[int]:
-        return ([ORIGINAL_COPY] if self.include_originals else []) + list(range(self.copies))
-
-    def copy_key(self, key: str, copy_index: int) -> str:
-        """Where copy `copy_index` of the file at `key` (an image or one of its label files)
-        goes, relative to --output."""
-        return keys.output_key(key, copy_index, self.numbered)
-
 
 ENTRY = "entry"  # a member that is a line of an index file (COCO JSON image, VOC list line)
 
@@ -130,16 +75,6 @@ class Member:
     rest: str = ""
 
 
-class StageError(Exception):
-    """A failure tagged with the stage it happened in (read, decode, blur, encode, write,
-    labels)."""
-
-    def __init__(self, stage: str, cause: BaseException) -> None:
-        super().__init__(str(cause))
-        self.stage = stage
-        self.cause = cause
-
-
 class ListInput(beam.DoFn):
     """--input -> what to match, at run time (never at graph construction): a directory's first
     level (its files, and each sub-directory to be matched in its own element, so that after a
@@ -147,6 +82,12 @@ class ListInput(beam.DoFn):
     that finds anything wins (a directory, else a single file)."""
 
     def process(self, input_spec: str) -> Iterator[tuple[str, str, str]]:
+        named = listing.brace_paths(input_spec)
+        if named is not None:  # each path a brace list names is expected: missing, an error row
+            base = keys.match_plans(input_spec)[0].base
+            for path in dict.fromkeys(named):
+                yield (listing.PATTERN if keys.has_wildcard(path) else listing.FILE), path, base
+            return
         for plan in keys.match_plans(input_spec):
             level = listing.first_level(plan.base) if plan.pattern == plan.base + "**" else None
             if level is not None:
@@ -166,18 +107,20 @@ class MatchInputs(beam.DoFn):
     """Match what ListInput found and tell each file's role.
 
     Images, label files and masks go out keyed by their sample; index files (COCO JSON, VOC
-    lists, data.yaml) and other files to the tagged outputs. Keys that would escape --output
-    still go on, so that BlurImage reports them as error rows: nothing matched is silently
-    dropped.
+    lists, data.yaml), shards (.tar, .parquet) and other files to the tagged outputs. Keys that
+    would escape --output still go on, so that BlurImage reports them as error rows: nothing
+    matched is silently dropped.
     """
 
     INDEX = "index"
     OTHER = "other"
+    SHARDS = "shards"
     matched = Metrics.counter(NAMESPACE, "matched")
     images = Metrics.counter(NAMESPACE, "images")
     labels = Metrics.counter(NAMESPACE, "label_files")
     skipped = Metrics.counter(NAMESPACE, "skipped")
     excluded = Metrics.counter(NAMESPACE, "excluded")
+    shards = Metrics.counter(NAMESPACE, "shards")
 
     def __init__(self, job: BlurJob) -> None:
         self._job = job
@@ -216,6 +159,9 @@ class MatchInputs(beam.DoFn):
             self.excluded.inc()
         elif role.kind == INDEX:
             yield TaggedOutput(self.INDEX, Member(INDEX, key, path))
+        elif role.kind == SHARD:
+            self.shards.inc()
+            yield TaggedOutput(self.SHARDS, Member(SHARD, key, path))
         elif role.kind == OTHER:
             if layout.kind == "images" or not self._job.include_originals:
                 self.skipped.inc()
@@ -296,9 +242,47 @@ class ReadIndex(beam.DoFn):
                 yield image, entry  # a VOCdevkit sample is the image id
 
 
+READ_AHEAD = 6  # samples whose reads run while earlier samples are blurred
+WRITE_THREADS = 8
+WRITE_BEHIND = 16  # copies whose writes may still run while later ones are blurred
+WRITE_BEHIND_BYTES = 256 << 20  # ... and at most this much of their bytes
+
+
+@dataclass
+class _Fetched:
+    """A sample with what it needs from storage read (by a reader thread): its label files'
+    bytes, and each image's bytes or the exception its read raised."""
+
+    images: list[Member]
+    files: list[Member]
+    entries: list[Member]
+    contents: dict[str, bytes] = field(default_factory=dict)
+    problem: BaseException | None = None
+    sources: dict[str, bytes | BaseException] = field(default_factory=dict)
+
+
+@dataclass
+class _Write:
+    """A copy being written by a writer thread, and what to yield once it is in place."""
+
+    future: Future[None]
+    row: dict[str, Any]
+    split: str
+    image: Member
+    entries: list[Member]
+    where: tuple[Any, Any]  # the timestamp and window of the sample it came from
+    size: int
+
+
 class BlurImage(beam.DoFn):
     """One sample at a time: read and decode each image once, then sample, blur, encode and
     write every copy with its label files and masks; yield one log row per copy.
+
+    Storage waits overlap the blur: the reads of the next READ_AHEAD samples run on reader
+    threads while this one is blurred, and each copy is written by a writer thread while the
+    next is made (OpenCV and the storage client release the GIL). A copy's row is yielded once
+    its write is done, so the log never names a file that is not there; at most WRITE_BEHIND
+    copies (and WRITE_BEHIND_BYTES) are in flight, so memory stays bounded.
 
     Failures go to the `errors` output as rows of the error table; what index files must list
     goes to `listings` as (index key, entry)."""
@@ -318,40 +302,116 @@ class BlurImage(beam.DoFn):
     def __init__(self, job: BlurJob) -> None:
         self._job = job
         self._done: progress.Counter | None = None
+        self._readers: ThreadPoolExecutor | None = None
+        self._writers: ThreadPoolExecutor | None = None
+        self._reads: deque[tuple[Future[_Fetched], tuple[Any, Any]]] = deque()
+        self._writes: deque[_Write] = deque()
+        self._write_bytes = 0
 
     def setup(self) -> None:
         tune_worker_process()
         self._done = progress.counter(self._job.progress_dir, progress.DONE)
+        self._readers = ThreadPoolExecutor(READ_AHEAD, thread_name_prefix="blur-read")
+        self._writers = ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="blur-write")
 
-    def finish_bundle(self) -> None:
+    def start_bundle(self) -> None:
+        # a failed bundle's leftovers are dropped: its retry reads and writes them again
+        self._reads, self._writes, self._write_bytes = deque(), deque(), 0
+
+    def process(
+        self,
+        element: tuple[str, Iterable[Member]],
+        timestamp: Any = beam.DoFn.TimestampParam,
+        window: Any = beam.DoFn.WindowParam,
+    ) -> Iterator[Any]:
+        _, members = element
+        assert self._readers is not None, "setup() first"
+        fetched = self._readers.submit(self._fetch, list(members))
+        self._reads.append((fetched, _where(timestamp, window)))
+        while len(self._reads) > READ_AHEAD:
+            yield from self._blur_next()
+
+    def finish_bundle(self) -> Iterator[Any]:
+        while self._reads:
+            yield from self._blur_next()
+        while self._writes:
+            yield from self._settle()
         if self._done:
             self._done.flush()
 
-    def process(self, element: tuple[str, Iterable[Member]]) -> Iterator[Any]:
-        _, members = element
+    def teardown(self) -> None:
+        for pool in (self._readers, self._writers):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def _blur_next(self) -> Iterator[Any]:
+        """Blur the oldest fetched sample, then settle writes until few enough are in flight."""
+        fetched, where = self._reads.popleft()
+        yield from _windowed(self._blur_sample(fetched.result(), where), where)
+        while len(self._writes) > WRITE_BEHIND or self._write_bytes > WRITE_BEHIND_BYTES:
+            yield from self._settle()
+
+    def _settle(self) -> Iterator[Any]:
+        """Wait for the oldest write; yield its row (and listings) or its error row. A failure
+        that is not the image's (transient, infrastructure) fails the bundle as before."""
+        write = self._writes.popleft()
+        self._write_bytes -= write.size
+        try:
+            write.future.result()
+        except StageError as error:
+            self.failed.inc()
+            row = write.row
+            outputs: Iterable[Any] = [TaggedOutput(self.ERRORS, error_row(
+                row["key"], row["source_uri"], row["copy_index"], error.stage, error.cause
+            ))]  # fmt: skip
+        else:
+            outputs = self._written(write.row, write.split, write.image, write.entries)
+        yield from _windowed(outputs, write.where)
+
+    def _fetch(self, members: list[Member]) -> _Fetched:
+        """A reader thread's part: every read the sample needs, nothing else (Beam's counters
+        belong to the DoFn's own thread). Transient failures of label reads raise here and
+        fail the bundle where the result is taken; an image's read failure is kept for its
+        error row."""
         members = sorted(members, key=lambda m: (m.kind, m.key, m.index, m.line))
-        images = [m for m in members if m.kind == IMAGE]
-        files = [m for m in members if m.kind in (LABEL, MASK)]
-        entries = [m for m in members if m.kind == ENTRY]
-        if not images:
-            # label files and index entries whose image is missing: counted, reported
-            self.orphans.inc(len(files) + len({(e.index, e.key) for e in entries}))
-            return
-        problem: BaseException | None = None
-        contents: dict[str, bytes] = {}
-        if files and len(images) > 1:
-            problem = LabelError(
-                f"{len(images)} images ({', '.join(i.key for i in images)}) share the label "
-                f"files {', '.join(f.key for f in files)}"
+        fetched = _Fetched(
+            images=[m for m in members if m.kind == IMAGE],
+            files=[m for m in members if m.kind in (LABEL, MASK)],
+            entries=[m for m in members if m.kind == ENTRY],
+        )
+        if not fetched.images:
+            return fetched
+        if fetched.files and len(fetched.images) > 1:
+            fetched.problem = LabelError(
+                f"{len(fetched.images)} images ({', '.join(i.key for i in fetched.images)}) "
+                f"share the label files {', '.join(f.key for f in fetched.files)}"
             )
         else:
-            contents, problem = self._read_labels(files)
-        for image in images:
-            # a VOC list line names the sample; a COCO entry its exact file (a.jpg, a.png)
-            own = [e for e in entries if e.index in self._job.layout.lists or e.key == image.key]
-            yield from self._image(image, files, contents, own, problem)
+            fetched.contents, fetched.problem = self._read_labels(fetched.files)
+        for image in fetched.images:
+            _, copy_indices = self._copies(image, self._own_entries(image, fetched.entries))
+            if copy_indices and _safe_key(image.key):
+                try:
+                    fetched.sources[image.key] = storage.read_bytes(image.path)
+                except Exception as error:
+                    fetched.sources[image.key] = error
+        return fetched
+
+    def _blur_sample(self, fetched: _Fetched, where: tuple[Any, Any]) -> Iterator[Any]:
+        if not fetched.images:
+            # label files and index entries whose image is missing: counted, reported
+            keys_listed = {(e.index, e.key) for e in fetched.entries}
+            self.orphans.inc(len(fetched.files) + len(keys_listed))
+            return
+        for image in fetched.images:
+            entries = self._own_entries(image, fetched.entries)
+            yield from self._image(image, fetched, entries, where)
             if self._done:
                 self._done.add()
+
+    def _own_entries(self, image: Member, entries: list[Member]) -> list[Member]:
+        """A VOC list line names the sample; a COCO entry its exact file (a.jpg, a.png)."""
+        return [e for e in entries if e.index in self._job.layout.lists or e.key == image.key]
 
     def _read_labels(self, files: list[Member]) -> tuple[dict[str, bytes], LabelError | None]:
         """Each label file's bytes, and the first problem found in them: a file that cannot be
@@ -386,26 +446,25 @@ class BlurImage(beam.DoFn):
         augmented = [s for s in splits if s in self._job.layout.augmented]
         return (augmented or splits or [""])[0]
 
-    def _image(
-        self,
-        image: Member,
-        files: list[Member],
-        contents: dict[str, bytes],
-        entries: list[Member],
-        problem: BaseException | None,
-    ) -> Iterator[Any]:
+    def _copies(self, image: Member, entries: list[Member]) -> tuple[str, list[int]]:
+        """The image's split and the copies it gets: all of them in an augmented split, only
+        the original (--include_originals) or none in another."""
         job = self._job
         split = self._split(image, entries)
-        augment = job.layout.augments(split)
-        if augment:
-            copy_indices = job.copy_indices()
-            self.augmented.inc()
-        elif job.include_originals:
-            copy_indices = [ORIGINAL_COPY]
-            self.kept.inc()
-        else:
+        if job.layout.augments(split):
+            return split, job.copy_indices()
+        return split, [ORIGINAL_COPY] if job.include_originals else []
+
+    def _image(
+        self, image: Member, fetched: _Fetched, entries: list[Member], where: tuple[Any, Any]
+    ) -> Iterator[Any]:
+        job = self._job
+        files, contents, problem = fetched.files, fetched.contents, fetched.problem
+        split, copy_indices = self._copies(image, entries)
+        if not copy_indices:
             self.not_augmented.inc()
             return
+        (self.augmented if job.layout.augments(split) else self.kept).inc()
         if job.layout.kind == "coco" and not entries:
             self.unlisted.inc()  # written, but no JSON of its split lists it
         if problem is None:
@@ -417,21 +476,30 @@ class BlurImage(beam.DoFn):
                     f"{image.key} is listed more than once in {', '.join(twice)} (image ids "
                     f"{', '.join(map(str, ids))}): its annotations are ambiguous"
                 )
+        try:
+            with stage("write"):
+                keys.check_key(image.key)
+            with stage("read"):
+                source = fetched.sources[image.key]
+                if isinstance(source, BaseException):
+                    raise source
+        except StageError as error:
+            for copy_index in copy_indices:
+                self.failed.inc()
+                yield TaggedOutput(self.ERRORS, error_row(image.key, image.path, copy_index,
+                                                           error.stage, error.cause))  # fmt: skip
+            return
         if job.resume and problem is None and self._already_written(image, files, copy_indices):
             try:
-                rows = self._resumed(image, files, copy_indices)
+                rows = self._resumed(image, source, files, copy_indices)
             except StageError:
-                rows = []  # the source changed or went: make it afresh below
+                rows = []  # the source changed: make it afresh below
             for row in rows:
                 yield from self._written(row, split, image, entries)
             if rows:
                 return
         try:
-            with _stage("write"):
-                keys.check_key(image.key)
-            with _stage("read"):
-                source = storage.read_bytes(image.path)
-            with _stage("decode"):
+            with stage("decode"):
                 decoded = self._decode(image.key, source)
         except StageError as error:
             for copy_index in copy_indices:
@@ -448,16 +516,16 @@ class BlurImage(beam.DoFn):
                     raise StageError("labels", problem)
                 if job.resume and self._already_written(image, files, [copy_index]):
                     row = self._logged_again(image, len(source), props, copy_index, files)
-                else:
-                    row = self._copy(image, source, decoded, props, copy_index, files, contents)
+                    yield from self._written(row, split, image, entries)
+                    continue
+                self._start_copy(image, source, decoded, props, copy_index, fetched, split,
+                                 entries, where)  # fmt: skip
             except StageError as error:
                 self.failed.inc()
                 yield TaggedOutput(
                     self.ERRORS,
                     error_row(image.key, image.path, copy_index, error.stage, error.cause),
                 )
-                continue
-            yield from self._written(row, split, image, entries)
 
     def _written(
         self, row: dict[str, Any], split: str, image: Member, entries: list[Member]
@@ -483,46 +551,36 @@ class BlurImage(beam.DoFn):
                 listing = coco.CopyEntry(entry.image_id, copy_index, name)
                 yield TaggedOutput(self.LISTINGS, (entry.index, listing))
 
-    def _copy(
+    def _start_copy(
         self,
         image: Member,
         source: bytes,
         decoded: imaging.Decoded,
         props: codec.Properties,
         copy_index: int,
-        files: list[Member],
-        contents: dict[str, bytes],
-    ) -> dict[str, Any]:
-        """Make and write one copy (its label files first, so no copy is ever visible without
-        them); returns its log row."""
+        fetched: _Fetched,
+        split: str,
+        entries: list[Member],
+        where: tuple[Any, Any],
+    ) -> None:
+        """Make one copy here (blur, encode, its label files' bytes) and hand its writes to a
+        writer thread; its row waits for them in the write queue."""
         job = self._job
-        output_uri, label_uris = self._targets(image, copy_index, files)
+        output_uri, label_uris = self._targets(image, copy_index, fetched.files)
         out_format = codec.format_for_path(image.key) or decoded.format
-        _, sigma_x, sigma_y = self._sigmas(image.key, copy_index)
-        if kernel_for(sigma_x, sigma_y, decoded.dtype).is_identity and (
-            out_format == decoded.format
-        ):
-            output = source  # unchanged pixels: keep the original bytes, no generation loss
-        else:
-            with _stage("blur"):
-                blurred = imaging.blur(decoded, sigma_x, sigma_y, job.blur_method)
-            with _stage("encode"):
-                output = imaging.encode(blurred, out_format, job.jpeg_quality)
-        for member, label_uri in zip(files, label_uris, strict=True):
-            data = contents[member.key]
+        output = made_copy(job, image.key, source, decoded, copy_index, out_format)
+        labels = []
+        for member, label_uri in zip(fetched.files, label_uris, strict=True):
+            data = fetched.contents[member.key]
             if member.kind == LABEL and member.key.endswith(".xml") and copy_index >= 0:
-                with _stage("labels"):
+                with stage("labels"):
                     data = voc.rename_annotation(data, posixpath.basename(output_uri), output_uri)
-            with _stage("write"):
-                storage.write_bytes(label_uri, data)
-        try:
-            with _stage("write"):
-                storage.write_bytes(output_uri, output)
-        except StageError:
-            with contextlib.suppress(Exception):
-                storage.delete_files([u for u in label_uris if storage.exists(u)])
-            raise
-        return self._row(image, len(source), props, copy_index, output, label_uris)
+            labels.append((label_uri, data))
+        row = self._row(image, len(source), props, copy_index, output, label_uris)
+        assert self._writers is not None, "setup() first"
+        future = self._writers.submit(_store, output_uri, output, labels)
+        self._writes.append(_Write(future, row, split, image, entries, where, len(output)))
+        self._write_bytes += len(output)
 
     def _decode(self, key: str, source: bytes) -> imaging.Decoded:
         job = self._job
@@ -536,16 +594,9 @@ class BlurImage(beam.DoFn):
     ) -> tuple[str, list[str]]:
         """Where a copy and its label files go."""
         job = self._job
-        with _stage("write"):
+        with stage("write"):
             output_uri = keys.join(job.output, job.copy_key(image.key, copy_index))
         return output_uri, [keys.join(job.output, job.copy_key(f.key, copy_index)) for f in files]
-
-    def _sigmas(self, key: str, copy_index: int) -> tuple[bool, float, float]:
-        """(applied, sigma_x, sigma_y) of a copy; an original is never blurred."""
-        if copy_index == ORIGINAL_COPY:
-            return False, 0.0, 0.0
-        params = sample(self._job.seed, copy_index, key, self._job.spec)
-        return params.applied, params.sigma_x, params.sigma_y
 
     def _row(
         self,
@@ -556,36 +607,12 @@ class BlurImage(beam.DoFn):
         output: bytes,
         label_uris: list[str],
     ) -> dict[str, Any]:
-        """The log row of a written copy. Everything but the output's own bytes follows from
-        the sampler and the source's properties, so a resumed run rebuilds it exactly."""
+        """The log row of a copy. Everything but the output's own bytes follows from the
+        sampler and the source's properties, so a resumed run rebuilds it exactly."""
         job = self._job
-        applied, sigma_x, sigma_y = self._sigmas(image.key, copy_index)
-        kernel = kernel_for(sigma_x, sigma_y, props.dtype)
-        factor = method_factor(sigma_x, sigma_y, props.shape, job.blur_method)
-        return {
-            "key": image.key,
-            "source_uri": image.path,
-            "output_uri": keys.join(job.output, job.copy_key(image.key, copy_index)),
-            "copy_index": copy_index,
-            "seed": job.seed,
-            "applied": applied,
-            "sigma_x": sigma_x,
-            "sigma_y": sigma_y,
-            "kernel_width": kernel.width,
-            "kernel_height": kernel.height,
-            "width": props.width,
-            "height": props.height,
-            "channels": props.channels,
-            "dtype": props.dtype,
-            "format": codec.format_for_path(image.key) or codec.probe(output).format,
-            "source_bytes": source_bytes,
-            "output_bytes": len(output),
-            "output_sha256": hashlib.sha256(output).hexdigest(),
-            "exif_orientation": props.exif_orientation,
-            "blur_method": "none" if kernel.is_identity else method_name(factor),
-            "label_uris": label_uris,
-            "codec_path": "none" if kernel.is_identity else props.codec_path,
-        }
+        output_uri = keys.join(job.output, job.copy_key(image.key, copy_index))
+        return log_row(job, image.key, image.path, output_uri, source_bytes, props, copy_index,
+                       output, label_uris)  # fmt: skip
 
     def _already_written(self, image: Member, files: list[Member], copies: list[int]) -> bool:
         """--resume: whether every copy of this image and its label files are in place (writes
@@ -597,17 +624,15 @@ class BlurImage(beam.DoFn):
         return True
 
     def _resumed(
-        self, image: Member, files: list[Member], copies: list[int]
+        self, image: Member, source: bytes, files: list[Member], copies: list[int]
     ) -> list[dict[str, Any]]:
         """The rows of an image whose copies a killed run already wrote: from the sampler, the
         source's properties (its header, for a JPEG) and the outputs' bytes; nothing is blurred,
         encoded or written again."""
         job = self._job
-        with _stage("read"):
-            source = storage.read_bytes(image.path)
         props = codec.header_properties(source)
         if props is None:
-            with _stage("decode"):
+            with stage("decode"):
                 props = codec.properties(codec.decode(source, job.max_pixels))
         elif imaging.takes_planes(source, codec.format_for_path(image.key), job.codec_path):
             props = dataclasses.replace(props, codec_path=jpeg_planes.PATH_PLANES)
@@ -625,52 +650,53 @@ class BlurImage(beam.DoFn):
     ) -> dict[str, Any]:
         """--resume: the row of a copy a killed run already wrote, from its bytes."""
         output_uri, label_uris = self._targets(image, copy_index, files)
-        with _stage("read"):
+        with stage("read"):
             output = storage.read_bytes(output_uri)
         return self._row(image, source_bytes, props, copy_index, output, label_uris)
 
 
-class _stage:
-    """Re-raises an exception as a StageError for `name` (an error row), except:
-    - a transient storage failure, which fails the bundle so that the runner retries it: a 503
-      must not turn into a permanently missing image;
-    - a write that failed for a reason that is not the image's (a full disk, a read-only or
-      forbidden output, a missing bucket), which stops the run as an InfrastructureError."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> bool:
-        if (
-            not isinstance(exc, Exception)
-            or isinstance(exc, StageError | storage.InfrastructureError)
-            or storage.is_transient(exc)  # left to fail the bundle: the runner retries it
-        ):
-            return False
-        reason = storage.infrastructure_reason(exc) if self._name == "write" else None
-        if reason:
-            detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
-            raise storage.InfrastructureError(
-                f"the output cannot be written: {reason} ({type(exc).__name__}: {detail[:300]})"
-            ) from exc
-        raise StageError(self._name, exc) from exc
+def _store(output_uri: str, output: bytes, labels: list[tuple[str, bytes]]) -> None:
+    """A writer thread's part: a copy's label files first, then the copy, so that no copy is
+    ever visible without its labels; when the copy cannot be written its labels go again."""
+    for label_uri, data in labels:
+        with stage("write"):
+            storage.write_bytes(label_uri, data)
+    try:
+        with stage("write"):
+            storage.write_bytes(output_uri, output)
+    except StageError:
+        with contextlib.suppress(Exception):
+            storage.delete_files([u for u, _ in labels if storage.exists(u)])
+        raise
 
 
-def error_row(
-    key: str, source_uri: str, copy_index: int, stage: str, cause: BaseException
-) -> dict[str, Any]:
-    """A row of the error table: which input and copy, where it failed, and why."""
-    return {
-        "key": key,
-        "source_uri": source_uri,
-        "copy_index": copy_index,
-        "stage": stage,
-        "error_type": type(cause).__name__,
-        "message": str(cause)[:2000] or repr(cause),
-    }
+def _safe_key(key: str) -> bool:
+    try:
+        keys.check_key(key)
+    except keys.UnsafeKeyError:
+        return False
+    return True
+
+
+def _where(timestamp: Any, window: Any) -> tuple[Any, Any]:
+    """An element's timestamp and window, for outputs yielded after later elements arrived
+    (the global window when the DoFn is called directly, as tests do)."""
+    if not isinstance(timestamp, Timestamp):
+        timestamp = MIN_TIMESTAMP
+    if not isinstance(window, BoundedWindow):
+        window = GlobalWindow()
+    return timestamp, window
+
+
+def _windowed(outputs: Iterable[Any], where: tuple[Any, Any]) -> Iterator[Any]:
+    """Outputs stamped with the element they belong to: finish_bundle may only yield
+    WindowedValues, and a later element's process must not lend them its own."""
+    timestamp, window = where
+    for output in outputs:
+        if isinstance(output, TaggedOutput):
+            yield TaggedOutput(output.tag, WindowedValue(output.value, timestamp, (window,)))
+        else:
+            yield WindowedValue(output, timestamp, (window,))
 
 
 class RewriteIndex(beam.DoFn):
@@ -685,7 +711,7 @@ class RewriteIndex(beam.DoFn):
         key, payloads = element
         listings = [p for p in payloads if p is not None]
         if listings or self._job.include_originals or key == self._job.layout.yaml:
-            with _stage("write"):  # any failure here stops the run; a full disk says so
+            with stage("write"):  # any failure here stops the run; a full disk says so
                 target = self._rewrite(key, keys.join(base, key), listings)
             yield target
         # else: it lists no copy, and the originals are not wanted
@@ -735,7 +761,7 @@ class CopyFile(beam.DoFn):
     def process(self, member: Member) -> Iterator[str]:
         target = keys.join(self._job.output, member.key)
         keys.check_key(member.key)
-        with _stage("write"):
+        with stage("write"):
             storage.write_bytes(target, storage.read_bytes(member.path))
         self.copied.inc()
         yield target
@@ -744,7 +770,8 @@ class CopyFile(beam.DoFn):
 class BlurImages(beam.PTransform):
     """--input -> (log rows, error rows, written dataset files): match and classify, bring each
     image together with its labels (the GroupByKey also spreads images over workers), blur and
-    write every copy, then rewrite the index files from what was written."""
+    write every copy, then rewrite the index files from what was written. Shards (.tar,
+    .parquet) go to BlurShard, one per worker, after a Reshuffle of their own."""
 
     def __init__(
         self, input_spec: str, job: BlurJob, manifest: str | None = None,
@@ -767,7 +794,11 @@ class BlurImages(beam.PTransform):
                 | "EachUriOnce" >> beam.GroupByKey()
                 | "ManifestFiles"
                 >> beam.ParDo(ManifestInputs(job), base=base).with_outputs(
-                    MatchInputs.INDEX, MatchInputs.OTHER, ManifestInputs.ERRORS, main="members"
+                    MatchInputs.INDEX,
+                    MatchInputs.OTHER,
+                    MatchInputs.SHARDS,
+                    ManifestInputs.ERRORS,
+                    main="members",
                 )
             )
             listing_errors = [matched[ManifestInputs.ERRORS]]
@@ -779,10 +810,15 @@ class BlurImages(beam.PTransform):
                 | "SpreadListing" >> beam.Reshuffle()
                 | "MatchFiles"
                 >> beam.ParDo(MatchInputs(job)).with_outputs(
-                    MatchInputs.INDEX, MatchInputs.OTHER, main="members"
+                    MatchInputs.INDEX, MatchInputs.OTHER, MatchInputs.SHARDS, main="members"
                 )
             )
             listing_errors = []
+        shards = (
+            matched[MatchInputs.SHARDS]
+            | "SpreadShards" >> beam.Reshuffle()  # a worker per shard
+            | "BlurShard" >> beam.ParDo(BlurShard(job)).with_outputs(BlurShard.ERRORS, main="rows")
+        )
         index_files = matched[MatchInputs.INDEX] | "SpreadIndexFiles" >> beam.Reshuffle()
         entries = index_files | "ReadIndex" >> beam.ParDo(ReadIndex(job)).with_outputs(
             ReadIndex.ERRORS, main="entries"
@@ -809,7 +845,9 @@ class BlurImages(beam.PTransform):
             | "CopyOtherFiles" >> beam.ParDo(CopyFile(job))
         )
         errors = (
-            blurred[BlurImage.ERRORS], entries[ReadIndex.ERRORS], *listing_errors
+            blurred[BlurImage.ERRORS], shards[BlurShard.ERRORS], entries[ReadIndex.ERRORS],
+            *listing_errors,
         ) | "AllErrors" >> beam.Flatten()  # fmt: skip
+        rows = (blurred.rows, shards.rows) | "AllRows" >> beam.Flatten()
         files = (rewritten, copied) | "DatasetFiles" >> beam.Flatten()
-        return {"rows": blurred.rows, "errors": errors, "files": files}
+        return {"rows": rows, "errors": errors, "files": files}

@@ -11,7 +11,7 @@ import posixpath
 import re
 from dataclasses import dataclass
 
-_WILDCARD = re.compile(r"[*?\[]")
+_WILDCARD = re.compile(r"[*?\[{]")  # glob characters, and '{' of a brace list (shards)
 
 
 class UnsafeKeyError(ValueError):

@@ -19,6 +19,17 @@ PREFIX = "prefix"  # a sub-directory: matched whole (PREFIX**) in its own elemen
 PATTERN = "pattern"  # a pattern this module cannot split: matched whole in one element
 
 
+def brace_paths(pattern: str) -> list[str] | None:
+    """The paths a brace list names (`train-{000000..000127}.tar`, `{a,b}/x.jpg`), as the
+    `braceexpand` package expands them for webdataset; None when there is no brace list."""
+    if "{" not in pattern:
+        return None
+    from braceexpand import braceexpand
+
+    paths = list(braceexpand(pattern))
+    return None if paths == [pattern] else paths
+
+
 def first_level(directory: str) -> Iterator[tuple[str, str]] | None:
     """(FILE, path) and (PREFIX, path/) for what lies directly in `directory`, or None when its
     filesystem cannot list one level at a time (match it whole instead). Symbolic links to

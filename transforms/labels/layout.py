@@ -13,6 +13,7 @@ import posixpath
 from dataclasses import dataclass
 
 from transforms.codec import format_for_path
+from transforms.shards import shard_kind
 
 DATASET_KINDS = ("auto", "images", "yolo", "coco", "voc")
 
@@ -23,6 +24,7 @@ MASK = "mask"  # a per-image mask (VOC segmentation, COCO panoptic, --masks): co
 INDEX = "index"  # a file that lists images (COCO JSON, VOC ImageSets list, data.yaml): rewritten
 OTHER = "other"  # anything else (README, classes.txt): copied with --include_originals
 EXCLUDED = "excluded"  # matched by --exclude: never read, never written
+SHARD = "shard"  # a WebDataset .tar or a Parquet file of images (plain layout): blurred inside
 
 VOC_MASK_DIRS = ("SegmentationClass", "SegmentationObject")
 
@@ -161,6 +163,8 @@ def classify(key: str, layout: Layout) -> Role:
             return Role(MASK, stem_key(rest))
         return Role(OTHER)
     # plain images
+    if shard_kind(key):
+        return Role(SHARD)
     if layout.masks and matches_any(key, layout.masks):
         return Role(MASK, posixpath.basename(stem_key(key)))
     if is_image:

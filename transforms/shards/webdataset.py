@@ -1,0 +1,108 @@
+"""WebDataset tar shards: samples as the `webdataset` package groups them, and copies of them.
+
+A sample is a run of consecutive members sharing a key: the member name up to the first dot of
+its base name (`dir/000123.jpg`, `dir/000123.seg.png` and `dir/000123.cls` are the sample
+`dir/000123` with the suffixes `jpg`, `seg.png` and `cls`), exactly webdataset's
+`base_plus_ext` rule. Its image members are those whose whole suffix is an image extension
+(`jpg`, `png`, ...); `seg.png` (a mask) and every other member are carried byte for byte.
+A copy of a sample is a new sample `KEY_blur{k}` with the same members; a member without a key
+(no dot) is carried once, where it stood. Pure: tar streams in and out.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import re
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO
+
+from transforms.codec import format_for_path
+
+_KEY_AND_SUFFIX = re.compile(r"^((?:.*/|)[^.]+)[.]([^/]*)$")  # webdataset's base_plus_ext
+
+
+def split_name(name: str) -> tuple[str, str] | None:
+    """(sample key, suffix) of a member name, or None when it has no key (no dot)."""
+    found = _KEY_AND_SUFFIX.match(name)
+    return (found.group(1), found.group(2)) if found else None
+
+
+def is_image_member(name: str) -> bool:
+    """Whether the member is an image of its sample (its whole suffix an image extension)."""
+    parts = split_name(name)
+    return parts is not None and "." not in parts[1] and format_for_path(name) is not None
+
+
+@dataclass
+class Member:
+    """One regular file of a tar shard, with its header (mode, owner, time) kept."""
+
+    info: tarfile.TarInfo
+    data: bytes
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+
+@dataclass
+class Sample:
+    """Consecutive members with one key (key None: a member without one, carried as is)."""
+
+    key: str | None
+    members: list[Member] = field(default_factory=list)
+
+    def images(self) -> list[Member]:
+        return [m for m in self.members if is_image_member(m.name)] if self.key else []
+
+
+def read_samples(stream: IO[bytes]) -> Iterator[Sample]:
+    """The samples of a tar stream, one at a time (memory: one sample). Directories and other
+    non-regular members carry no data and are left out, as webdataset leaves them out."""
+    current: Sample | None = None
+    with tarfile.open(fileobj=stream, mode="r|") as tar:
+        for info in tar:
+            if not info.isfile():
+                continue
+            extracted = tar.extractfile(info)
+            member = Member(info, extracted.read() if extracted else b"")
+            parts = split_name(info.name)
+            key = parts[0] if parts else None
+            if current is not None and (key is None or key != current.key):
+                yield current
+                current = None
+            if key is None:
+                yield Sample(None, [member])
+                continue
+            if current is None:
+                current = Sample(key)
+            current.members.append(member)
+    if current is not None:
+        yield current
+
+
+def copy_name(name: str, copy_index: int, numbered: bool) -> str:
+    """A member's name in copy `copy_index` of its sample: `KEY_blur{k}.SUFFIX` for numbered
+    copies (the whole sample renamed, so webdataset groups it again), else the name itself."""
+    parts = split_name(name)
+    if copy_index < 0 or not numbered or parts is None:
+        return name
+    key, suffix = parts
+    return f"{key}_blur{copy_index}.{suffix}"
+
+
+def add_member(tar: tarfile.TarFile, member: Member, name: str, data: bytes) -> None:
+    """Append a member under `name` with `data`, keeping the source member's header."""
+    info = copy.copy(member.info)
+    info.name = name
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def open_writer(stream: IO[bytes]) -> tarfile.TarFile:
+    """An uncompressed tar stream writer, as webdataset's own TarWriter opens one (POSIX pax
+    format: any name length, UTF-8 names)."""
+    return tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT)
