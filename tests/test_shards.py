@@ -353,3 +353,31 @@ def test_shards_gs_to_gs(gcs_client, bucket_name, tmp_path: Path):
     assert loaded.num_rows == 3 and loaded.features["image"] == datasets.Image()
     assert json.loads(pq.read_schema(downloaded / "hf.parquet").metadata[b"huggingface"])
     assert len(table("out-hf/_blur_log/")) == 3
+
+
+def test_report_html_shows_images_inside_shards(tmp_path: Path):
+    """The gallery of `report --html` reads its thumbnails out of the output shards (a tar
+    member, a Parquet row), so a sharded run's worst bin is as visible as a folder's."""
+    from transforms.beam_shards import read_items
+
+    write_webdataset(tmp_path / "in" / "train-000000.tar", webdataset_samples(0, 4))
+    write_hf_parquet(tmp_path / "in" / "rows.parquet", 4)
+    out = tmp_path / "out"
+    done = blur_augment("run", "--input", str(tmp_path / "in"), "--output", str(out),
+                        "--max_sigma", "4")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    log = pq.read_table(out / "_blur_log").to_pylist()
+    items = read_items([r["output_uri"] for r in log] + [f"{out}/rows.parquet#99"])
+    for row in log:
+        assert hashlib.sha256(items[row["output_uri"]]).hexdigest() == row["output_sha256"]
+    assert isinstance(items[f"{out}/rows.parquet#99"], LookupError)
+    results = tmp_path / "results.csv"
+    lines = [f"{r['output_uri']},{i % 2}" for i, r in enumerate(log)]
+    results.write_text("output_uri,correct\n" + "\n".join(lines) + "\n")
+    page = tmp_path / "report.html"
+    done = blur_augment("report", str(out / "_blur_log"), "--results", str(results),
+                        "--on", "output_uri", "--bins", "2", "--html", str(page))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    text = page.read_text()
+    assert "cannot show" not in text
+    assert text.count('src="data:image/jpeg') >= 4  # thumbnails of both bins

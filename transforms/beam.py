@@ -311,7 +311,7 @@ class BlurImage(beam.DoFn):
     def setup(self) -> None:
         tune_worker_process()
         self._done = progress.counter(self._job.progress_dir, progress.DONE)
-        self._readers = ThreadPoolExecutor(READ_AHEAD, thread_name_prefix="blur-read")
+        self._readers = ThreadPoolExecutor(max(READ_AHEAD, 1), thread_name_prefix="blur-read")
         self._writers = ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="blur-write")
 
     def start_bundle(self) -> None:
@@ -483,29 +483,19 @@ class BlurImage(beam.DoFn):
                 source = fetched.sources[image.key]
                 if isinstance(source, BaseException):
                     raise source
+            resumed = self._resumed(image, source, files, copy_indices, problem)
+            if not resumed:
+                with stage("decode"):
+                    decoded = self._decode(image.key, source)
         except StageError as error:
             for copy_index in copy_indices:
                 self.failed.inc()
                 yield TaggedOutput(self.ERRORS, error_row(image.key, image.path, copy_index,
                                                            error.stage, error.cause))  # fmt: skip
             return
-        if job.resume and problem is None and self._already_written(image, files, copy_indices):
-            try:
-                rows = self._resumed(image, source, files, copy_indices)
-            except StageError:
-                rows = []  # the source changed: make it afresh below
-            for row in rows:
+        if resumed:
+            for row in resumed:
                 yield from self._written(row, split, image, entries)
-            if rows:
-                return
-        try:
-            with stage("decode"):
-                decoded = self._decode(image.key, source)
-        except StageError as error:
-            for copy_index in copy_indices:
-                self.failed.inc()
-                yield TaggedOutput(self.ERRORS, error_row(image.key, image.path, copy_index,
-                                                           error.stage, error.cause))  # fmt: skip
             return
         props = codec.properties(decoded)  # once per image, whatever the copies
         for copy_index in copy_indices:
@@ -624,19 +614,31 @@ class BlurImage(beam.DoFn):
         return True
 
     def _resumed(
-        self, image: Member, source: bytes, files: list[Member], copies: list[int]
+        self,
+        image: Member,
+        source: bytes,
+        files: list[Member],
+        copies: list[int],
+        problem: BaseException | None,
     ) -> list[dict[str, Any]]:
-        """The rows of an image whose copies a killed run already wrote: from the sampler, the
-        source's properties (its header, for a JPEG) and the outputs' bytes; nothing is blurred,
-        encoded or written again."""
+        """--resume: the rows of an image whose copies a killed run already wrote, from the
+        sampler, the source's properties (its header, for a JPEG) and the outputs' bytes;
+        nothing is blurred, encoded or written again. None when it is to be made (afresh)."""
         job = self._job
-        props = codec.header_properties(source)
-        if props is None:
-            with stage("decode"):
-                props = codec.properties(codec.decode(source, job.max_pixels))
-        elif imaging.takes_planes(source, codec.format_for_path(image.key), job.codec_path):
-            props = dataclasses.replace(props, codec_path=jpeg_planes.PATH_PLANES)
-        rows = [self._logged_again(image, len(source), props, c, files) for c in copies]
+        if not job.resume or problem is not None:
+            return []
+        if not self._already_written(image, files, copies):
+            return []
+        try:
+            props = codec.header_properties(source)
+            if props is None:
+                with stage("decode"):
+                    props = codec.properties(codec.decode(source, job.max_pixels))
+            elif imaging.takes_planes(source, codec.format_for_path(image.key), job.codec_path):
+                props = dataclasses.replace(props, codec_path=jpeg_planes.PATH_PLANES)
+            rows = [self._logged_again(image, len(source), props, c, files) for c in copies]
+        except StageError:
+            return []  # the source changed: make it afresh
         self.resumed.inc()
         return rows
 

@@ -24,7 +24,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
 from transforms import codec, imaging, jpeg_planes, keys, progress, storage
-from transforms.shards import TAR, item_uri, parquet, shard_kind, webdataset
+from transforms.shards import TAR, item_uri, parquet, shard_kind, split_item_uri, webdataset
 from transforms.worker import (
     NAMESPACE,
     BlurJob,
@@ -319,3 +319,39 @@ class BlurShard(beam.DoFn):
             if self._done:
                 self._done.add()
         return taken, cells
+
+
+def read_items(uris: list[str], image_column: str | None = None) -> dict[str, bytes | Exception]:
+    """The bytes of images by the URIs the log names them by: files, members of tar shards
+    (`SHARD.tar#NAME`) and image cells of Parquet rows (`SHARD.parquet#ROW`); each shard is
+    opened once for all its items. An item that cannot be read maps to the exception why."""
+    found: dict[str, bytes | Exception] = {}
+    by_shard: dict[str, dict[str, str]] = {}
+    for uri in uris:
+        parts = split_item_uri(uri)
+        if parts is None:
+            try:
+                found[uri] = storage.read_bytes(uri)
+            except Exception as error:
+                found[uri] = error
+        else:
+            by_shard.setdefault(parts[0], {})[parts[1]] = uri
+    for shard, items in by_shard.items():
+        try:
+            with storage.open_read(shard) as stream:
+                if shard_kind(shard) == TAR:
+                    data: dict[Any, bytes | None] = dict(
+                        webdataset.find_members(stream, set(items))
+                    )
+                    cells = {name: data.get(name) for name in items}
+                else:
+                    source = pq.ParquetFile(stream)
+                    column = parquet.image_column(source.schema_arrow, image_column)
+                    data = parquet.image_cells(source, {int(i) for i in items}, column)
+                    cells = {item: data.get(int(item)) for item in items}
+        except Exception as error:
+            cells = {item: error for item in items}  # type: ignore[misc]
+        for item, uri in items.items():
+            value = cells[item]
+            found[uri] = value if value is not None else LookupError(f"{item} is not in {shard}")
+    return found

@@ -162,12 +162,18 @@ def _thumbnails(database: Any, report: Report, label: str | None, worst_first: b
     too) and shrunk; an image that cannot be read is shown as a caption saying why."""
     from pipeline.analysis.preview import thumbnail
     from pipeline.analysis.report import bin_members
-    from transforms import storage
+    from transforms.beam_shards import read_items
 
+    members = bin_members(database, report, label, limit, worst_first)
+    image_column = (database.metadata or {}).get("image_column") or None
+    images = read_items([uri for _, uri, _, _ in members], image_column)
     thumbnails = []
-    for key, uri, sigma, value in bin_members(database, report, label, limit, worst_first):
+    for key, uri, sigma, value in members:
         try:
-            jpeg, problem = thumbnail(storage.read_bytes(uri)), ""
+            data = images[uri]
+            if isinstance(data, Exception):
+                raise data
+            jpeg, problem = thumbnail(data), ""
         except Exception as error:  # a moved or damaged output: say so in the page
             jpeg, problem = None, f"cannot show {uri}: {error}"
         thumbnails.append(Thumbnail(key, uri, float(sigma), float(value), jpeg, problem))

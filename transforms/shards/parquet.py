@@ -106,3 +106,19 @@ def copied_rows(table: pa.Table, column: str, rows: list[int], cells: list[Any])
     index = table.schema.get_field_index(column)
     field = table.schema.field(index)
     return taken.set_column(index, field, pa.array(cells, type=field.type))
+
+
+def image_cells(source: Any, rows: set[int], column: str) -> dict[int, bytes | None]:
+    """The image bytes of the given rows of a `pyarrow.parquet.ParquetFile`, reading only the
+    row groups that hold them."""
+    found: dict[int, bytes | None] = {}
+    start = 0
+    for group in range(source.metadata.num_row_groups):
+        count = source.metadata.row_group(group).num_rows
+        wanted = sorted(r for r in rows if start <= r < start + count)
+        if wanted:
+            cells = source.read_row_group(group, columns=[column]).column(column)
+            for row in wanted:
+                found[row] = image_of(cells[row - start].as_py())[0]
+        start += count
+    return found

@@ -106,3 +106,16 @@ def open_writer(stream: IO[bytes]) -> tarfile.TarFile:
     """An uncompressed tar stream writer, as webdataset's own TarWriter opens one (POSIX pax
     format: any name length, UTF-8 names)."""
     return tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT)
+
+
+def find_members(stream: IO[bytes], names: set[str]) -> dict[str, bytes]:
+    """The bytes of the named members of a tar stream, read until the last of them is found."""
+    found: dict[str, bytes] = {}
+    with tarfile.open(fileobj=stream, mode="r|") as tar:
+        for info in tar:
+            if info.name in names and info.isfile():
+                extracted = tar.extractfile(info)
+                found[info.name] = extracted.read() if extracted else b""
+                if len(found) == len(names):
+                    break
+    return found
