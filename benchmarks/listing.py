@@ -1,7 +1,8 @@
 """Listing a big input: Beam's single whole match against the split listing (the first level,
 then one match per sub-directory, as ListInput and MatchInputs do), on a local tree of 200,000
 files and on the GCS emulator with 20,000 objects. Each way runs in a fresh process: its wall
-time and peak memory (VmHWM) are those of the process that lists; with the split listing that
+time and peak memory (VmHWM) are those of the process that lists (`held_mb`: above the peak of
+the same process listing nothing); with the split listing that
 process is one worker doing every element in turn, so the peak is what one element costs and
 the elements are what a runner spreads over workers.
 
@@ -12,9 +13,9 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import functools
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.emulator import start_emulator  # noqa: E402
 
 _MEASURED = """
 import re, sys, time
@@ -32,7 +36,9 @@ from transforms.beam import ListInput
 way, spec = sys.argv[1], sys.argv[2]
 started = time.perf_counter()
 count = elements = 0
-if way == "whole":
+if way == "none":  # the process's own peak, imports and all, listing nothing
+    pass
+elif way == "whole":
     pattern = spec.rstrip("/") + "/**"
     count = sum(1 for _ in FileSystems.match([pattern])[0].metadata_list)
     elements = 1
@@ -60,7 +66,15 @@ def measure(way: str, spec: str, env: dict[str, str] | None = None) -> dict:
         raise RuntimeError(done.stderr[-2000:])
     _, count, elements, seconds, peak = line.split()
     return {"files": int(count), "elements": int(elements), "seconds": round(float(seconds), 2),
-            "peak_mb": int(peak)}  # fmt: skip
+            "peak_mb": int(peak), "held_mb": int(peak) - baseline_mb()}  # fmt: skip
+
+
+@functools.cache
+def baseline_mb() -> int:
+    """The peak of the measuring process when it lists nothing: what `held_mb` leaves out."""
+    done = subprocess.run([sys.executable, "-c", _MEASURED, "none", "", str(ROOT)],
+                          capture_output=True, text=True)  # fmt: skip
+    return int(done.stdout.split()[-1])
 
 
 def local_tree(root: Path, files: int) -> None:
@@ -75,17 +89,11 @@ def local_tree(root: Path, files: int) -> None:
 
 
 def emulator_bucket(objects: int) -> tuple[object, str]:
-    """A gcp-storage-emulator on a free loopback port with `objects` tiny objects under
-    train/ (20 prefixes of 25 sub-prefixes)."""
-    from gcp_storage_emulator.server import create_server
+    """The emulator (benchmarks/emulator.py) with `objects` tiny objects under train/ (20
+    prefixes of 25 sub-prefixes)."""
     from google.cloud import storage
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = create_server("127.0.0.1", port, in_memory=True)
-    server.start()
-    url = f"http://127.0.0.1:{port}"
+    server, url = start_emulator()
     os.environ["STORAGE_EMULATOR_HOST"] = url
     bucket = storage.Client.create_anonymous_client().create_bucket("listing")
     names = [f"train/t{i % 20:02d}/s{(i // 20) % 25:02d}/img{i:06d}.jpg" for i in range(objects)]
