@@ -26,6 +26,7 @@ lint: $(BIN)/blur-augment
 	$(BIN)/ruff format --check .
 
 bench: $(BIN)/blur-augment
+	$(BIN)/python -m pip install --quiet -e ".[bench]"  # the peers (albumentations)
 	$(BIN)/python benchmarks/throughput.py
 
 format: $(BIN)/blur-augment
