@@ -181,8 +181,8 @@ class BlurShard(beam.DoFn):
                                            "decode", codec.ImageError(
                 f"sample {sample.key} has no image member (its members: {suffixes})"))  # fmt: skip
             return
-        made: dict[str, dict[int, bytes | StageError]] = {}
-        decoded_of: dict[str, imaging.Decoded | StageError] = {}
+        made: dict[str, dict[int, bytes | StageError]] = {}  # image member -> copy -> bytes
+        props: dict[str, codec.Properties] = {}  # once per image, whatever the copies
         for member in images:
             image_key = f"{key}#{member.name}"
             self.images.inc()
@@ -190,16 +190,13 @@ class BlurShard(beam.DoFn):
             try:
                 decoded, out_format = self._decoded(member.data, codec.format_for_path(member.name))
             except StageError as error:
-                decoded_of[member.name] = error
+                made[member.name] = dict.fromkeys(job.copy_indices(), error)
                 continue
-            decoded_of[member.name] = decoded
+            props[member.name] = codec.properties(decoded)
             made[member.name] = dict(self._copies_of(image_key, member.data, decoded, out_format))
         for copy_index in job.copy_indices():
-            problems = {
-                name: decoded if isinstance(decoded, StageError) else made[name][copy_index]
-                for name, decoded in decoded_of.items()
-                if isinstance(decoded, StageError) or isinstance(made[name][copy_index], StageError)
-            }
+            problems = {name: copies[copy_index] for name, copies in made.items()
+                        if isinstance(copies[copy_index], StageError)}  # fmt: skip
             if problems:
                 self._sample_failed(key, path, sample, images, copy_index, problems, outcome)
                 continue
@@ -208,10 +205,9 @@ class BlurShard(beam.DoFn):
                 data = made[member.name][copy_index] if member.name in made else member.data
                 webdataset.add_member(writer, member, name, data)  # type: ignore[arg-type]
                 if member.name in made:
-                    decoded = decoded_of[member.name]
                     outcome.rows.append(log_row(
                         job, f"{key}#{member.name}", item_uri(path, member.name),
-                        item_uri(target, name), len(member.data), codec.properties(decoded),
+                        item_uri(target, name), len(member.data), props[member.name],
                         copy_index, data, [],
                     ))  # type: ignore[arg-type]  # fmt: skip
         if self._done:
