@@ -122,6 +122,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
+    verify = commands.add_parser(
+        "verify", help="check every file a log names against it (and make copies again)"
+    )
+    verify.add_argument("log_dir", help="the --log directory of a run (local or gs://)")
+    verify.add_argument(
+        "--recompute", metavar="N|all", help="also make N copies (or all) again from their "
+        "sources and the log's parameters alone, and check they come out byte for byte",
+    )  # fmt: skip
+
     preview = commands.add_parser(
         "preview", help="a contact sheet of one image at several sigmas, to pick --max_sigma"
     )
@@ -225,6 +234,12 @@ def main(argv: list[str] | None = None) -> int:
                     file=sys.stderr,
                 )
             return status
+        if args.command == "verify":  # Beam options (--direct_num_workers, ...) go to Beam
+            from pipeline import verify
+
+            verdict = verify.verify(args.log_dir, verify.recompute_count(args.recompute), rest)
+            verify.print_verdict(args.log_dir, verdict)
+            return verdict.status
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
         return _dispatch(args)

@@ -4,11 +4,12 @@ and their validation, in one place, with messages that name the option.
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass
 
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
 from transforms import jpeg_planes, keys
 from transforms.beam import BlurJob
@@ -18,6 +19,7 @@ from transforms.jpeg_planes import CODEC_PATHS, PATH_PLANES
 from transforms.labels.layout import DATASET_KINDS, Layout
 from transforms.manifest import DEFAULT_COLUMN
 from transforms.sampling import SIGMA_Y_MODES, BlurSpec
+from transforms.storage import DEFAULT_MAX_BYTES
 
 DEFAULT_LOG_DIR = "_blur_log"
 DEFAULT_ERRORS_DIR = "_blur_errors"
@@ -124,6 +126,14 @@ class BlurAugmentOptions(PipelineOptions):
             f"decoding (default {DEFAULT_MAX_PIXELS:,}).",
         )
         group.add_argument(
+            "--max_bytes",
+            type=int,
+            default=DEFAULT_MAX_BYTES,
+            help="Refuse (an error row) any image, label file, mask, list or shard member "
+            "larger than this many bytes, before reading it (default "
+            f"{DEFAULT_MAX_BYTES:,}, 1 GiB).",
+        )
+        group.add_argument(
             "--blur_method",
             default="auto",
             help="'auto' (the default: exact below sigma 6, the pyramid fast path above, "
@@ -227,6 +237,7 @@ class RunConfig:
             "include_originals": job.include_originals,
             "jpeg_quality": job.jpeg_quality,
             "max_pixels": job.max_pixels,
+            "max_bytes": job.max_bytes,
             "blur_method": job.blur_method,
             "codec_path": job.codec_path,
             "image_column": job.image_column,
@@ -235,11 +246,48 @@ class RunConfig:
         }
 
 
+def refuse_unknown_options(argv: list[str]) -> None:
+    """UsageError naming the first option that neither blur-augment nor Beam knows (with the
+    closest known one), where Beam alone would drop it with a warning: `--max_sigms 9` must not
+    run with the default --max_sigma. Parsed as Beam parses: every PipelineOptions subclass."""
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    seen: dict[str, type] = {}
+    for cls in PipelineOptions.__subclasses__():
+        seen.setdefault(str(cls), cls)
+    for cls in seen.values():
+        cls._add_argparse_args(parser)
+    _, unknown = parser.parse_known_args(argv)
+    known = [option for action in parser._actions for option in action.option_strings]
+    for arg in unknown:
+        if arg == "--":
+            break
+        name = arg.split("=", 1)[0]
+        if not name.startswith("-"):
+            raise UsageError(f"unexpected argument {arg!r} (options are --name value)")
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.7)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise UsageError(f"unknown option {name} (neither blur-augment's nor Beam's){hint}")
+
+
 def _absolute(path: str) -> str:
     """Local paths made absolute (workers may run elsewhere); other schemes untouched."""
     if FileSystems.get_scheme(path) is None:
         return os.path.abspath(path) + ("/" if path.endswith("/") else "")
     return path
+
+
+def _resolved(path: str) -> str:
+    """A path as storage will see it: local paths with every symbolic link resolved (so an
+    --output reached through a link into the input is caught), URIs with a lower-case scheme
+    and bucket and no doubled slashes."""
+    scheme = FileSystems.get_scheme(path)
+    if scheme in (None, "file"):
+        local = path[len("file://") :] if path.startswith("file://") else path
+        return os.path.realpath(local).rstrip("/") + "/"
+    head, _, rest = path.partition("://")
+    bucket, _, name = rest.partition("/")
+    parts = [p for p in name.split("/") if p]
+    return "/".join([f"{head.lower()}://{bucket.lower()}", *parts]) + "/"
 
 
 def resolve(options: PipelineOptions) -> RunConfig:
@@ -284,6 +332,8 @@ def resolve(options: PipelineOptions) -> RunConfig:
         raise UsageError(f"--max_error_rate must lie in [0, 1], got {opts.max_error_rate}")
     if opts.max_pixels < 1:
         raise UsageError(f"--max_pixels must be >= 1, got {opts.max_pixels}")
+    if opts.max_bytes < 1:
+        raise UsageError(f"--max_bytes must be >= 1, got {opts.max_bytes}")
 
     input_spec = _absolute(opts.input)
     output = _absolute(opts.output).rstrip("/")
@@ -291,12 +341,13 @@ def resolve(options: PipelineOptions) -> RunConfig:
     errors = (
         _absolute(opts.errors).rstrip("/") if opts.errors else keys.join(output, DEFAULT_ERRORS_DIR)
     )
-    base = keys.input_base(input_spec)
-    if keys.is_inside(output, base):
-        raise UsageError(
-            f"--output {output} lies inside the input tree {base}: the next run would blur the "
-            "blurred images"
-        )
+    base = _resolved(keys.input_base(input_spec))
+    for option, path in (("--output", output), ("--log", log), ("--errors", errors)):
+        if keys.is_inside(_resolved(path), base):
+            raise UsageError(
+                f"{option} {path} lies inside the input tree {base}: the next run would blur "
+                "the blurred images (and read the log's shards as images)"
+            )
     if log == errors:
         raise UsageError(f"--log and --errors must differ, both are {log}")
     job = BlurJob(
@@ -307,6 +358,7 @@ def resolve(options: PipelineOptions) -> RunConfig:
         include_originals=opts.include_originals,
         jpeg_quality=opts.jpeg_quality,
         max_pixels=opts.max_pixels,
+        max_bytes=opts.max_bytes,
         blur_method=opts.blur_method,
         codec_path=opts.codec_path,
         resume=opts.resume,

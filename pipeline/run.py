@@ -28,7 +28,13 @@ from apache_beam.options.pipeline_options import (
 from apache_beam.runners.runner import PipelineResult
 
 from pipeline.dataset import detect
-from pipeline.options import RunConfig, UsageError, resolve, str_to_bool
+from pipeline.options import (
+    RunConfig,
+    UsageError,
+    refuse_unknown_options,
+    resolve,
+    str_to_bool,
+)
 from pipeline.schema import ERROR_SCHEMA, LOG_SCHEMA, MARKER, SHARD_GLOB, with_run_metadata
 from transforms import jpeg_planes, keys, progress, storage
 from transforms.beam import NAMESPACE, BlurImages
@@ -88,9 +94,7 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> BlurOutputs:
             WriteMarker(config.log),
             log_shards=beam.pvalue.AsList(shards["WriteLog"]),
             error_shards=beam.pvalue.AsList(shards["WriteErrors"]),
-            dataset_files=beam.pvalue.AsSingleton(
-                outputs["files"] | "CountDatasetFiles" >> beam.combiners.Count.Globally()
-            ),
+            dataset_files=beam.pvalue.AsList(outputs["files"]),
             log_rows=beam.pvalue.AsSingleton(rows | "CountRows" >> beam.combiners.Count.Globally()),
             error_rows=beam.pvalue.AsSingleton(
                 errors | "CountErrors" >> beam.combiners.Count.Globally()
@@ -107,14 +111,19 @@ class WriteMarker(beam.DoFn):
         self._path = keys.join(log_dir, MARKER)
 
     def process(
-        self, _: None, log_shards, error_shards, dataset_files: int, log_rows: int, error_rows: int
+        self, _: None, log_shards, error_shards, dataset_files, log_rows: int, error_rows: int
     ):
         marker = {
             "log_rows": log_rows,
             "error_rows": error_rows,
             "log_shards": sorted(log_shards),
             "error_shards": sorted(error_shards),
-            "dataset_files": dataset_files,
+            "dataset_files": len(dataset_files),
+            # added in 0.4: what `verify` checks the index and other files against
+            "dataset_file_hashes": {
+                f.uri: {"bytes": f.size, "sha256": f.sha256}
+                for f in sorted(dataset_files, key=lambda f: f.uri)
+            },
         }
         storage.write_bytes(self._path, json.dumps(marker, indent=1).encode())
         yield self._path
@@ -205,6 +214,7 @@ COUNTERS = (
     "manifest_duplicates",
     "shards",
     "carried_members",
+    "special_files",
     "written",
     "failed",
 )
@@ -228,6 +238,7 @@ def launch(argv: list[str] | None = None) -> tuple[RunConfig, PipelineOptions, P
     the log folder checks of `prepare_log_dirs`, skipped by a `--dry_run=True` build, which
     touches neither storage nor the network.
     """
+    refuse_unknown_options(list(argv or []))
     options = PipelineOptions(argv)
     config = resolve(options)
     setup = options.view_as(SetupOptions)
@@ -421,6 +432,11 @@ def print_run_summary(config: RunConfig, totals: dict[str, int], elapsed: float)
                 f"  WARNING: {totals['orphan_labels']} label files or index entries name an "
                 "image that does not exist (left as they are)"
             )
+    if totals["special_files"]:
+        lines.append(
+            f"  WARNING: {totals['special_files']} entries of --input are not regular files "
+            "(FIFOs, devices, sockets, symbolic links that loop or dangle): skipped, never opened"
+        )
     if config.resume:
         lines.append(
             f"  resumed: {totals['resumed_images']} images were already written and were "

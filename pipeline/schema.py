@@ -50,6 +50,9 @@ LOG_SCHEMA = pa.schema(
         # (a JPEG blurred as stored, luma and subsampled chroma planes), "pixels" (decoded to
         # full-resolution pixels), "none" when the pixels were not blurred (as blur_method).
         ("codec_path", pa.string()),
+        # Added in 0.4: the sha256 of each file in label_uris, in the same order, so that
+        # `blur-augment verify` checks label files and masks as it checks the images.
+        ("label_sha256", pa.list_(pa.string())),
     ]
 )
 

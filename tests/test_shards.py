@@ -172,9 +172,16 @@ def test_a_truncated_shard_keeps_its_whole_samples(tmp_path: Path):
     kept = read_webdataset([out / "cut.tar"])
     assert 0 < len(kept) < len(samples)
     assert [s["__key__"] for s in kept] == [s["__key__"] for s in samples[: len(kept)]]
-    [error] = pq.read_table(out / "_blur_errors").to_pylist()
-    assert (error["key"], error["stage"]) == ("cut.tar", "read")
-    assert "cannot be read past its last whole sample" in error["message"]
+    errors = pq.read_table(out / "_blur_errors").to_pylist()
+    [error] = [e for e in errors if e["key"] == "cut.tar"]
+    assert error["stage"] == "read"
+    assert "cannot be read past its member" in error["message"]
+    assert "every sample before it was written, and nothing after it" in error["message"]
+    # the sample the damage cut through is named: not written, never silently dropped
+    cut = samples[len(kept)]["__key__"]
+    [partial] = [e for e in errors if e["key"] != "cut.tar"]
+    assert partial["key"].startswith(f"cut.tar#{cut}.")
+    assert f"sample {cut} is not written" in partial["message"]
     assert pq.read_table(out / "_blur_log").num_rows == len(kept)
 
 

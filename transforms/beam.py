@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import logging
 import posixpath
 from collections import deque
@@ -56,6 +57,7 @@ from transforms.worker import (
 _log = logging.getLogger(__name__)
 
 ENTRY = "entry"  # a member that is a line of an index file (COCO JSON image, VOC list line)
+CLASH = "clash"  # a copy of an image whose output name another input's output takes too
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ class Member:
     image_id: int = 0
     line: int = 0
     rest: str = ""
+    problem: str = ""  # why an index entry cannot describe its image (an id it shares, ...)
+    copy_index: int = 0  # a CLASH: the copy whose name is taken
 
 
 class ListInput(beam.DoFn):
@@ -121,6 +125,7 @@ class MatchInputs(beam.DoFn):
     skipped = Metrics.counter(NAMESPACE, "skipped")
     excluded = Metrics.counter(NAMESPACE, "excluded")
     shards = Metrics.counter(NAMESPACE, "shards")
+    special = Metrics.counter(NAMESPACE, "special_files")
 
     def __init__(self, job: BlurJob) -> None:
         self._job = job
@@ -136,13 +141,12 @@ class MatchInputs(beam.DoFn):
     def process(self, element: tuple[str, str, str]) -> Iterator[tuple[str, Member] | TaggedOutput]:
         """One element of ListInput's: a file, or a sub-directory or pattern to match whole."""
         kind, path, base = element
-        if kind == listing.FILE:
-            paths: Iterable[str] = [path]
-        else:
-            pattern = path + "**" if kind == listing.PREFIX else path
-            paths = (m.path for m in FileSystems.match([pattern])[0].metadata_list)
-        for found in paths:
-            yield from self._classified(found, base, self._matched)
+        for found_kind, found in listing.files_under(kind, path):
+            if found_kind == listing.SKIPPED:
+                self.special.inc()  # a FIFO, a device, a link that loops: never opened
+                _log.debug("skipped %s", found)
+            else:
+                yield from self._classified(found, base, self._matched)
 
     def _classified(
         self, path: str, base: str, matched_images: progress.Counter | None
@@ -220,22 +224,25 @@ class ReadIndex(beam.DoFn):
         coco_index = next((c for c in layout.coco if c.key == index.key), None)
         if coco_index is not None:
             with storage.open_read(index.path) as stream:
-                for entry in coco.iter_images(stream):
-                    try:
-                        name = coco.checked_file_name(entry)
-                    except LabelError as error:
-                        yield TaggedOutput(
-                            self.ERRORS,
-                            error_row(index.key, index.path, ORIGINAL_COPY, "labels", error),
-                        )
-                        continue
-                    image_key = coco_index.image_dir + name
-                    yield stem_key(image_key), Member(
-                        ENTRY, image_key, index=index.key, image_id=entry.get("id"),
-                        split=coco_index.split,
-                    )  # fmt: skip
+                try:
+                    entries = list(coco.image_entries(stream, index.key))
+                except LabelError as error:  # not JSON, or nested too deep: no dataset
+                    raise LabelError(f"{index.path}: {error}") from None
+            for entry in entries:
+                if isinstance(entry, LabelError):  # an entry that names no image
+                    yield TaggedOutput(
+                        self.ERRORS,
+                        error_row(index.key, index.path, ORIGINAL_COPY, "labels", entry),
+                    )
+                    continue
+                image_key = coco_index.image_dir + entry.file_name
+                yield stem_key(image_key), Member(
+                    ENTRY, image_key, index=index.key, image_id=entry.image_id or 0,
+                    split=coco_index.split, problem=entry.problem,
+                )  # fmt: skip
         elif index.key in layout.lists:
-            text = storage.read_bytes(index.path).decode("utf-8", errors="replace")
+            data = storage.read_bytes(index.path, self._job.max_bytes)
+            text = data.decode("utf-8", errors="replace")
             split = voc_list_split(index.key)
             for line, image, rest in voc.list_entries(text):
                 entry = Member(ENTRY, image, index=index.key, line=line, rest=rest, split=split)
@@ -256,6 +263,7 @@ class _Fetched:
     images: list[Member]
     files: list[Member]
     entries: list[Member]
+    clashes: dict[tuple[str, int], str] = field(default_factory=dict)  # (image, copy) -> why
     contents: dict[str, bytes] = field(default_factory=dict)
     problem: BaseException | None = None
     sources: dict[str, bytes | BaseException] = field(default_factory=dict)
@@ -378,6 +386,7 @@ class BlurImage(beam.DoFn):
             images=[m for m in members if m.kind == IMAGE],
             files=[m for m in members if m.kind in (LABEL, MASK)],
             entries=[m for m in members if m.kind == ENTRY],
+            clashes={(m.key, m.copy_index): m.problem for m in members if m.kind == CLASH},
         )
         if not fetched.images:
             return fetched
@@ -392,7 +401,7 @@ class BlurImage(beam.DoFn):
             _, copy_indices = self._copies(image, self._own_entries(image, fetched.entries))
             if copy_indices and _safe_key(image.key):
                 try:
-                    fetched.sources[image.key] = storage.read_bytes(image.path)
+                    fetched.sources[image.key] = storage.read_bytes(image.path, self._job.max_bytes)
                 except Exception as error:
                     fetched.sources[image.key] = error
         return fetched
@@ -421,7 +430,7 @@ class BlurImage(beam.DoFn):
         problem: LabelError | None = None
         for member in files:
             try:
-                contents[member.key] = storage.read_bytes(member.path)
+                contents[member.key] = storage.read_bytes(member.path, self._job.max_bytes)
             except Exception as error:
                 if storage.is_transient(error):
                     raise
@@ -467,6 +476,9 @@ class BlurImage(beam.DoFn):
         (self.augmented if job.layout.augments(split) else self.kept).inc()
         if job.layout.kind == "coco" and not entries:
             self.unlisted.inc()  # written, but no JSON of its split lists it
+        broken = [e.problem for e in entries if e.problem]
+        if problem is None and broken:
+            problem = LabelError("; ".join(broken))
         if problem is None:
             listed = [e.index for e in entries if e.index not in job.layout.lists]
             twice = sorted({i for i in listed if listed.count(i) > 1})
@@ -483,7 +495,7 @@ class BlurImage(beam.DoFn):
                 source = fetched.sources[image.key]
                 if isinstance(source, BaseException):
                     raise source
-            resumed = self._resumed(image, source, files, copy_indices, problem)
+            resumed = self._resumed(image, source, fetched, copy_indices, problem)
             if not resumed:
                 with stage("decode"):
                     decoded = self._decode(image.key, source)
@@ -504,8 +516,11 @@ class BlurImage(beam.DoFn):
                 whole = all(f.key in contents for f in files)
                 if problem is not None and (copy_index != ORIGINAL_COPY or not whole):
                     raise StageError("labels", problem)
+                clash = fetched.clashes.get((image.key, copy_index))
+                if clash:
+                    raise StageError("write", OutputClash(clash))
                 if job.resume and self._already_written(image, files, [copy_index]):
-                    row = self._logged_again(image, len(source), props, copy_index, files)
+                    row = self._logged_again(image, len(source), props, copy_index, fetched)
                     yield from self._written(row, split, image, entries)
                     continue
                 self._start_copy(image, source, decoded, props, copy_index, fetched, split,
@@ -556,17 +571,11 @@ class BlurImage(beam.DoFn):
         """Make one copy here (blur, encode, its label files' bytes) and hand its writes to a
         writer thread; its row waits for them in the write queue."""
         job = self._job
-        output_uri, label_uris = self._targets(image, copy_index, fetched.files)
+        output_uri, _ = self._targets(image, copy_index, fetched.files)
         out_format = codec.format_for_path(image.key) or decoded.format
         output = made_copy(job, image.key, source, decoded, copy_index, out_format)
-        labels = []
-        for member, label_uri in zip(fetched.files, label_uris, strict=True):
-            data = fetched.contents[member.key]
-            if member.kind == LABEL and member.key.endswith(".xml") and copy_index >= 0:
-                with stage("labels"):
-                    data = voc.rename_annotation(data, posixpath.basename(output_uri), output_uri)
-            labels.append((label_uri, data))
-        row = self._row(image, len(source), props, copy_index, output, label_uris)
+        labels = self._copy_labels(image, copy_index, fetched)
+        row = self._row(image, len(source), props, copy_index, output, labels)
         assert self._writers is not None, "setup() first"
         future = self._writers.submit(_store, output_uri, output, labels)
         self._writes.append(_Write(future, row, split, image, entries, where, len(output)))
@@ -578,6 +587,21 @@ class BlurImage(beam.DoFn):
         if decoded.codec_path == jpeg_planes.PATH_PLANES:
             self.planar.inc()
         return decoded
+
+    def _copy_labels(
+        self, image: Member, copy_index: int, fetched: _Fetched
+    ) -> list[tuple[str, bytes]]:
+        """Where each label file and mask of a copy goes and its bytes: the source's, a VOC XML
+        renamed to the copy."""
+        output_uri, label_uris = self._targets(image, copy_index, fetched.files)
+        labels = []
+        for member, label_uri in zip(fetched.files, label_uris, strict=True):
+            data = fetched.contents[member.key]
+            if member.kind == LABEL and member.key.endswith(".xml") and copy_index >= 0:
+                with stage("labels"):
+                    data = voc.rename_annotation(data, posixpath.basename(output_uri), output_uri)
+            labels.append((label_uri, data))
+        return labels
 
     def _targets(
         self, image: Member, copy_index: int, files: list[Member]
@@ -595,14 +619,15 @@ class BlurImage(beam.DoFn):
         props: codec.Properties,
         copy_index: int,
         output: bytes,
-        label_uris: list[str],
+        labels: list[tuple[str, bytes]],
     ) -> dict[str, Any]:
         """The log row of a copy. Everything but the output's own bytes follows from the
-        sampler and the source's properties, so a resumed run rebuilds it exactly."""
+        sampler, the source's properties and its label files, so a resumed run rebuilds it
+        exactly."""
         job = self._job
         output_uri = keys.join(job.output, job.copy_key(image.key, copy_index))
         return log_row(job, image.key, image.path, output_uri, source_bytes, props, copy_index,
-                       output, label_uris)  # fmt: skip
+                       output, labels)  # fmt: skip
 
     def _already_written(self, image: Member, files: list[Member], copies: list[int]) -> bool:
         """--resume: whether every copy of this image and its label files are in place (writes
@@ -617,7 +642,7 @@ class BlurImage(beam.DoFn):
         self,
         image: Member,
         source: bytes,
-        files: list[Member],
+        fetched: _Fetched,
         copies: list[int],
         problem: BaseException | None,
     ) -> list[dict[str, Any]]:
@@ -627,7 +652,7 @@ class BlurImage(beam.DoFn):
         job = self._job
         if not job.resume or problem is not None:
             return []
-        if not self._already_written(image, files, copies):
+        if not self._already_written(image, fetched.files, copies):
             return []
         try:
             props = codec.header_properties(source)
@@ -636,7 +661,7 @@ class BlurImage(beam.DoFn):
                     props = codec.properties(codec.decode(source, job.max_pixels))
             elif imaging.takes_planes(source, codec.format_for_path(image.key), job.codec_path):
                 props = dataclasses.replace(props, codec_path=jpeg_planes.PATH_PLANES)
-            rows = [self._logged_again(image, len(source), props, c, files) for c in copies]
+            rows = [self._logged_again(image, len(source), props, c, fetched) for c in copies]
         except StageError:
             return []  # the source changed: make it afresh
         self.resumed.inc()
@@ -648,13 +673,14 @@ class BlurImage(beam.DoFn):
         source_bytes: int,
         props: codec.Properties,
         copy_index: int,
-        files: list[Member],
+        fetched: _Fetched,
     ) -> dict[str, Any]:
         """--resume: the row of a copy a killed run already wrote, from its bytes."""
-        output_uri, label_uris = self._targets(image, copy_index, files)
+        output_uri, _ = self._targets(image, copy_index, fetched.files)
         with stage("read"):
-            output = storage.read_bytes(output_uri)
-        return self._row(image, source_bytes, props, copy_index, output, label_uris)
+            output = storage.read_bytes(output_uri, self._job.max_bytes)
+        labels = self._copy_labels(image, copy_index, fetched)
+        return self._row(image, source_bytes, props, copy_index, output, labels)
 
 
 def _store(output_uri: str, output: bytes, labels: list[tuple[str, bytes]]) -> None:
@@ -701,6 +727,42 @@ def _windowed(outputs: Iterable[Any], where: tuple[Any, Any]) -> Iterator[Any]:
             yield WindowedValue(output, timestamp, (window,))
 
 
+class OutputClash(ValueError):
+    """Two inputs whose outputs would take one name: neither is written (no overwrite)."""
+
+
+def claimed_outputs(
+    element: tuple[str, Member], job: BlurJob
+) -> Iterator[tuple[str, tuple[str, str, int]]]:
+    """(output key, (sample, image key, copy index)) for every output an image may take: all
+    its copies where its split is augmented (or, in a VOCdevkit, whose lists tell the split
+    only later, anywhere), its original with --include_originals."""
+    sample, member = element
+    if member.kind != IMAGE:
+        return
+    layout = job.layout
+    may_augment = layout.augments(member.split) or (layout.kind == "voc" and not member.split)
+    copies = job.copy_indices() if may_augment else [ORIGINAL_COPY] if job.include_originals else []
+    for copy_index in copies:
+        yield job.copy_key(member.key, copy_index), (sample, member.key, copy_index)
+
+
+def clashing_claims(element: tuple[str, Iterable[tuple[str, str, int]]]) -> Iterator[Any]:
+    """For an output key claimed more than once, a CLASH member for each claimant's sample."""
+    output_key, claims = element
+    claimants = sorted(set(claims))
+    if len(claimants) < 2:
+        return
+    for sample, image_key, copy_index in claimants:
+        others = ", ".join(
+            f"{key} ({'its original' if c == ORIGINAL_COPY else f'copy {c}'})"
+            for _, key, c in claimants if (key, c) != (image_key, copy_index)
+        )  # fmt: skip
+        why = (f"its output {output_key} would also be the output of {others}: neither is "
+               "written, so that none overwrites another")  # fmt: skip
+        yield sample, Member(CLASH, image_key, problem=why, copy_index=copy_index)
+
+
 class RewriteIndex(beam.DoFn):
     """Writes each index file of the output once every copy is written: a COCO JSON with an
     entry for every written copy, a VOC list naming them, a data.yaml pointing into the output.
@@ -709,46 +771,59 @@ class RewriteIndex(beam.DoFn):
     def __init__(self, job: BlurJob) -> None:
         self._job = job
 
-    def process(self, element: tuple[str, Iterable[Any]], base: str) -> Iterator[str]:
+    def process(self, element: tuple[str, Iterable[Any]], base: str) -> Iterator[DatasetFile]:
         key, payloads = element
         listings = [p for p in payloads if p is not None]
         if listings or self._job.include_originals or key == self._job.layout.yaml:
             with stage("write"):  # any failure here stops the run; a full disk says so
-                target = self._rewrite(key, keys.join(base, key), listings)
-            yield target
+                yield self._rewrite(key, keys.join(base, key), listings)
         # else: it lists no copy, and the originals are not wanted
 
-    def _rewrite(self, key: str, source: str, listings: list[Any]) -> str:
+    def _rewrite(self, key: str, source: str, listings: list[Any]) -> DatasetFile:
         job = self._job
         layout = job.layout
         target = keys.join(job.output, key)
         if key == layout.yaml:
-            text = storage.read_bytes(source).decode("utf-8")
+            text = storage.read_bytes(source, job.max_bytes).decode("utf-8")
 
             def in_output(relative: str) -> bool:
                 role = classify(relative.rstrip("/") + "/x.jpg", layout)
                 return job.include_originals or layout.augments(role.split)
 
             data = yolo.rewrite_data_yaml(text, job.output, source[: -len(key)], in_output)
-            storage.write_bytes(target, data.encode())
-        elif not listings:
-            storage.write_bytes(target, storage.read_bytes(source))  # another split's: as it is
-        elif key in layout.lists:
-            text = storage.read_bytes(source).decode("utf-8", errors="replace")
+            return _written_file(target, data.encode())
+        if not listings:
+            return DatasetFile(target, *storage.copy(source, target))  # another split's
+        if key in layout.lists:
+            text = storage.read_bytes(source, job.max_bytes).decode("utf-8", errors="replace")
             added: dict[int, list[str]] = {}
             for line, _, text_line in sorted(listings):
                 added.setdefault(line, []).append(text_line)
-            storage.write_bytes(
-                target, voc.rewrite_list(text, added, job.include_originals).encode()
+            return _written_file(target, voc.rewrite_list(text, added, job.include_originals))
+        index = next(c for c in layout.coco if c.key == key)
+        rename = (lambda name, c: job.copy_key(name, c)) if index.panoptic_dir else None
+        with storage.open_atomic(target) as out:
+            hashed = storage.Hashed(out)
+            coco.rewrite(
+                lambda: storage.open_read(source), hashed, listings, job.include_originals, rename
             )
-        else:
-            index = next(c for c in layout.coco if c.key == key)
-            rename = (lambda name, c: job.copy_key(name, c)) if index.panoptic_dir else None
-            with storage.open_atomic(target) as out:
-                coco.rewrite(
-                    lambda: storage.open_read(source), out, listings, job.include_originals, rename
-                )
-        return target
+        return DatasetFile(target, hashed.size, hashed.sha256)
+
+
+@dataclass(frozen=True)
+class DatasetFile:
+    """A file of the output dataset that is not a copy (an index file, another file), as the
+    completion marker records it for `verify`."""
+
+    uri: str
+    size: int
+    sha256: str
+
+
+def _written_file(target: str, data: bytes | str) -> DatasetFile:
+    raw = data.encode() if isinstance(data, str) else data
+    storage.write_bytes(target, raw)
+    return DatasetFile(target, len(raw), hashlib.sha256(raw).hexdigest())
 
 
 class CopyFile(beam.DoFn):
@@ -760,13 +835,13 @@ class CopyFile(beam.DoFn):
     def __init__(self, job: BlurJob) -> None:
         self._job = job
 
-    def process(self, member: Member) -> Iterator[str]:
+    def process(self, member: Member) -> Iterator[DatasetFile]:
         target = keys.join(self._job.output, member.key)
         keys.check_key(member.key)
         with stage("write"):
-            storage.write_bytes(target, storage.read_bytes(member.path))
+            copied = DatasetFile(target, *storage.copy(member.path, target))
         self.copied.inc()
-        yield target
+        yield copied
 
 
 class BlurImages(beam.PTransform):
@@ -825,8 +900,16 @@ class BlurImages(beam.PTransform):
         entries = index_files | "ReadIndex" >> beam.ParDo(ReadIndex(job)).with_outputs(
             ReadIndex.ERRORS, main="entries"
         )
+        sample_inputs = [matched.members, entries.entries]
+        if job.numbered:  # only numbered copies (name_blur{k}.ext) can take another's name
+            sample_inputs.append(
+                matched.members
+                | "ClaimOutputs" >> beam.FlatMap(claimed_outputs, job)
+                | "GroupClaims" >> beam.GroupByKey()
+                | "Clashes" >> beam.FlatMap(clashing_claims)
+            )
         blurred = (
-            (matched.members, entries.entries)
+            tuple(sample_inputs)
             | "MembersAndEntries" >> beam.Flatten()
             | "GroupSamples" >> beam.GroupByKey()
             | "BlurImage"

@@ -13,6 +13,7 @@ error row of the shard.
 
 from __future__ import annotations
 
+import contextlib
 import tarfile
 from collections.abc import Iterator
 from typing import Any
@@ -40,11 +41,25 @@ PARQUET_BATCH_ROWS = 64  # rows decoded and blurred between writes: bounds a wor
 
 
 class _Outcome:
-    """What a shard gave: log rows and error rows, yielded once the output shard is whole."""
+    """What a shard gave: log rows and error rows, yielded once the output shard is whole, and
+    its counts, added to Beam's counters only then (a shard read twice counts once)."""
 
     def __init__(self) -> None:
         self.rows: list[dict[str, Any]] = []
         self.errors: list[dict[str, Any]] = []
+        self.images = 0  # image inputs (and inputs that should hold one)
+        self.carried = 0
+        self.planar = 0
+
+
+class _Clash(StageError):
+    """Names that a pass over a tar found taken twice: the shard is read again with them
+    refused, so that nothing is overwritten or duplicated in the output. (A StageError, so
+    that `stage` lets it pass and the half-written output is discarded.)"""
+
+    def __init__(self, names: dict[str, str]) -> None:
+        super().__init__("write", ValueError(f"{len(names)} sample names taken twice"))
+        self.names = names
 
 
 class BlurShard(beam.DoFn):
@@ -82,7 +97,7 @@ class BlurShard(beam.DoFn):
                 keys.check_key(key)
             target = keys.join(self._job.output, key)
             if shard_kind(key) == TAR:
-                self._tar(key, path, target, outcome)
+                outcome = self._tar_whole(key, path, target)
             else:
                 self._parquet(key, path, target, outcome)
         except StageError as error:
@@ -91,35 +106,46 @@ class BlurShard(beam.DoFn):
             lost = [error_row(r["key"], r["source_uri"], r["copy_index"], error.stage,
                               error.cause) for r in outcome.rows]  # fmt: skip
             outcome.rows = []
-            outcome.errors += lost + self._failed(key, path, error.stage, error.cause)
+            outcome.errors += lost + self._failed(key, path, error.stage, error.cause, outcome)
+        self.images.inc(outcome.images)
+        self.augmented.inc(outcome.images)
+        self.carried.inc(outcome.carried)
+        self.planar.inc(outcome.planar)
         self.written.inc(len(outcome.rows))
         self.failed.inc(len(outcome.errors))
+        if self._matched:
+            self._matched.add(outcome.images)
+        if self._done:
+            self._done.add(outcome.images)
         yield from outcome.rows
         for row in outcome.errors:
             yield TaggedOutput(self.ERRORS, row)
 
     # -- shared -----------------------------------------------------------------------------
 
-    def _failed(self, key: str, uri: str, stage_name: str, cause: BaseException) -> list[dict]:
+    def _failed(
+        self, key: str, uri: str, stage_name: str, cause: BaseException, outcome: _Outcome
+    ) -> list[dict]:
         """Error rows of one input (an image, a sample without one, a shard's unread rest): one
         per copy, as for a loose image that cannot be read."""
-        self.images.inc()
-        self.augmented.inc()
-        if self._done:
-            self._done.add()
+        outcome.images += 1
         return [error_row(key, uri, c, stage_name, cause) for c in self._job.copy_indices()]
 
-    def _decoded(self, data: bytes | None, out_format: str | None) -> tuple[imaging.Decoded, str]:
+    def _decoded(
+        self, data: bytes | None, out_format: str | None, outcome: _Outcome
+    ) -> tuple[imaging.Decoded, str]:
         """The image decoded once for all its copies, and the format its copies are written in
         (the member's suffix, else the bytes' own)."""
         job = self._job
         with stage("decode"):
             if data is None:
                 raise codec.ImageError("no image in this row (the image cell is null)")
+            if len(data) > job.max_bytes:
+                raise storage.too_large("the image", len(data), job.max_bytes)
             out_format = out_format or codec.probe(data).format
             decoded = imaging.decode(data, out_format, job.codec_path, job.max_pixels)
         if decoded.codec_path == jpeg_planes.PATH_PLANES:
-            self.planar.inc()
+            outcome.planar += 1
         return decoded, out_format
 
     def _copies_of(
@@ -134,27 +160,77 @@ class BlurShard(beam.DoFn):
 
     # -- WebDataset --------------------------------------------------------------------------
 
-    def _tar(self, key: str, path: str, target: str, outcome: _Outcome) -> None:
+    def _tar_whole(self, key: str, path: str, target: str) -> _Outcome:
+        """The tar written once; again, with the clashing names refused, in the rare case that
+        a copy's name is another sample's or a sample key comes twice (both known only once
+        the whole shard has been read)."""
+        outcome = _Outcome()
+        try:
+            self._tar(key, path, target, outcome, {})
+        except _Clash as clash:
+            outcome = _Outcome()
+            self._tar(key, path, target, outcome, clash.names)
+        return outcome
+
+    def _tar(
+        self, key: str, path: str, target: str, outcome: _Outcome, refused: dict[str, str]
+    ) -> None:
         with stage("read"):
             stream = storage.open_read(path)
+        names = _SampleNames(self._job, refused)
         with stream, stage("write"), storage.open_atomic(target) as out:
             writer = webdataset.open_writer(out)
-            samples = webdataset.read_samples(stream)
-            while True:
-                try:
-                    with stage("read"):
-                        sample = next(samples, None)
-                except StageError as error:
-                    if not isinstance(error.cause, tarfile.TarError | EOFError):
-                        raise  # not damage of the shard: the storage failed
-                    damage = ValueError(f"the shard cannot be read past its last whole sample, "
-                                        f"which was written: {error.cause}")  # fmt: skip
-                    outcome.errors += self._failed(key, path, "read", damage)
-                    break
-                if sample is None:
-                    break
-                self._tar_sample(key, path, target, sample, writer, outcome)
-            writer.close()
+            try:
+                self._tar_samples(key, path, target, stream, writer, outcome, names)
+                clashes = names.clashes()
+                if clashes.keys() - refused.keys():
+                    raise _Clash({**refused, **clashes})  # the temporary output is discarded
+            finally:
+                with contextlib.suppress(Exception):  # (also on failure: no noise at exit)
+                    writer.close()
+
+    def _tar_samples(
+        self,
+        key: str,
+        path: str,
+        target: str,
+        stream: Any,
+        writer: tarfile.TarFile,
+        outcome: _Outcome,
+        names: _SampleNames,
+    ) -> None:
+        """Every sample of the shard into the writer, until its end or its damage."""
+        samples = webdataset.read_samples(stream, self._job.max_bytes)
+        while True:
+            try:
+                with stage("read"):
+                    sample = next(samples, None)
+            except StageError as error:
+                if not isinstance(error.cause, webdataset.ShardDamage):
+                    raise  # not damage of the shard: the storage failed
+                self._damaged(key, path, error.cause, outcome)
+                return
+            if sample is None:
+                return
+            self._tar_sample(key, path, target, sample, writer, outcome, names)
+
+    def _damaged(
+        self, key: str, path: str, damage: webdataset.ShardDamage, outcome: _Outcome
+    ) -> None:
+        """Error rows for the sample the damage cut through and for the shard's unread rest."""
+        partial = damage.partial
+        if partial is not None and partial.key is not None:
+            read = ", ".join(m.name for m in partial.members if not m.refused) or "none"
+            why = codec.ImageError(f"sample {partial.key} is not written: the shard is damaged "
+                                   f"within it, so it may lack members (members read: {read}; "
+                                   f"{damage.cause})")  # fmt: skip
+            for member in partial.images() or partial.members[-1:]:
+                name = f"{key}#{member.name}"
+                outcome.errors += self._failed(name, item_uri(path, member.name), "read", why,
+                                               outcome)  # fmt: skip
+        written = "every sample before it was written" if damage.after else "nothing was written"
+        rest = ValueError(f"{damage}; {written}, and nothing after it")
+        outcome.errors += self._failed(key, path, "read", rest, outcome)
 
     def _tar_sample(
         self,
@@ -164,31 +240,38 @@ class BlurShard(beam.DoFn):
         sample: webdataset.Sample,
         writer: tarfile.TarFile,
         outcome: _Outcome,
+        names: _SampleNames,
     ) -> None:
         """Every copy of one sample into the output tar, or its error rows."""
         job = self._job
         if sample.key is None:  # a member of no sample (no dot in its name): carried once
             for member in sample.members:
-                webdataset.add_member(writer, member, member.name, member.data)
-            self.carried.inc(len(sample.members))
+                if member.refused:
+                    outcome.errors += self._failed(f"{key}#{member.name}", item_uri(
+                        path, member.name), "read", _refused(member), outcome)  # fmt: skip
+                else:
+                    webdataset.add_member(writer, member, member.name, member.data)
+                    outcome.carried += 1
             return
         images = sample.images()
-        if self._matched:
-            self._matched.add(max(len(images), 1))
-        if not images:
-            suffixes = ", ".join(m.name[len(sample.key) :] for m in sample.members)
-            outcome.errors += self._failed(f"{key}#{sample.key}", item_uri(path, sample.key),
-                                           "decode", codec.ImageError(
-                f"sample {sample.key} has no image member (its members: {suffixes})"))  # fmt: skip
+        clash = names.problem(sample.key)
+        problem = clash or _sample_problem(sample, images)
+        if problem is not None:
+            failing = [m.name for m in images or sample.refused()] or [sample.key]
+            stage_name = "write" if clash else "read" if sample.refused() else "decode"
+            for name in failing:
+                outcome.errors += self._failed(f"{key}#{name}", item_uri(path, name),
+                                               stage_name, problem, outcome)  # fmt: skip
             return
         made: dict[str, dict[int, bytes | StageError]] = {}  # image member -> copy -> bytes
         props: dict[str, codec.Properties] = {}  # once per image, whatever the copies
         for member in images:
             image_key = f"{key}#{member.name}"
-            self.images.inc()
-            self.augmented.inc()
+            outcome.images += 1
             try:
-                decoded, out_format = self._decoded(member.data, codec.format_for_path(member.name))
+                decoded, out_format = self._decoded(
+                    member.data, codec.format_for_path(member.name), outcome
+                )
             except StageError as error:
                 made[member.name] = dict.fromkeys(job.copy_indices(), error)
                 continue
@@ -197,6 +280,9 @@ class BlurShard(beam.DoFn):
         for copy_index in job.copy_indices():
             problems = {name: copies[copy_index] for name, copies in made.items()
                         if isinstance(copies[copy_index], StageError)}  # fmt: skip
+            clash = names.copy_problem(sample.key, copy_index)
+            if clash is not None:
+                problems = {m.name: StageError("write", clash) for m in images}
             if problems:
                 self._sample_failed(key, path, sample, images, copy_index, problems, outcome)
                 continue
@@ -210,8 +296,6 @@ class BlurShard(beam.DoFn):
                         item_uri(target, name), len(member.data), props[member.name],
                         copy_index, data, [],
                     ))  # type: ignore[arg-type]  # fmt: skip
-        if self._done:
-            self._done.add(len(images))
 
     def _sample_failed(
         self,
@@ -255,7 +339,7 @@ class BlurShard(beam.DoFn):
                 except StageError as error:  # (a transient failure is raised, not wrapped)
                     for unread in range(row, total):
                         outcome.errors += self._failed(f"{key}#{unread}", item_uri(path, unread),
-                                                       "read", error.cause)  # fmt: skip
+                                                       "read", error.cause, outcome)  # fmt: skip
                     break
                 if batch is None:
                     break
@@ -285,20 +369,18 @@ class BlurShard(beam.DoFn):
         taken: list[int] = []
         cells: list[Any] = []
         values = table.column(column).to_pylist()
-        if self._matched:
-            self._matched.add(len(values))
         for offset, value in enumerate(values):
             row = first_row + offset
             row_key, row_uri = f"{key}#{row}", item_uri(path, row)
             data, image_path = parquet.image_of(value)
             try:
-                decoded, fmt = self._decoded(data, codec.format_for_path(image_path or ""))
+                decoded, fmt = self._decoded(data, codec.format_for_path(image_path or ""), outcome)
             except StageError as error:
-                outcome.errors += self._failed(row_key, row_uri, error.stage, error.cause)
+                outcome.errors += self._failed(row_key, row_uri, error.stage, error.cause,
+                                               outcome)  # fmt: skip
                 continue
             assert data is not None
-            self.images.inc()
-            self.augmented.inc()
+            outcome.images += 1
             props = codec.properties(decoded)
             for copy_index, made in self._copies_of(row_key, data, decoded, fmt):
                 if isinstance(made, StageError):
@@ -312,9 +394,72 @@ class BlurShard(beam.DoFn):
                     job, row_key, row_uri, item_uri(target, output_row), len(data), props,
                     copy_index, made, [], image_format=fmt,
                 ))  # fmt: skip
-            if self._done:
-                self._done.add()
         return taken, cells
+
+
+class _SampleNames:
+    """The sample names of one tar: the input's keys and the names its copies take, so that a
+    copy never takes another sample's name and a key given twice is never written twice.
+    `refused` (from an earlier pass) maps each clashing name to why."""
+
+    def __init__(self, job: BlurJob, refused: dict[str, str]) -> None:
+        self._job = job
+        self._refused = refused
+        self._inputs: dict[str, int] = {}  # sample key -> times seen
+        self._copies: dict[str, tuple[str, int]] = {}  # copy name -> (source key, copy index)
+
+    def problem(self, sample_key: str) -> codec.ImageError | None:
+        """Why an input sample is refused, counting it as seen (None: it is not)."""
+        self._inputs[sample_key] = self._inputs.get(sample_key, 0) + 1
+        for copy_index in self._job.copy_indices():
+            name = webdataset.copy_name(sample_key + ".x", copy_index, self._job.numbered)[:-2]
+            if name != sample_key:
+                self._copies.setdefault(name, (sample_key, copy_index))
+        why = self._refused.get(sample_key)
+        return codec.ImageError(why) if why else None
+
+    def copy_problem(self, sample_key: str, copy_index: int) -> codec.ImageError | None:
+        """Why copy `copy_index` of a sample is refused (its name is another sample's)."""
+        name = webdataset.copy_name(sample_key + ".x", copy_index, self._job.numbered)[:-2]
+        if name == sample_key or name not in self._refused:
+            return None
+        return codec.ImageError(
+            f"copy {copy_index} of sample {sample_key} would be named {name}, which is the name "
+            "of another sample of the shard; neither is written"
+        )
+
+    def clashes(self) -> dict[str, str]:
+        """Every name taken twice in this pass, with why its input sample is refused."""
+        found = {
+            key: f"sample {key} appears {count} times in the shard (not consecutively); a "
+            "loader would see duplicates, so none is written"
+            for key, count in self._inputs.items() if count > 1
+        }  # fmt: skip
+        for name, (source, copy_index) in self._copies.items():
+            if name in self._inputs:
+                found.setdefault(name, f"sample {name} has the name of copy {copy_index} of "
+                                       f"sample {source}; neither is written")  # fmt: skip
+        return found
+
+
+def _refused(member: webdataset.Member) -> codec.ImageError:
+    return codec.ImageError(f"tar member {member.name} {member.refused}")
+
+
+def _sample_problem(
+    sample: webdataset.Sample, images: list[webdataset.Member]
+) -> codec.ImageError | None:
+    """Why a sample cannot be copied whole: a member that was not read, or no image at all."""
+    refused = sample.refused()
+    if refused:
+        reasons = "; ".join(f"{m.name} {m.refused}" for m in refused)
+        return codec.ImageError(f"sample {sample.key} is not written: its member {reasons}")
+    if not images:
+        suffixes = ", ".join(m.name[len(sample.key or "") :] for m in sample.members)
+        return codec.ImageError(
+            f"sample {sample.key} has no image member (its members: {suffixes})"
+        )
+    return None
 
 
 def read_items(uris: list[str], image_column: str | None = None) -> dict[str, bytes | Exception]:

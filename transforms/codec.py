@@ -14,8 +14,10 @@ from __future__ import annotations
 import atexit
 import contextlib
 import io
+import logging
 import os
 import re
+import struct
 import tempfile
 import threading
 import warnings
@@ -60,6 +62,8 @@ class Decoded:
     format: str
     metadata_types: tuple[int, ...] = ()
     metadata: tuple[np.ndarray, ...] = field(default=(), repr=False)
+    # a TIFF's orientation and resolution tags, carried into its output: (tag, type, values)
+    tiff_tags: tuple[tuple[int, int, tuple[int, ...]], ...] = ()
 
     codec_path = PATH_PIXELS  # as logged: decoded to full-resolution pixels
 
@@ -195,7 +199,7 @@ def _probe_tiff(data: bytes) -> Header:
     import tifffile
 
     try:
-        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        with library_messages(), tifffile.TiffFile(io.BytesIO(data)) as tif:
             pages = len(tif.pages)
             page = tif.pages.first
             return Header("tiff", int(page.imagewidth), int(page.imagelength), pages)
@@ -271,6 +275,51 @@ def native_messages() -> Iterator[list[str]]:
             messages += [line.strip() for line in text.splitlines() if line.strip()]
 
 
+_LIBRARY_LOGGERS = ("tifffile", "PIL", "imagecodecs")
+_captures = threading.local()
+
+
+class _LibraryLog(logging.Handler):
+    """Takes what the decoding libraries log: into the capture of the thread that logs, if it
+    has one open (`library_messages`), else nowhere. Never to the terminal: a run's stderr is
+    its summary, and what these messages mean is judged per image."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sink = getattr(_captures, "sink", None)
+        if sink is not None:
+            with contextlib.suppress(Exception):
+                sink.append((record.levelno, record.getMessage().strip()))
+
+
+def _own_library_loggers() -> None:
+    handler = _LibraryLog()
+    for name in _LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.propagate = False
+
+
+_own_library_loggers()
+
+
+@contextlib.contextmanager
+def library_messages() -> Iterator[list[tuple[int, str]]]:
+    """(level, message) of what tifffile, Pillow and imagecodecs log in this thread meanwhile."""
+    saved = getattr(_captures, "sink", None)
+    _captures.sink = messages = []
+    try:
+        yield messages
+    finally:
+        _captures.sink = saved
+        if saved is not None:
+            saved.extend(messages)
+
+
+def _described(error: BaseException) -> str:
+    """An exception from a library, told with its type (never a bare "division by zero")."""
+    return f"{type(error).__name__}: {_reason(error)}"
+
+
 def harmless(message: str) -> bool:
     """Junk between header segments: a decoder note, not damage."""
     return bool(_HARMLESS_JUNK.search(message))
@@ -288,8 +337,9 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
     """Header check, then full decode as stored (any channels, 8 or 16 bits), with metadata."""
     header = check_header(data, max_pixels)
     fmt = header.format
+    tiff_tags: tuple[tuple[int, int, tuple[int, ...]], ...] = ()
     if fmt == "tiff":
-        pixels, metadata_types, metadata = decode_tiff(data), (), ()
+        (pixels, tiff_tags), metadata_types, metadata = decode_tiff_with_tags(data), (), ()
     elif fmt == "bmp":
         pixels, metadata_types, metadata = decode_bmp(data), (), ()
     else:
@@ -320,7 +370,7 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
             f"the {fmt} image has an alpha channel that the decoder drops; refused rather "
             "than written without it"
         )
-    return Decoded(pixels, fmt, tuple(int(t) for t in metadata_types), tuple(metadata))
+    return Decoded(pixels, fmt, tuple(int(t) for t in metadata_types), tuple(metadata), tiff_tags)
 
 
 def _check_pixels(pixels: np.ndarray, fmt: str) -> None:
@@ -340,13 +390,28 @@ def _check_pixels(pixels: np.ndarray, fmt: str) -> None:
     )
 
 
+# TIFF tags a viewer needs to show the output as it shows the input (OpenCV's writer drops
+# them): Orientation, XResolution, YResolution, ResolutionUnit.
+CARRIED_TIFF_TAGS = (274, 282, 283, 296)
+_TIFF_TYPES = {3: "H", 4: "I", 5: "II"}  # SHORT, LONG, RATIONAL: what those tags are stored as
+
+
 def decode_tiff(data: bytes) -> np.ndarray:
+    """A single-image TIFF's pixels as stored (see decode_tiff_with_tags)."""
+    return decode_tiff_with_tags(data)[0]
+
+
+def decode_tiff_with_tags(
+    data: bytes,
+) -> tuple[np.ndarray, tuple[tuple[int, int, tuple[int, ...]], ...]]:
     """A single-image TIFF as stored, in OpenCV's channel order (BGR, BGRA), through tifffile:
-    any planar configuration and compression, and the same pixels on every call."""
+    any planar configuration and compression, and the same pixels on every call; with its
+    orientation and resolution tags. What tifffile logs while it decodes is captured: an error
+    it logs about the pixel data means damage (refused), anything else is dropped."""
     import tifffile
 
     try:
-        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        with library_messages() as logged, tifffile.TiffFile(io.BytesIO(data)) as tif:
             page = tif.pages.first
             photometric = page.photometric
             bits = page.bitspersample
@@ -362,13 +427,19 @@ def decode_tiff(data: bytes) -> np.ndarray:
             if page.planarconfig == tifffile.PLANARCONFIG.SEPARATE and pixels.ndim == 3:
                 pixels = np.moveaxis(pixels, 0, -1)  # (samples, rows, columns) as stored
             colormap = page.colormap if photometric == tifffile.PHOTOMETRIC.PALETTE else None
+            tags = _carried_tags(page)
     except ImageError:
         raise
     except Exception as error:
-        reason = _reason(error)
+        reason = _described(error)
         if "requires the 'imagecodecs' package" in reason or "compression" in reason.lower():
             raise ImageError(f"this TIFF's compression is not supported ({reason})") from error
         raise ImageError(f"corrupt or truncated tiff data ({reason})") from error
+    damaged = [m for level, m in logged if _tiff_damage(level, m)]
+    if damaged:
+        raise ImageError(
+            f"corrupt or truncated tiff data: the decoder reports {'; '.join(damaged)[:400]}"
+        )
     if pixels.dtype == bool:
         pixels = pixels.astype(np.uint8) * 255
     if colormap is not None:  # palette: 16-bit colour table, as OpenCV expands it
@@ -382,7 +453,65 @@ def decode_tiff(data: bytes) -> np.ndarray:
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[:, :, 0]
     _check_pixels(pixels, "tiff")
-    return np.ascontiguousarray(pixels)
+    return np.ascontiguousarray(pixels), tags
+
+
+def _tiff_damage(level: int, message: str) -> bool:
+    """Whether something tifffile logged means the pixels cannot be trusted: an error about
+    the strips, tiles or their offsets (libtiff and Pillow refuse such files), or a damage
+    word. A tag it could not parse (`<TiffTag.fromfile> raised`) is a note: the image's own
+    tags are checked by decoding it."""
+    if "<TiffTag.fromfile>" in message:
+        return False
+    return level >= logging.ERROR or bool(_DAMAGE.search(message))
+
+
+def _carried_tags(page) -> tuple[tuple[int, int, tuple[int, ...]], ...]:
+    """The page's CARRIED_TIFF_TAGS as (tag, TIFF type, flat integer values)."""
+    carried = []
+    for code in CARRIED_TIFF_TAGS:
+        tag = page.tags.get(code)
+        if tag is None or int(tag.dtype) not in _TIFF_TYPES:
+            continue
+        value = tag.value
+        flat = tuple(int(v) for v in (value if isinstance(value, tuple) else (value,)))
+        carried.append((code, int(tag.dtype), flat))
+    return tuple(carried)
+
+
+def with_tiff_tags(data: bytes, tags: tuple[tuple[int, int, tuple[int, ...]], ...]) -> bytes:
+    """A classic TIFF (as OpenCV writes it) with `tags` set in its first IFD: a new IFD holding
+    the old entries and these is appended and the header pointed at it, so every offset in the
+    file stays valid. Other files (BigTIFF) are returned as they are."""
+    if not tags or data[:4] not in (b"II*\x00", b"MM\x00*"):
+        return data
+    order = "<" if data[:2] == b"II" else ">"
+    (first,) = struct.unpack_from(order + "I", data, 4)
+    (count,) = struct.unpack_from(order + "H", data, first)
+    entries = {
+        struct.unpack_from(order + "H", data, first + 2 + 12 * i)[0]: data[
+            first + 2 + 12 * i : first + 14 + 12 * i
+        ]
+        for i in range(count)
+    }
+    following = data[first + 2 + 12 * count : first + 6 + 12 * count]
+    out = bytearray(data)
+    for code, kind, values in tags:
+        payload = struct.pack(order + "I" * len(values) if kind != 3 else order + "H" * len(
+            values), *values)  # fmt: skip
+        number = len(values) // 2 if kind == 5 else len(values)
+        if len(payload) <= 4:
+            field_bytes = payload.ljust(4, b"\x00")
+        else:
+            out += b"\x00" * (len(out) % 2)
+            field_bytes = struct.pack(order + "I", len(out))
+            out += payload
+        entries[code] = struct.pack(order + "HHI", code, kind, number) + field_bytes
+    out += b"\x00" * (len(out) % 2)
+    struct.pack_into(order + "I", out, 4, len(out))
+    out += struct.pack(order + "H", len(entries))
+    out += b"".join(entries[code] for code in sorted(entries)) + following
+    return bytes(out)
 
 
 def decode_bmp(data: bytes) -> np.ndarray:
@@ -464,7 +593,10 @@ def header_properties(data: bytes) -> Properties | None:
 
 
 def exif_orientation(decoded: DecodedImage) -> int:
-    """The EXIF orientation tag (1-8) carried by the image, or 0 when it has none."""
+    """The EXIF (or TIFF) orientation tag (1-8) carried by the image, or 0 when it has none."""
+    for code, _, values in getattr(decoded, "tiff_tags", ()):
+        if code == 274 and values:
+            return int(values[0]) if 1 <= values[0] <= 8 else 0
     for kind, chunk in zip(decoded.metadata_types, decoded.metadata, strict=True):
         if kind != cv2.IMAGE_METADATA_EXIF:
             continue
@@ -547,8 +679,10 @@ def encode(
     quality: int = 95,
     metadata_types: tuple[int, ...] = (),
     metadata: tuple[np.ndarray, ...] = (),
+    tiff_tags: tuple[tuple[int, int, tuple[int, ...]], ...] = (),
 ) -> bytes:
-    """Encode in `fmt`; JPEG and WebP at `quality`, EXIF/ICC/XMP carried where the format can.
+    """Encode in `fmt`; JPEG and WebP at `quality`, EXIF/ICC/XMP carried where the format can,
+    a TIFF's orientation and resolution tags set in its output.
 
     OpenCV writes a JPEG's ICC profile as one APP2 segment, which holds at most 64 KB; a larger
     profile (wide-gamut and printer profiles) is split over several segments here instead."""
@@ -587,4 +721,6 @@ def encode(
         )
     if large_icc:
         return _insert_segments(buf.tobytes(), _icc_segments(large_icc))
+    if fmt == "tiff" and tiff_tags:
+        return with_tiff_tags(buf.tobytes(), tiff_tags)
     return buf.tobytes()

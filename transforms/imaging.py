@@ -40,11 +40,15 @@ def blur(image: Decoded, sigma_x: float, sigma_y: float, method: str = "auto") -
     if isinstance(image, jpeg_planes.JpegPlanes):
         return jpeg_planes.blur_planes(image, sigma_x, sigma_y, method)
     pixels, _, _ = blur_pixels(image.pixels, sigma_x, sigma_y, method)
-    return codec.Decoded(pixels, image.format, image.metadata_types, image.metadata)
+    return codec.Decoded(
+        pixels, image.format, image.metadata_types, image.metadata, image.tiff_tags
+    )
 
 
 def encode(image: Decoded, out_format: str, quality: int = 95) -> bytes:
     """The image's bytes in `out_format`, its metadata carried over."""
     if isinstance(image, jpeg_planes.JpegPlanes):
         return jpeg_planes.encode(image, quality)
-    return codec.encode(image.pixels, out_format, quality, image.metadata_types, image.metadata)
+    return codec.encode(
+        image.pixels, out_format, quality, image.metadata_types, image.metadata, image.tiff_tags
+    )

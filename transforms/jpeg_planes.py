@@ -13,9 +13,11 @@ path. Pure: bytes and arrays in, bytes and arrays out.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,21 +49,51 @@ _TJFLAG_ACCURATEDCT = 4096
 _TJFLAG_STOPONWARNING = 8192  # stop at the first warning (TurboJPEG reports only one)
 
 
+LIBRARY_ENV = "BLUR_AUGMENT_LIBTURBOJPEG"  # a libturbojpeg to load, or "none": as if missing
+
+
 @functools.cache
 def _library() -> tuple[Any, str]:
-    """(TurboJPEG instance or None, why it is missing); loaded once per process."""
+    """(TurboJPEG instance or None, why it is missing, in one line); loaded once per process.
+
+    BLUR_AUGMENT_LIBTURBOJPEG names the library to load instead of PyTurboJPEG's search, or
+    "none" to run that search with the library hidden: the world of a machine without the
+    system package, which the tests force (CI always installs it)."""
     try:
-        from turbojpeg import TurboJPEG
+        import turbojpeg
     except ImportError:
         return None, "the Python package PyTurboJPEG is not installed"
+    asked = os.environ.get(LIBRARY_ENV, "")
     try:
-        return TurboJPEG(), ""
+        if asked.lower() == "none":
+            with _hidden_library(turbojpeg):
+                return turbojpeg.TurboJPEG(), ""
+        return turbojpeg.TurboJPEG(asked or None), ""
     except (OSError, RuntimeError) as error:
+        found = " ".join(str(error).split())  # PyTurboJPEG's message spans two lines
         return (
             None,
-            f"libturbojpeg was not found ({error}); install the system package "
+            f"libturbojpeg was not found ({found}); install the system package "
             f"{SYSTEM_PACKAGE} (Debian, Ubuntu)",
         )
+
+
+@contextlib.contextmanager
+def _hidden_library(module: Any) -> Iterator[None]:
+    """PyTurboJPEG's own search (ctypes' find_library, its default paths, LD_LIBRARY_PATH)
+    finding nothing, as on a machine without the library."""
+    saved = module.find_library, dict(module.DEFAULT_LIB_PATHS), os.environ.pop(
+        "LD_LIBRARY_PATH", None
+    )  # fmt: skip
+    module.find_library = lambda name: None
+    module.DEFAULT_LIB_PATHS.update({system: [] for system in module.DEFAULT_LIB_PATHS})
+    try:
+        yield
+    finally:
+        module.find_library = saved[0]
+        module.DEFAULT_LIB_PATHS.update(saved[1])
+        if saved[2] is not None:
+            os.environ["LD_LIBRARY_PATH"] = saved[2]
 
 
 def missing_reason() -> str:

@@ -59,14 +59,14 @@ def input_base(input_spec: str) -> str:
 
 
 def relative_key(path: str, base: str) -> str:
-    """The key of a matched path, unchecked: relative to base, '/'-separated (a path outside
-    base keeps its full name, which `check_key` then refuses as absolute or schemed)."""
-    key = path[len(base) :] if path.startswith(base) else path
-    return key.replace("\\", "/")
+    """The key of a matched path, unchecked: relative to base, exactly as named (a backslash
+    is a character of the name, as on Linux and in object names; a path outside base keeps
+    its full name, which `check_key` then refuses as absolute or schemed)."""
+    return path[len(base) :] if path.startswith(base) else path
 
 
 def key_for(path: str, base: str) -> str:
-    """The key of a matched path: relative to base, '/'-separated, checked safe."""
+    """The key of a matched path: relative to base, exactly as named, checked safe."""
     if not path.startswith(base):
         raise UnsafeKeyError(f"matched path {path!r} is not under the input base {base!r}")
     key = relative_key(path, base)

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
+import io
 import os
 import posixpath
+import shutil
+import stat
 import threading
 import uuid
 from collections.abc import Iterator
@@ -83,17 +87,98 @@ def _blob(path: str):
     return gcs_client().bucket(bucket).blob(name)
 
 
-def read_bytes(path: str) -> bytes:
-    """The whole object, never decompressed (an image called x.jpg.gz stays bytes).
+DEFAULT_MAX_BYTES = 1 << 30  # --max_bytes: the largest file read whole (1 GiB)
 
-    On gs:// one request (a media GET; Beam's reader adds a metadata GET first); elsewhere
-    through Beam's FileSystems."""
-    if FileSystems.get_scheme(path) == "gs":
+
+class InputRefused(ValueError):
+    """An input that is not read at all: not a regular file (a FIFO, a device, a socket), or
+    larger than the limit. Its error row says which and why; the run goes on."""
+
+
+class _Capped(io.RawIOBase):
+    """A sink that refuses to hold more than `limit` bytes: a download stops as soon as the
+    object proves too large, whatever size its metadata claimed."""
+
+    def __init__(self, path: str, limit: int) -> None:
+        self._path, self._limit, self._chunks, self._size = path, limit, [], 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:  # type: ignore[override]
+        self._size += len(data)
+        if self._size > self._limit:
+            raise too_large(self._path, self._size, self._limit, at_least=True)
+        self._chunks.append(bytes(data))
+        return len(data)
+
+    def value(self) -> bytes:
+        return b"".join(self._chunks)
+
+
+def too_large(what: str, size: int, limit: int, at_least: bool = False) -> InputRefused:
+    """The refusal of something over --max_bytes, naming the limit."""
+    told = f"at least {size:,}" if at_least else f"{size:,}"
+    return InputRefused(
+        f"{what} is {told} bytes, over --max_bytes={limit:,}: not read (raise --max_bytes to "
+        "take it)"
+    )
+
+
+_KINDS = {
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a directory",
+}
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def _open_local(path: str) -> int:
+    """A descriptor of a regular local file, opened without blocking (a FIFO would wait for a
+    writer forever) and checked after opening (so a swap in between cannot fool the check)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise InputRefused(f"{path} is {file_kind(mode)}: only regular files are read")
+    os.set_blocking(fd, True)
+    return fd
+
+
+def read_bytes(path: str, limit: int = DEFAULT_MAX_BYTES) -> bytes:
+    """The whole object, never decompressed (an image called x.jpg.gz stays bytes), refused
+    (InputRefused) when it is not a regular file or holds more than `limit` bytes: nothing
+    larger is ever allocated.
+
+    On gs:// one request (a media GET, streamed into a capped buffer; Beam's reader adds a
+    metadata GET first); locally the size is checked before reading; elsewhere through Beam's
+    FileSystems, reading at most limit + 1 bytes."""
+    scheme = FileSystems.get_scheme(path)
+    if scheme == "gs":
         from google.cloud.storage.retry import DEFAULT_RETRY
 
-        return _blob(path).download_as_bytes(raw_download=True, retry=DEFAULT_RETRY)
-    with open_read(path) as f:
-        return f.read()
+        sink = _Capped(path, limit)
+        _blob(path).download_to_file(sink, raw_download=True, retry=DEFAULT_RETRY)
+        return sink.value()
+    if scheme in (None, "file"):
+        local = path[len("file://") :] if path.startswith("file://") else path
+        with open(_open_local(local), "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > limit:
+                raise too_large(path, size, limit)
+            data = f.read(limit + 1)
+    else:
+        with open_read(path) as f:
+            data = f.read(limit + 1)
+    if len(data) > limit:
+        raise too_large(path, len(data), limit, at_least=True)
+    return data
 
 
 def write_bytes(path: str, data: bytes) -> None:
@@ -145,8 +230,43 @@ def open_atomic(path: str) -> Iterator[IO[bytes]]:
 
 
 def open_read(path: str) -> IO[bytes]:
-    """A readable stream of the whole object, never decompressed."""
+    """A readable stream of the whole object, never decompressed; a local path must be a
+    regular file (InputRefused otherwise: a FIFO would block the reader forever)."""
+    scheme = FileSystems.get_scheme(path)
+    if scheme in (None, "file"):
+        local = path[len("file://") :] if path.startswith("file://") else path
+        return open(_open_local(local), "rb")
     return FileSystems.open(path, mime_type="application/octet-stream", compression_type=_RAW)
+
+
+class Hashed(io.RawIOBase):
+    """A writable stream that passes every byte on and counts and hashes it (sha256), so a
+    file written as a stream is recorded without being read back."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self._out, self._hash, self.size = out, hashlib.sha256(), 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:  # type: ignore[override]
+        self._hash.update(data)
+        self.size += len(data)
+        self._out.write(data)
+        return len(data)
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+
+def copy(source: str, target: str) -> tuple[int, str]:
+    """A file copied byte for byte as a stream (any size, bounded memory), atomically; its
+    size and sha256."""
+    with open_read(source) as stream, open_atomic(target) as out:
+        hashed = Hashed(out)
+        shutil.copyfileobj(stream, hashed, 1 << 20)
+    return hashed.size, hashed.sha256
 
 
 def exists(path: str) -> bool:

@@ -71,6 +71,7 @@ class BlurJob:
     resume: bool = False  # --resume: copies already at their final path are not made again
     progress_dir: str = ""  # a local run on a terminal: where DoFns leave their counts
     image_column: str = ""  # --image_column of Parquet shards ("": found from their schema)
+    max_bytes: int = storage.DEFAULT_MAX_BYTES  # --max_bytes: the largest file read whole
 
     @property
     def numbered(self) -> bool:
@@ -107,6 +108,19 @@ def made_copy(
     """The bytes of one copy: blurred with its sampled sigmas and encoded in `out_format`, or
     the source's own bytes when the pixels would not change (no generation loss)."""
     _, sigma_x, sigma_y = copy_sigmas(job, key, copy_index)
+    return copy_with(job, source, decoded, sigma_x, sigma_y, out_format)
+
+
+def copy_with(
+    job: BlurJob,
+    source: bytes,
+    decoded: imaging.Decoded,
+    sigma_x: float,
+    sigma_y: float,
+    out_format: str,
+) -> bytes:
+    """A copy's bytes from given sigmas: what `made_copy` makes from the sampler's, and what
+    `verify --recompute` makes again from the log's."""
     if kernel_for(sigma_x, sigma_y, decoded.dtype).is_identity and out_format == decoded.format:
         return source
     with stage("blur"):
@@ -132,11 +146,11 @@ def log_row(
     props: codec.Properties,
     copy_index: int,
     output: bytes,
-    label_uris: list[str],
+    labels: list[tuple[str, bytes]],
     image_format: str | None = None,
 ) -> dict[str, Any]:
     """The log row of a written copy, of a loose image or of an image inside a shard (whose
-    `image_format` its key may not tell)."""
+    `image_format` its key may not tell), with where its label files went and their hashes."""
     applied, sigma_x, sigma_y = copy_sigmas(job, key, copy_index)
     kernel = kernel_for(sigma_x, sigma_y, props.dtype)
     factor = method_factor(sigma_x, sigma_y, props.shape, job.blur_method)
@@ -161,8 +175,9 @@ def log_row(
         "output_sha256": hashlib.sha256(output).hexdigest(),
         "exif_orientation": props.exif_orientation,
         "blur_method": "none" if kernel.is_identity else method_name(factor),
-        "label_uris": label_uris,
+        "label_uris": [uri for uri, _ in labels],
         "codec_path": "none" if kernel.is_identity else props.codec_path,
+        "label_sha256": [hashlib.sha256(data).hexdigest() for _, data in labels],
     }
 
 
@@ -205,5 +220,26 @@ def error_row(
         "copy_index": copy_index,
         "stage": stage,
         "error_type": type(cause).__name__,
-        "message": str(cause)[:2000] or repr(cause),
+        "message": described(stage, cause)[:2000],
     }
+
+
+_STAGE_FAILURES = {
+    "read": "the input cannot be read",
+    "decode": "the image cannot be decoded",
+    "blur": "the blur failed",
+    "encode": "the image cannot be encoded",
+    "write": "the output cannot be written",
+    "labels": "the labels cannot be read",
+}
+
+
+def described(stage: str, cause: BaseException) -> str:
+    """The message of an error row. Our own errors say what is wrong in full; an exception of
+    a library or of Python itself is told with what failed and its type, never as its bare
+    text ("division by zero", "'NoneType' object is not subscriptable")."""
+    text = str(cause).strip()
+    if type(cause).__module__.split(".")[0] in ("transforms", "pipeline") and text:
+        return text
+    what = _STAGE_FAILURES.get(stage, f"the {stage} stage failed")
+    return f"{what} ({type(cause).__name__}: {text or repr(cause)})"

@@ -50,6 +50,18 @@ def sigma_histogram_png(counts: np.ndarray, edges: np.ndarray, unblurred: int) -
     return data
 
 
+def _error_bars(bins: list) -> np.ndarray:
+    """Lengths below and above each bin's mean of its interval: never negative (a bin whose
+    0/1 metric is all 0 or all 1 has an interval that ends at its mean), 0 where there is no
+    interval (one value)."""
+    means = np.array([b.mean for b in bins], dtype=float)
+    low = np.array([b.ci_low if b.ci_low is not None else np.nan for b in bins], dtype=float)
+    high = np.array([b.ci_high if b.ci_high is not None else np.nan for b in bins], dtype=float)
+    below = np.nan_to_num(means - low, nan=0.0)
+    above = np.nan_to_num(high - means, nan=0.0)
+    return np.maximum(np.vstack([below, above]), 0.0)
+
+
 def report_png(report: Report) -> bytes:
     """Mean metric against sigma, with the 95% intervals; unblurred images at sigma 0."""
     plt = _pyplot()
@@ -58,12 +70,10 @@ def report_png(report: Report) -> bytes:
     if blurred:
         centres = np.array([(b.low + b.high) / 2 for b in blurred])
         means = np.array([b.mean for b in blurred])
-        low = np.array([b.ci_low if b.ci_low == b.ci_low else b.mean for b in blurred])
-        high = np.array([b.ci_high if b.ci_high == b.ci_high else b.mean for b in blurred])
         axes.errorbar(
             centres,
             means,
-            yerr=[means - low, high - means],
+            yerr=_error_bars(blurred),
             fmt="o-",
             capsize=4,
             color="#4477aa",
@@ -80,11 +90,10 @@ def report_png(report: Report) -> bytes:
             )
     unblurred = report.bins[0]
     if unblurred.mean is not None:
-        below, above = unblurred.mean - unblurred.ci_low, unblurred.ci_high - unblurred.mean
         axes.errorbar(
             [0.0],
             [unblurred.mean],
-            yerr=[[below], [above]],
+            yerr=_error_bars([unblurred]),
             fmt="s",
             color="#cc6677",
             capsize=4,

@@ -21,7 +21,8 @@ def confidence_interval(
         z = _Z975
         centre = (mean + z * z / (2 * n)) / (1 + z * z / n)
         half = z * math.sqrt(mean * (1 - mean) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-        return max(0.0, centre - half), min(1.0, centre + half)
+        # Wilson's interval holds the mean; at 0 and 1 rounding could put it a hair outside
+        return max(0.0, min(centre - half, mean)), min(1.0, max(centre + half, mean))
     if n < 2 or std is None:
         return float("nan"), float("nan")
     t = _T975[n - 2] if n - 1 <= len(_T975) else _Z975

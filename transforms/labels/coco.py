@@ -28,22 +28,125 @@ class CopyEntry:
     file_name: str
 
 
-def iter_images(stream: IO[bytes]) -> Iterator[dict[str, Any]]:
-    """The `images` entries of a COCO JSON, streamed; stops reading once the array ends."""
-    builder: ijson.ObjectBuilder | None = None
+MAX_JSON_DEPTH = 64  # COCO nests 5 deep (annotations.item.segmentation.item.item); 64 is ample
+
+
+def events(stream: IO[bytes]) -> Iterator[tuple[str, str, Any]]:
+    """ijson's (prefix, event, value) events, from its C tokenizer's basic events, refusing a
+    document nested deeper than MAX_JSON_DEPTH: ijson's own prefixes cost memory quadratic in
+    the depth (a 200 KB file nested 100,000 deep takes gigabytes), these stay bounded."""
+    containers: list[tuple[str, bool]] = []  # (the container's own prefix, is an array)
+    prefix = ""  # the prefix of the next value
     try:
-        for prefix, event, value in ijson.parse(stream, use_float=True):
-            if prefix == "images" and event == "end_array":
-                return
-            if prefix == "images.item" and event == "start_map":
-                builder = ijson.ObjectBuilder()
-            if builder is not None:
-                builder.event(event, value)
-                if prefix == "images.item" and event == "end_map":
-                    yield builder.value
-                    builder = None
+        for event, value in ijson.basic_parse(stream, use_float=True):
+            if event == "map_key":
+                parent = containers[-1][0]
+                yield parent, event, value
+                prefix = f"{parent}.{value}" if parent else value
+            elif event == "start_map" or event == "start_array":
+                yield prefix, event, value
+                if len(containers) >= MAX_JSON_DEPTH:
+                    raise LabelError(
+                        f"the JSON is nested more than {MAX_JSON_DEPTH} levels deep (at "
+                        f"{prefix or 'the top'}); refused rather than read"
+                    )
+                array = event == "start_array"
+                containers.append((prefix, array))
+                if array:
+                    prefix = f"{prefix}.item" if prefix else "item"
+            elif event == "end_map" or event == "end_array":
+                own, _ = containers.pop()
+                yield own, event, value
+                if containers and containers[-1][1]:
+                    prefix = f"{containers[-1][0]}.item" if containers[-1][0] else "item"
+            else:
+                yield prefix, event, value
     except ijson.JSONError as error:
         raise LabelError(f"COCO JSON is not valid JSON: {error}") from error
+
+
+def iter_images(stream: IO[bytes]) -> Iterator[Any]:
+    """The `images` entries of a COCO JSON, streamed, as they are (an entry may be anything);
+    stops reading once the array ends."""
+    builder: ijson.ObjectBuilder | None = None
+    for prefix, event, value in events(stream):
+        if prefix == "images" and event == "end_array":
+            return
+        if prefix == "images.item" and builder is None:
+            if event in ("start_map", "start_array"):
+                builder = ijson.ObjectBuilder()
+            else:  # a scalar entry
+                yield value
+                continue
+        if builder is not None:
+            builder.event(event, value)
+            if prefix == "images.item" and event in ("end_map", "end_array"):
+                yield builder.value
+                builder = None
+
+
+@dataclass(frozen=True)
+class ImageEntry:
+    """An image entry of a COCO JSON that names a file, with what is wrong with it ("" when
+    nothing is): an id that is no integer, or one it shares with another entry."""
+
+    position: int  # its index in the images array
+    image_id: int | None
+    file_name: str
+    problem: str = ""
+
+
+def usable_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def image_entries(stream: IO[bytes], json_key: str) -> Iterator[ImageEntry | LabelError]:
+    """Every entry of `images`, one by one: an ImageEntry for each that names a file (with its
+    problem, if any), a LabelError (naming the file and the entry) for each that names none.
+    Ids are checked over the whole array, so two images sharing an id are both refused."""
+    found: list[ImageEntry | LabelError] = []
+    first_with_id: dict[int, int] = {}
+    shared: set[int] = set()
+    for position, entry in enumerate(iter_images(stream)):
+        where = f"{json_key}: images[{position}]"
+        if not isinstance(entry, dict):
+            found.append(LabelError(f"{where} is {type(entry).__name__}, not an object"))
+            continue
+        try:
+            name = checked_file_name(entry)
+        except LabelError as error:
+            found.append(LabelError(f"{where}: {error}"))
+            continue
+        image_id = entry.get("id")
+        if not usable_id(image_id):
+            problem = f"{where} (file_name {name!r}) has no integer id (id: {image_id!r})"
+            found.append(ImageEntry(position, None, name, problem))
+            continue
+        if image_id in first_with_id:
+            shared.add(image_id)
+        first_with_id.setdefault(image_id, position)
+        found.append(ImageEntry(position, image_id, name))
+    sharing: dict[int, list[ImageEntry]] = {}
+    for item in found:
+        if isinstance(item, ImageEntry) and item.image_id in shared:
+            sharing.setdefault(item.image_id, []).append(item)
+    for item in found:
+        if isinstance(item, ImageEntry) and item.image_id in sharing:
+            yield _sharing_an_id(item, sharing[item.image_id], json_key)
+        else:
+            yield item
+
+
+def _sharing_an_id(item: ImageEntry, sharers: list[ImageEntry], json_key: str) -> ImageEntry:
+    """An entry whose id another entry has too, with that problem."""
+    others = ", ".join(
+        f"images[{e.position}] ({e.file_name!r})" for e in sharers if e.position != item.position
+    )
+    problem = (
+        f"{json_key}: images[{item.position}] (file_name {item.file_name!r}) shares id "
+        f"{item.image_id} with {others}: its size and annotations are ambiguous"
+    )
+    return ImageEntry(item.position, item.image_id, item.file_name, problem)
 
 
 def checked_file_name(entry: dict[str, Any]) -> str:
@@ -69,7 +172,7 @@ def _head(stream: IO[bytes]) -> tuple[dict[str, Any], int, bool]:
     max_annotation_id = 0
     has_annotations = False
     try:
-        for prefix, event, value in ijson.parse(stream, use_float=True):
+        for prefix, event, value in events(stream):
             if prefix == "" and event == "map_key":
                 key = value
                 has_annotations = has_annotations or value == "annotations"
@@ -87,11 +190,28 @@ def _head(stream: IO[bytes]) -> tuple[dict[str, Any], int, bool]:
                 ):
                     top[key] = builder.value
                     builder = None
-            elif prefix == "annotations.item.id" and isinstance(value, int):
+            elif prefix == "annotations.item.id" and usable_id(value):
                 max_annotation_id = max(max_annotation_id, value)
     except ijson.JSONError as error:
         raise LabelError(f"COCO JSON is not valid JSON: {error}") from error
     return top, max_annotation_id, has_annotations
+
+
+def _image_id_of(annotation: Any) -> int | None:
+    """An annotation's image_id when it can name an image (an object as image_id, or an
+    annotation that is no object, names none: it is carried, never copied)."""
+    if not isinstance(annotation, dict):
+        return None
+    value = annotation.get("image_id")
+    return value if usable_id(value) else None
+
+
+def _unique(ids: list[int]) -> set[int]:
+    seen: set[int] = set()
+    twice: set[int] = set()
+    for value in ids:
+        (twice if value in seen else seen).add(value)
+    return seen - twice
 
 
 def rewrite(
@@ -109,8 +229,12 @@ def rewrite(
     with open_source() as stream:
         top, max_annotation_id, has_annotations = _head(stream)
     images = top.pop("images", [])
-    by_id = {image["id"]: image for image in images}
-    next_image_id = max((i["id"] for i in images if isinstance(i.get("id"), int)), default=0)
+    images = images if isinstance(images, list) else []
+    ids = [i.get("id") for i in images if isinstance(i, dict) and usable_id(i.get("id"))]
+    unique = _unique(ids)
+    # only an entry with an id of its own is copied (the others are error rows of their images)
+    by_id = {i["id"]: i for i in images if isinstance(i, dict) and i.get("id") in unique}
+    next_image_id = max(ids, default=0)
     new_ids: dict[int, list[tuple[int, int]]] = {}
     new_images = []
     for entry in sorted(copies, key=lambda c: (c.source_id, c.copy_index)):
@@ -145,7 +269,8 @@ def rewrite(
                         out.write((b"" if first else b",") + dump(annotation))
                         first = False
                         counts["annotations"] += 1
-                    for image_id, copy_index in new_ids.get(annotation.get("image_id"), ()):
+                    source_id = _image_id_of(annotation)
+                    for image_id, copy_index in new_ids.get(source_id, ()):
                         copy = {**annotation, "image_id": image_id}
                         if "id" in annotation:
                             next_annotation_id += 1

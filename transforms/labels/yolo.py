@@ -72,13 +72,41 @@ def yaml_split_dirs(text: str) -> dict[str, list[str]]:
     return found
 
 
+MAX_YAML_NODES = 100_000  # a data.yaml of 80 classes has a few hundred
+
+
+def _expanded_nodes(data: object, budget: int) -> int:
+    """How many nodes `data` has with every alias expanded (as a dump would write it), or
+    budget + 1 as soon as there are more: a few bytes of nested aliases expand to billions."""
+    count, pending = 0, [data]
+    while pending:
+        value = pending.pop()
+        count += 1
+        if count > budget:
+            return count
+        if isinstance(value, dict):
+            pending += list(value.keys()) + list(value.values())
+        elif isinstance(value, list):
+            pending += value
+    return count
+
+
 def load_yaml(text: str) -> dict:
+    """A data.yaml as a mapping, refused when it is not one or when its aliases expand to
+    more than MAX_YAML_NODES nodes (a "billion laughs" file)."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise LabelError(f"data.yaml is not valid YAML: {error}") from error
+    except RecursionError:
+        raise LabelError("data.yaml is nested too deeply to read") from None
     if not isinstance(data, dict):
         raise LabelError("data.yaml is not a mapping of keys (train, val, names, ...)")
+    if _expanded_nodes(data, MAX_YAML_NODES) > MAX_YAML_NODES:
+        raise LabelError(
+            f"data.yaml expands to more than {MAX_YAML_NODES:,} values through its aliases "
+            "(&anchor / *alias); refused rather than expanded"
+        )
     return data
 
 

@@ -53,7 +53,11 @@ def _hf_image_features(schema: pa.Schema) -> list[str]:
 def image_column(schema: pa.Schema, requested: str | None = None) -> str:
     """The column that holds the images: `requested` (--image_column) when given, else the
     first Image feature of the `huggingface` metadata, else the first struct of bytes and
-    path. ShardError, naming the columns, when there is none."""
+    path. ShardError, naming the columns, when there is none (or when two columns share a
+    name: no writer can write that schema, and no reader can tell the two apart)."""
+    twice = sorted({name for name in schema.names if schema.names.count(name) > 1})
+    if twice:
+        raise ShardError(f"the schema has several columns named {', '.join(map(repr, twice))}")
     if requested:
         if requested not in schema.names:
             raise ShardError(

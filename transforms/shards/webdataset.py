@@ -38,10 +38,13 @@ def is_image_member(name: str) -> bool:
 
 @dataclass
 class Member:
-    """One regular file of a tar shard, with its header (mode, owner, time) kept."""
+    """One member of a tar shard, with its header (mode, owner, time) kept. A member that is
+    not read (a link, a special file, a sparse or oversized file, a name given twice in its
+    sample) has no data and says why in `refused`."""
 
     info: tarfile.TarInfo
     data: bytes
+    refused: str = ""
 
     @property
     def name(self) -> str:
@@ -58,22 +61,76 @@ class Sample:
     def images(self) -> list[Member]:
         return [m for m in self.members if is_image_member(m.name)] if self.key else []
 
+    def refused(self) -> list[Member]:
+        return [m for m in self.members if m.refused]
 
-def read_samples(stream: IO[bytes]) -> Iterator[Sample]:
-    """The samples of a tar stream, one at a time (memory: one sample). Directories and other
-    non-regular members carry no data and are left out, as webdataset leaves them out."""
+
+class ShardDamage(Exception):
+    """The shard cannot be read past some point. `after` is the last member read whole (None
+    at the start); `partial` the sample being read when the damage came (with the members read
+    of it), which is not known to be whole and is not written; every sample before it was
+    followed by another sample's member, so it was whole, and was yielded."""
+
+    def __init__(self, cause: BaseException, after: str | None, partial: Sample | None) -> None:
+        where = f"past its member {after}" if after else "from its start"
+        super().__init__(f"the shard cannot be read {where}: {cause}")
+        self.cause, self.after, self.partial = cause, after, partial
+
+
+_LINKS = {tarfile.SYMTYPE: "a symbolic link", tarfile.LNKTYPE: "a hard link"}
+_SPECIAL = {tarfile.FIFOTYPE: "a FIFO", tarfile.CHRTYPE: "a character device",
+            tarfile.BLKTYPE: "a block device"}  # fmt: skip
+
+
+def _refusal(info: tarfile.TarInfo, max_bytes: int) -> str:
+    """Why a member is not read ("" when it is): only regular files, whole, within the limit."""
+    if info.type in _LINKS:
+        return f"is {_LINKS[info.type]} to {info.linkname!r}; links are not followed"
+    if not info.isfile():
+        return f"is {_SPECIAL.get(info.type, 'not a regular file')}, not a regular file"
+    if info.issparse():
+        return f"is a GNU sparse member claiming {info.size:,} bytes; sparse members are refused"
+    if info.size > max_bytes:
+        return f"is {info.size:,} bytes, over --max_bytes={max_bytes:,}"
+    return ""
+
+
+def read_samples(stream: IO[bytes], max_bytes: int = 1 << 30) -> Iterator[Sample]:
+    """The samples of a tar stream, one at a time (memory: one sample, each member at most
+    `max_bytes`: its size is checked from its header before its data is read). Directories
+    carry nothing and are left out, as webdataset leaves them out; links, special files,
+    sparse and oversized members are kept as refused members (no data), so their samples
+    fail visibly. Damage raises ShardDamage once every sample known whole is yielded."""
     current: Sample | None = None
+    last: str | None = None
     with tarfile.open(fileobj=stream, mode="r|") as tar:
-        for info in tar:
-            if not info.isfile():
+        while True:
+            try:
+                info = tar.next()
+            except (tarfile.TarError, EOFError, OSError) as error:
+                # the sample being read may have had more members: it is not known whole
+                raise ShardDamage(error, last, current) from error
+            if info is None:
+                break
+            if info.isdir():
                 continue
-            extracted = tar.extractfile(info)
-            member = Member(info, extracted.read() if extracted else b"")
             parts = split_name(info.name)
             key = parts[0] if parts else None
             if current is not None and (key is None or key != current.key):
                 yield current
                 current = None
+            refused = _refusal(info, max_bytes)
+            if current is not None and any(m.name == info.name for m in current.members):
+                refused = "appears twice in its sample"
+            try:
+                extracted = None if refused else tar.extractfile(info)
+                data = extracted.read() if extracted else b""
+            except (tarfile.TarError, EOFError, OSError) as error:
+                partial = current if current is not None else Sample(key)
+                partial.members.append(Member(info, b"", "is cut short by the damage"))
+                raise ShardDamage(error, last, partial) from error
+            last = info.name
+            member = Member(info, data, refused)
             if key is None:
                 yield Sample(None, [member])
                 continue
@@ -108,12 +165,13 @@ def open_writer(stream: IO[bytes]) -> tarfile.TarFile:
     return tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT)
 
 
-def find_members(stream: IO[bytes], names: set[str]) -> dict[str, bytes]:
-    """The bytes of the named members of a tar stream, read until the last of them is found."""
+def find_members(stream: IO[bytes], names: set[str], max_bytes: int = 1 << 30) -> dict[str, bytes]:
+    """The bytes of the named members of a tar stream, read until the last of them is found
+    (members that read_samples refuses are not read here either)."""
     found: dict[str, bytes] = {}
     with tarfile.open(fileobj=stream, mode="r|") as tar:
         for info in tar:
-            if info.name in names and info.isfile():
+            if info.name in names and not _refusal(info, max_bytes):
                 extracted = tar.extractfile(info)
                 found[info.name] = extracted.read() if extracted else b""
                 if len(found) == len(names):
