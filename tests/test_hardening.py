@@ -20,7 +20,7 @@ from PIL import Image, ImageOps
 
 from tests.datasets import coco
 from tests.helpers import textured, write_image
-from tests.shards import encoded, read_webdataset, write_webdataset
+from tests.shards import encoded, read_webdataset
 from tests.test_cli import blur_augment
 
 MEASURED = """
@@ -438,7 +438,9 @@ def test_no_error_row_is_a_bare_exception_text():
     from transforms.codec import ImageError
     from transforms.worker import error_row
 
-    assert error_row("k", "u", 0, "decode", ZeroDivisionError("division by zero"))[
-        "message"] == "the image cannot be decoded (ZeroDivisionError: division by zero)"
+    assert (
+        error_row("k", "u", 0, "decode", ZeroDivisionError("division by zero"))["message"]
+        == "the image cannot be decoded (ZeroDivisionError: division by zero)"
+    )
     assert error_row("k", "u", 0, "decode", ImageError("a clear reason"))["message"] == (
         "a clear reason")  # fmt: skip
