@@ -444,3 +444,161 @@ def test_no_error_row_is_a_bare_exception_text():
     )
     assert error_row("k", "u", 0, "decode", ImageError("a clear reason"))["message"] == (
         "a clear reason")  # fmt: skip
+
+
+# -- reports with perfect bins -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [0, 1])
+def test_reports_draw_bins_whose_metric_is_all_0_or_all_1(tmp_path: Path, capsys, value):
+    from tests.test_analysis import cli
+
+    root = tmp_path / "in"
+    for i in range(30):
+        image(root / f"img{i:02d}.png", i)
+    out = tmp_path / "out"
+    assert blur_augment("run", "--input", str(root), "--output", str(out)).returncode == 0
+    results = tmp_path / "results.csv"
+    keys = sorted(r["key"] for r in log_rows(out))
+    results.write_text("key,correct\n" + "".join(f"{k},{value}\n" for k in keys))
+    chart, page = tmp_path / "chart.png", tmp_path / "page.html"
+    code, text, err = cli(capsys, "report", str(out / "_blur_log"), "--results", str(results),
+                          "--bins", "3", "--plot", str(chart), "--html", str(page))  # fmt: skip
+    assert code == 0, err
+    assert Image.open(chart).size[0] > 100 and "data:image/png;base64," in page.read_text()
+    assert f"{value:.4g}" in text or f"{float(value):.3f}" in text
+
+
+# -- verify ----------------------------------------------------------------------------------
+
+
+def _augmented_dataset(tmp_path: Path) -> Path:
+    from tests.datasets import yolo
+
+    root = yolo(tmp_path / "ds")
+    out = tmp_path / "ds_aug"
+    done = blur_augment("run", "--input", str(root), "--output", str(out), "--copies", "2",
+                        "--include_originals")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_verify_passes_on_a_whole_run_and_remakes_every_copy(tmp_path: Path):
+    out = _augmented_dataset(tmp_path)
+    done = blur_augment("verify", str(out / "_blur_log"), "--recompute", "all")
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = log_rows(out)
+    labels = sum(len(r["label_uris"]) for r in rows)
+    marker = json.loads((out / "_blur_log" / "_SUCCESS").read_text())
+    files = len(rows) + labels + len(marker["dataset_file_hashes"])
+    assert f"{files} files checked against the log" in done.stdout
+    assert f"{len(rows)} copies made again from their sources" in done.stdout
+    assert "every file is as the log says" in done.stdout
+    assert str(out / "data.yaml") in marker["dataset_file_hashes"]
+
+
+def test_verify_names_every_missing_or_changed_file(tmp_path: Path):
+    out = _augmented_dataset(tmp_path)
+    rows = {Path(r["output_uri"]).name: r for r in log_rows(out)}
+    (out / "images" / "train" / "a_blur0.jpg").unlink()
+    with open(out / "images" / "train" / "b_blur1.jpg", "ab") as f:
+        f.write(b"\0")
+    (out / "labels" / "train" / "a_blur1.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    (out / "data.yaml").write_text("train: elsewhere\n")
+    assert rows["b_blur1.jpg"]["output_bytes"] > 0
+    done = blur_augment("verify", str(out / "_blur_log"), "--recompute", "3")
+    assert done.returncode == 1, done.stdout + done.stderr
+    problems = [line.strip() for line in done.stdout.splitlines() if ": " in line.strip()[:12]]
+    assert problems == sorted(problems) and len(problems) == 4, done.stdout
+    assert f"missing: {out / 'images' / 'train' / 'a_blur0.jpg'}" in done.stdout
+    size = rows["b_blur1.jpg"]["output_bytes"]
+    assert (f"changed: {out / 'images' / 'train' / 'b_blur1.jpg'} is {size + 1:,} bytes, the log "
+            f"says {size:,}") in done.stdout  # fmt: skip
+    assert f"changed: {out / 'labels' / 'train' / 'a_blur1.txt'}: its sha256" in done.stdout
+    assert f"changed: {out / 'data.yaml'}" in done.stdout
+
+
+def test_verify_recompute_catches_a_copy_its_parameters_do_not_make(tmp_path: Path):
+    out = _augmented_dataset(tmp_path)
+    table = pq.read_table(out / "_blur_log")
+    rows = table.to_pylist()
+    changed = next(r for r in rows if r["copy_index"] == 0)
+    changed["sigma_x"] = changed["sigma_y"] = changed["sigma_x"] + 0.5  # a log edited by hand
+    [shard] = (out / "_blur_log").glob("*.parquet")
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), shard)
+    done = blur_augment("verify", str(out / "_blur_log"), "--recompute", "all")
+    assert done.returncode == 1
+    assert f"not reproduced: {changed['key']} copy 0: the sampler draws" in done.stdout
+
+
+def test_verify_on_gcs(gcs_client, bucket_name, tmp_path: Path):
+    bucket = gcs_client.bucket(bucket_name)
+    for i in range(4):
+        bucket.blob(f"in/x{i}.png").upload_from_string(encoded(".png", textured(20, 24, 3, seed=i)))
+    prefix = f"gs://{bucket_name}"
+    done = blur_augment("run", "--input", f"{prefix}/in", "--output", f"{prefix}/out")
+    assert done.returncode == 0, done.stderr
+    ok = blur_augment("verify", f"{prefix}/out/_blur_log", "--recompute", "2")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "4 files checked" in ok.stdout and "2 copies made again" in ok.stdout
+    bucket.blob("out/x1.png").delete()
+    bucket.blob("out/x2.png").upload_from_string(b"not the copy")
+    bad = blur_augment("verify", f"{prefix}/out/_blur_log")
+    assert bad.returncode == 1
+    assert f"missing: {prefix}/out/x1.png" in bad.stdout
+    assert f"changed: {prefix}/out/x2.png" in bad.stdout
+
+
+def test_verify_of_a_folder_without_a_log_exits_2(tmp_path: Path):
+    done = blur_augment("verify", str(tmp_path))
+    assert done.returncode == 2 and "no Parquet shards" in done.stderr
+
+
+# -- the fallbacks -------------------------------------------------------------------------
+
+
+def test_without_libturbojpeg_the_note_is_one_line_and_the_run_quiet(tmp_path: Path):
+    """The world of a machine without the system package, forced without uninstalling it:
+    PyTurboJPEG's own search runs with the library hidden."""
+    for i in range(3):
+        image(tmp_path / "in" / f"x{i}.jpg", i)
+    out = tmp_path / "out"
+    done = blur_augment("run", "--input", str(tmp_path / "in"), "--output", str(out),
+                        env={"BLUR_AUGMENT_LIBTURBOJPEG": "none"})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = summary_lines(done)
+    [note] = [line for line in lines if "note:" in line]
+    assert "libturbojpeg was not found" in note and "libturbojpeg0" in note
+    assert {r["codec_path"] for r in log_rows(out)} == {"pixels"}
+
+
+def test_the_missing_library_reason_is_one_line(monkeypatch):
+    from transforms import jpeg_planes
+
+    monkeypatch.setenv(jpeg_planes.LIBRARY_ENV, "none")
+    jpeg_planes._library.cache_clear()
+    try:
+        reason = jpeg_planes.missing_reason()
+    finally:
+        monkeypatch.delenv(jpeg_planes.LIBRARY_ENV)
+        jpeg_planes._library.cache_clear()
+    assert reason and "\n" not in reason and "Unable to locate turbojpeg" in reason
+
+
+def test_names_on_gcs_are_listed_exactly(gcs_client, bucket_name, tmp_path: Path):
+    bucket = gcs_client.bucket(bucket_name)
+    names = ["photos [2019]/a.jpg", "sub[1]/b.jpg", "sub1/c.jpg", "q?/d.jpg", "a\\b.jpg",
+             "a/b.jpg"]  # fmt: skip
+    for seed, name in enumerate(names):
+        bucket.blob(f"in/{name}").upload_from_string(
+            encoded(".jpg", textured(20, 24, 3, seed=seed))
+        )
+    prefix = f"gs://{bucket_name}"
+    done = blur_augment("run", "--input", f"{prefix}/in", "--output", f"{prefix}/out")
+    assert done.returncode == 0, done.stderr
+    from tests.test_gcs import read_log_from_gcs
+
+    log = read_log_from_gcs(gcs_client, bucket_name, "out/_blur_log/")
+    assert sorted(log.column("key").to_pylist()) == sorted(names)
+    written = {b.name for b in gcs_client.list_blobs(bucket_name, prefix="out/")}
+    assert {f"out/{n}" for n in names} <= written
