@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import textured, write_image  # noqa: E402
+from tests.support.helpers import textured, write_image  # noqa: E402
 
 COMMAND = str(Path(sys.executable).with_name("blur-augment"))
 

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.emulator import start_emulator  # noqa: E402
 from benchmarks.throughput import encoded_set  # noqa: E402
-from tests.faults import FaultyProxy  # noqa: E402
+from tests.support.faults import FaultyProxy  # noqa: E402
 
 
 def upload(url: str, bucket_name: str, count: int, size: tuple[int, int]) -> None:
@@ -49,13 +49,13 @@ def upload(url: str, bucket_name: str, count: int, size: tuple[int, int]) -> Non
         list(pool.map(put, range(count)))
 
 
-# The command, optionally with BlurImage's storage overlap turned off (no read ahead, each
+# The command, optionally with the sample step's storage overlap turned off (no read ahead, each
 # write awaited): the serial reference, as the DoFn worked before it overlapped storage.
 _COMMAND = """
 import sys
-import transforms.beam
+import transforms.beam.sample as step
 if sys.argv[1] == "serial":
-    transforms.beam.READ_AHEAD = transforms.beam.WRITE_BEHIND = 0
+    step.READ_AHEAD = step.WRITE_BEHIND = 0
 from pipeline.cli import main
 sys.exit(main(sys.argv[2:]))
 """

@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 from transforms import imaging, jpeg_planes  # noqa: E402
 from transforms.blur import kernel_size  # noqa: E402
 from transforms.sampling import BlurSpec, sample  # noqa: E402
-from transforms.worker import tune_worker_process  # noqa: E402
+from transforms.tuning import tune_worker_process  # noqa: E402
 
 SIZES = {"640x480": (640, 480), "1920x1080": (1920, 1080), "3840x2160": (3840, 2160)}
 FORMATS = {"jpeg": (".jpg", [cv2.IMWRITE_JPEG_QUALITY, 95]), "png": (".png", [])}
@@ -115,7 +115,7 @@ def planes_codec_loop(files: list[Path], fmt: str, sigmas: list[float], out: Pat
 def pure_loop(
     files: list[Path], fmt: str, sigmas: list[float], out: Path, codec_path: str = "auto"
 ) -> None:
-    """The project's per-image path without Beam (the functions BlurImage calls): header
+    """The project's per-image path without Beam (the functions the sample step calls): header
     checks, decode with metadata, blur, encode. (The sampler's cost is in the file loop.)"""
     for path, sigma in zip(files, sigmas, strict=True):
         decoded = imaging.decode(path.read_bytes(), fmt, codec_path)

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from apache_beam.options.pipeline_options import _BeamArgumentParser
 
 from pipeline.analysis import OUTPUT_FORMATS
-from pipeline.options import BlurAugmentOptions, UsageError
+from pipeline.options import BlurAugmentOptions
+from pipeline.usage import UsageError, package_version
 
 PROG = "blur-augment"
 
@@ -75,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Seeded random Gaussian blur for image datasets, on Apache Beam."
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser(
         "run", add_help=False, help="blur a dataset (see `blur-augment run --help`)"
@@ -144,7 +146,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _write_or_print(data: bytes, out: str | None) -> None:
     if out:
-        from transforms import storage
+        from transforms.io import storage
 
         storage.write_bytes(out, data)
         print(f"written to {out}", file=sys.stderr)
@@ -166,7 +168,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         lower = None if args.lower_is_better == "auto" else args.lower_is_better == "true"
         options = (args.log_dir, args.results, args.on, args.metric, args.bins, lower)
         if args.html:
-            from transforms import storage
+            from transforms.io import storage
 
             result, page = analysis.html_report(*options, gallery=max(args.gallery, 0))
             storage.write_bytes(args.html, page.encode())
@@ -179,12 +181,12 @@ def _dispatch(args: argparse.Namespace) -> int:
             sys.stdout.write(analysis.render(result.table(), args.format).decode())
         if args.plot:
             from pipeline.analysis import plots
-            from transforms import storage
+            from transforms.io import storage
 
             storage.write_bytes(args.plot, plots.report_png(result))
             print(f"chart written to {args.plot}", file=sys.stderr)
     elif args.command == "preview":
-        from transforms import storage
+        from transforms.io import storage
 
         try:
             data = storage.read_bytes(args.image)
@@ -210,6 +212,30 @@ class _DropWorkerNoise(logging.Filter):
         return not any(noise in message for noise in self.NOISE)
 
 
+def _run(rest: list[str], interrupts: _Interrupts) -> int:
+    """`run`: every argument goes to the run's own parser (its options, and Beam's)."""
+    if "-h" in rest or "--help" in rest:
+        print(_run_help())
+        return 0
+    from pipeline.run import run
+
+    with interrupts.watching():
+        status = run(rest)
+    if interrupts.count:
+        print(f"{PROG}: the runner absorbed the interrupt and carried on to the end (see above)",
+              file=sys.stderr)  # fmt: skip
+    return status
+
+
+def _verify(args: argparse.Namespace, rest: list[str]) -> int:
+    """`verify`: Beam options (--direct_num_workers, ...) go to Beam."""
+    from pipeline import verify
+
+    verdict = verify.verify(args.log_dir, verify.recompute_count(args.recompute), rest)
+    verify.print_verdict(args.log_dir, verdict)
+    return verdict.status
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -220,26 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     interrupts = _Interrupts()
     try:
         if args.command == "run":
-            if "-h" in rest or "--help" in rest:
-                print(_run_help())
-                return 0
-            from pipeline.run import run
-
-            with interrupts.watching():
-                status = run(rest)
-            if interrupts.count:
-                print(
-                    f"{PROG}: the runner absorbed the interrupt and carried on to the end "
-                    "(see above)",
-                    file=sys.stderr,
-                )
-            return status
-        if args.command == "verify":  # Beam options (--direct_num_workers, ...) go to Beam
-            from pipeline import verify
-
-            verdict = verify.verify(args.log_dir, verify.recompute_count(args.recompute), rest)
-            verify.print_verdict(args.log_dir, verdict)
-            return verdict.status
+            return _run(rest, interrupts)
+        if args.command == "verify":
+            return _verify(args, rest)
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
         return _dispatch(args)

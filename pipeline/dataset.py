@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 import posixpath
 
-from pipeline.options import RunConfig, UsageError
-from transforms import keys, storage
+from pipeline.options import RunConfig
+from pipeline.usage import UsageError
+from transforms import keys
+from transforms.io import storage
 from transforms.labels import yolo
 from transforms.labels.errors import LabelError
 from transforms.labels.layout import CocoIndex, Layout, classify, voc_list_split

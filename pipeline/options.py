@@ -11,34 +11,18 @@ from dataclasses import dataclass
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
+from pipeline.schema import DEFAULT_ERRORS_DIR, DEFAULT_LOG_DIR
+from pipeline.usage import UsageError, str_to_bool
 from transforms import jpeg_planes, keys
-from transforms.beam import BlurJob
 from transforms.blur import BLUR_METHODS
 from transforms.codec import DEFAULT_MAX_PIXELS
+from transforms.job import DEFAULT_MAX_BYTES, BlurJob
 from transforms.jpeg_planes import CODEC_PATHS, PATH_PLANES
 from transforms.labels.layout import DATASET_KINDS, Layout
-from transforms.manifest import DEFAULT_COLUMN
+from transforms.manifests import DEFAULT_COLUMN
 from transforms.sampling import SIGMA_Y_MODES, BlurSpec
-from transforms.storage import DEFAULT_MAX_BYTES
 
-DEFAULT_LOG_DIR = "_blur_log"
-DEFAULT_ERRORS_DIR = "_blur_errors"
-
-
-class UsageError(ValueError):
-    """A mistake in the command line: reported in one line, exit code 2, before any work."""
-
-
-def str_to_bool(value: str | bool) -> bool:
-    """Flags that also take a value, as Dataflow template parameters pass them (`--x=true`)."""
-    if isinstance(value, bool):
-        return value
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "y", "on"):
-        return True
-    if lowered in ("0", "false", "no", "n", "off", ""):
-        return False
-    raise ValueError(f"not a boolean: {value!r}")
+__all__ = ["BlurAugmentOptions", "RunConfig", "UsageError", "resolve", "str_to_bool"]
 
 
 class BlurAugmentOptions(PipelineOptions):
@@ -84,19 +68,36 @@ class BlurAugmentOptions(PipelineOptions):
             help="Prefix the blurred images are written under, at the same relative paths.",
         )
         group.add_argument("--seed", type=int, default=0, help="Seed of the sampler.")
-        group.add_argument("--min_sigma", type=float, default=0.0, help="Smallest sigma (px).")
-        group.add_argument("--max_sigma", type=float, default=3.0, help="Largest sigma (px).")
+        # The draw's options default to None so that a --sigmas ladder can tell they were given.
+        group.add_argument(
+            "--min_sigma", type=float, default=None, help="Smallest sigma (px; default 0)."
+        )
+        group.add_argument(
+            "--max_sigma", type=float, default=None, help="Largest sigma (px; default 3)."
+        )
         group.add_argument(
             "--probability",
             type=float,
-            default=1.0,
-            help="Chance that a copy is blurred at all (else it is copied unchanged).",
+            default=None,
+            help="Chance that a copy is blurred at all (else it is copied unchanged; default 1).",
         )
-        group.add_argument("--copies", type=int, default=1, help="Blurred versions per input.")
+        group.add_argument(
+            "--copies",
+            type=int,
+            default=None,
+            help="Blurred versions per input (default 1; with --sigmas, the ladder's length).",
+        )
         group.add_argument(
             "--sigma_y",
-            default="same",
+            default=None,
             help="'same' (isotropic, the default) or 'independent' (sampled separately).",
+        )
+        group.add_argument(
+            "--sigmas",
+            default=None,
+            help="A fixed ladder instead of a draw, e.g. 0,1,2,3,4,6: copy k of every image "
+            "gets exactly the k-th sigma on both axes (0: an unblurred copy, the source's "
+            "bytes). Makes a benchmark set; --copies is the ladder's length.",
         )
         group.add_argument(
             "--include_originals",
@@ -145,8 +146,8 @@ class BlurAugmentOptions(PipelineOptions):
             help="How JPEGs are blurred: 'auto' (the default: as stored, luma and subsampled "
             "chroma planes through libjpeg-turbo, when libturbojpeg is installed; else "
             "'pixels'), 'yuv_planes' (required: fails at launch without libturbojpeg) or "
-            "'pixels' (decoded to BGR by OpenCV, as before). The log's codec_path column says "
-            "which path made each image.",
+            "'pixels' (decoded to BGR by OpenCV, as versions before 0.3 did). The log's "
+            "codec_path column says which path made each image.",
         )
         group.add_argument(
             "--dataset",
@@ -234,6 +235,7 @@ class RunConfig:
             "probability": job.spec.probability,
             "copies": job.copies,
             "sigma_y": job.spec.sigma_y,
+            "sigmas": list(job.spec.sigmas),
             "include_originals": job.include_originals,
             "jpeg_quality": job.jpeg_quality,
             "max_pixels": job.max_pixels,
@@ -293,41 +295,99 @@ def _resolved(path: str) -> str:
 def resolve(options: PipelineOptions) -> RunConfig:
     """Validate the options and turn them into a RunConfig; UsageError names the option."""
     opts = options.view_as(BlurAugmentOptions)
+    _check_required(opts)
+    spec, copies = _blur_spec(opts)
+    _check_encoding(opts)
+    _check_limits(opts)
+    input_spec, output, log, errors = _locations(opts)
+    job = _job(opts, output, spec, copies)
+    return RunConfig(
+        input=input_spec,
+        log=log,
+        errors=errors,
+        overwrite=opts.overwrite,
+        job=job,
+        resume=opts.resume,
+        max_error_rate=opts.max_error_rate,
+        dataset=opts.dataset,
+        splits=tuple(s.strip() for s in (opts.splits or "").split(",") if s.strip()),
+        manifest=_absolute(opts.input_manifest) if opts.input_manifest else None,
+        manifest_column=opts.manifest_column,
+    )
+
+
+def _one_of(option: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise UsageError(f"{option} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def _check_required(opts: BlurAugmentOptions) -> None:
     if not opts.input:
         raise UsageError("--input is required (a file pattern or a directory)")
     if not opts.output:
         raise UsageError("--output is required (where the blurred images go)")
-    if opts.min_sigma < 0:
-        raise UsageError(f"--min_sigma must be >= 0, got {opts.min_sigma}")
-    if opts.max_sigma < opts.min_sigma:
+
+
+_DRAW_DEFAULTS = {"min_sigma": 0.0, "max_sigma": 3.0, "probability": 1.0, "sigma_y": "same"}
+
+
+def _blur_spec(opts: BlurAugmentOptions) -> tuple[BlurSpec, int]:
+    """The distribution the blur is drawn from (or the --sigmas ladder), and the copies."""
+    if opts.sigmas is not None:
+        return _ladder(opts)
+    draw = {name: default if getattr(opts, name) is None else getattr(opts, name)
+            for name, default in _DRAW_DEFAULTS.items()}  # fmt: skip
+    if draw["min_sigma"] < 0:
+        raise UsageError(f"--min_sigma must be >= 0, got {draw['min_sigma']}")
+    if draw["max_sigma"] < draw["min_sigma"]:
         raise UsageError(
-            f"--max_sigma ({opts.max_sigma}) must be >= --min_sigma ({opts.min_sigma})"
+            f"--max_sigma ({draw['max_sigma']}) must be >= --min_sigma ({draw['min_sigma']})"
         )
-    if not 0.0 <= opts.probability <= 1.0:
-        raise UsageError(f"--probability must lie in [0, 1], got {opts.probability}")
-    if opts.copies < 1:
-        raise UsageError(f"--copies must be >= 1, got {opts.copies}")
-    if opts.sigma_y not in SIGMA_Y_MODES:
+    if not 0.0 <= draw["probability"] <= 1.0:
+        raise UsageError(f"--probability must lie in [0, 1], got {draw['probability']}")
+    _one_of("--sigma_y", draw["sigma_y"], SIGMA_Y_MODES)
+    copies = 1 if opts.copies is None else opts.copies
+    if copies < 1:
+        raise UsageError(f"--copies must be >= 1, got {copies}")
+    return BlurSpec(**draw), copies
+
+
+def _ladder(opts: BlurAugmentOptions) -> tuple[BlurSpec, int]:
+    """--sigmas: copy k at exactly the k-th sigma; the draw's options make no sense with it."""
+    try:
+        sigmas = tuple(float(part) for part in opts.sigmas.split(",") if part.strip())
+    except ValueError:
+        raise UsageError(f"--sigmas must be comma-separated numbers, got {opts.sigmas!r}") from None
+    if not sigmas or any(not s >= 0 for s in sigmas):
+        raise UsageError(f"--sigmas must be numbers >= 0, got {opts.sigmas!r}")
+    given = [f"--{name}" for name in _DRAW_DEFAULTS if getattr(opts, name) is not None]
+    if given:
         raise UsageError(
-            f"--sigma_y must be one of {', '.join(SIGMA_Y_MODES)}, got {opts.sigma_y!r}"
+            f"--sigmas and {given[0]} cannot be combined: --sigmas is a fixed ladder, "
+            f"{given[0]} is for a drawn blur"
         )
+    if opts.copies is not None and opts.copies != len(sigmas):
+        raise UsageError(
+            f"--copies {opts.copies} disagrees with --sigmas, which has {len(sigmas)} levels "
+            "(--copies is the ladder's length; leave it out)"
+        )
+    return BlurSpec(sigmas=sigmas), len(sigmas)
+
+
+def _check_encoding(opts: BlurAugmentOptions) -> None:
+    """How the pixels are blurred and written."""
     if not 1 <= opts.jpeg_quality <= 100:
         raise UsageError(f"--jpeg_quality must lie in [1, 100], got {opts.jpeg_quality}")
-    if opts.blur_method not in BLUR_METHODS:
-        raise UsageError(
-            f"--blur_method must be one of {', '.join(BLUR_METHODS)}, got {opts.blur_method!r}"
-        )
-    if opts.codec_path not in CODEC_PATHS:
-        raise UsageError(
-            f"--codec_path must be one of {', '.join(CODEC_PATHS)}, got {opts.codec_path!r}"
-        )
+    _one_of("--blur_method", opts.blur_method, BLUR_METHODS)
+    _one_of("--codec_path", opts.codec_path, CODEC_PATHS)
     if opts.codec_path == PATH_PLANES and jpeg_planes.missing_reason():
         raise UsageError(f"--codec_path {PATH_PLANES} needs libturbojpeg: "
                          f"{jpeg_planes.missing_reason()}")  # fmt: skip
-    if opts.dataset not in DATASET_KINDS:
-        raise UsageError(
-            f"--dataset must be one of {', '.join(DATASET_KINDS)}, got {opts.dataset!r}"
-        )
+
+
+def _check_limits(opts: BlurAugmentOptions) -> None:
+    """The dataset, the limits and the error rate."""
+    _one_of("--dataset", opts.dataset, DATASET_KINDS)
     if opts.max_error_rate is not None and not 0.0 <= opts.max_error_rate <= 1.0:
         raise UsageError(f"--max_error_rate must lie in [0, 1], got {opts.max_error_rate}")
     if opts.max_pixels < 1:
@@ -335,6 +395,9 @@ def resolve(options: PipelineOptions) -> RunConfig:
     if opts.max_bytes < 1:
         raise UsageError(f"--max_bytes must be >= 1, got {opts.max_bytes}")
 
+
+def _locations(opts: BlurAugmentOptions) -> tuple[str, str, str, str]:
+    """(input, output, log, errors), absolute, with the output and the log outside the input."""
     input_spec = _absolute(opts.input)
     output = _absolute(opts.output).rstrip("/")
     log = _absolute(opts.log).rstrip("/") if opts.log else keys.join(output, DEFAULT_LOG_DIR)
@@ -350,11 +413,16 @@ def resolve(options: PipelineOptions) -> RunConfig:
             )
     if log == errors:
         raise UsageError(f"--log and --errors must differ, both are {log}")
-    job = BlurJob(
+    return input_spec, output, log, errors
+
+
+def _job(opts: BlurAugmentOptions, output: str, spec: BlurSpec, copies: int) -> BlurJob:
+    """The job every worker carries (the layout is refined at launch, from probes)."""
+    return BlurJob(
         output=output,
-        spec=BlurSpec(opts.min_sigma, opts.max_sigma, opts.probability, opts.sigma_y),
+        spec=spec,
         seed=opts.seed,
-        copies=opts.copies,
+        copies=copies,
         include_originals=opts.include_originals,
         jpeg_quality=opts.jpeg_quality,
         max_pixels=opts.max_pixels,
@@ -368,17 +436,4 @@ def resolve(options: PipelineOptions) -> RunConfig:
             masks=tuple(opts.masks or ()),
             exclude=tuple(opts.exclude or ()),
         ),
-    )
-    return RunConfig(
-        input=input_spec,
-        log=log,
-        errors=errors,
-        overwrite=opts.overwrite,
-        job=job,
-        resume=opts.resume,
-        max_error_rate=opts.max_error_rate,
-        dataset=opts.dataset,
-        splits=tuple(s.strip() for s in (opts.splits or "").split(",") if s.strip()),
-        manifest=_absolute(opts.input_manifest) if opts.input_manifest else None,
-        manifest_column=opts.manifest_column,
     )

@@ -14,6 +14,8 @@ import pyarrow as pa
 METADATA_KEY = b"blur_augment"
 SHARD_GLOB = "*.parquet"  # the shards of a log or error directory
 MARKER = "_SUCCESS"  # written into the log directory when a run has finished
+DEFAULT_LOG_DIR = "_blur_log"  # under --output, unless --log says otherwise
+DEFAULT_ERRORS_DIR = "_blur_errors"  # under --output, unless --errors says otherwise
 
 LOG_SCHEMA = pa.schema(
     [

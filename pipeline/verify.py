@@ -20,10 +20,13 @@ import pyarrow.parquet as pq
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.options import UsageError, refuse_unknown_options
+from pipeline.options import refuse_unknown_options
 from pipeline.schema import MARKER, SHARD_GLOB, run_metadata
-from transforms import keys, storage
-from transforms.beam_verify import VERIFY_NAMESPACE, Expected, VerifyLog
+from pipeline.usage import UsageError
+from transforms import keys
+from transforms.beam.counters import VERIFY_NAMESPACE
+from transforms.beam.verify import Expected, VerifyLog
+from transforms.io import storage
 
 PROBLEMS_SHOWN = 50  # problem lines printed; the count says how many there were
 
@@ -65,7 +68,7 @@ def _marker(log_dir: str) -> dict | None:
 
 def verify(log_dir: str, recompute: int | None, beam_args: list[str]) -> Verdict:
     """Check the log at `log_dir` (see the module's docstring)."""
-    from pipeline.run import local_runner
+    from pipeline.local import local_runner
 
     log_dir = log_dir.rstrip("/")
     shards = storage.list_files(keys.join(log_dir, SHARD_GLOB))

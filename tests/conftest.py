@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import textured, write_image
+from tests.support.helpers import textured, write_image
 
 
 @pytest.fixture

@@ -413,19 +413,11 @@ def decode_tiff_with_tags(
     try:
         with library_messages() as logged, tifffile.TiffFile(io.BytesIO(data)) as tif:
             page = tif.pages.first
-            photometric = page.photometric
-            bits = page.bitspersample
-            if page.dtype is not None and page.dtype.kind not in "ub":  # float, signed
-                _check_pixels(np.empty((1, 1), page.dtype), "tiff")
-            if bits not in (1, 8, 16):
-                raise ImageError(
-                    f"{bits}-bit TIFF samples are not supported; supported: {SUPPORTED}"
-                )
-            if photometric == tifffile.PHOTOMETRIC.SEPARATED:
-                raise ImageError("CMYK (separated) TIFF is not supported; supported: " + SUPPORTED)
+            _check_tiff_page(page, tifffile)
             pixels = page.asarray()
             if page.planarconfig == tifffile.PLANARCONFIG.SEPARATE and pixels.ndim == 3:
                 pixels = np.moveaxis(pixels, 0, -1)  # (samples, rows, columns) as stored
+            photometric = page.photometric
             colormap = page.colormap if photometric == tifffile.PHOTOMETRIC.PALETTE else None
             tags = _carried_tags(page)
     except ImageError:
@@ -440,12 +432,33 @@ def decode_tiff_with_tags(
         raise ImageError(
             f"corrupt or truncated tiff data: the decoder reports {'; '.join(damaged)[:400]}"
         )
+    miniswhite = photometric == tifffile.PHOTOMETRIC.MINISWHITE
+    return _tiff_as_opencv(pixels, colormap, miniswhite), tags
+
+
+def _check_tiff_page(page, tifffile) -> None:
+    """Refuse what is not an 8- or 16-bit unsigned (or 1-bit) image, from the page's tags."""
+    if page.dtype is not None and page.dtype.kind not in "ub":  # float, signed
+        _check_pixels(np.empty((1, 1), page.dtype), "tiff")
+    if page.bitspersample not in (1, 8, 16):
+        raise ImageError(
+            f"{page.bitspersample}-bit TIFF samples are not supported; supported: {SUPPORTED}"
+        )
+    if page.photometric == tifffile.PHOTOMETRIC.SEPARATED:
+        raise ImageError("CMYK (separated) TIFF is not supported; supported: " + SUPPORTED)
+
+
+def _tiff_as_opencv(
+    pixels: np.ndarray, colormap: np.ndarray | None, miniswhite: bool
+) -> np.ndarray:
+    """TIFF samples as OpenCV lays pixels out: 1-bit as 8-bit, palettes expanded, white-is-zero
+    inverted, BGR(A) order, no single-channel axis."""
     if pixels.dtype == bool:
         pixels = pixels.astype(np.uint8) * 255
     if colormap is not None:  # palette: 16-bit colour table, as OpenCV expands it
         table = (colormap.T >> 8).astype(np.uint8) if colormap.max() > 255 else colormap.T
         pixels = np.ascontiguousarray(table.astype(np.uint8)[pixels][:, :, ::-1])
-    elif photometric == tifffile.PHOTOMETRIC.MINISWHITE:
+    elif miniswhite:
         pixels = np.iinfo(pixels.dtype).max - pixels
     if pixels.ndim == 3 and pixels.shape[2] in (3, 4):
         order = [2, 1, 0, 3][: pixels.shape[2]]
@@ -453,7 +466,7 @@ def decode_tiff_with_tags(
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[:, :, 0]
     _check_pixels(pixels, "tiff")
-    return np.ascontiguousarray(pixels), tags
+    return np.ascontiguousarray(pixels)
 
 
 def _tiff_damage(level: int, message: str) -> bool:
@@ -686,22 +699,41 @@ def encode(
 
     OpenCV writes a JPEG's ICC profile as one APP2 segment, which holds at most 64 KB; a larger
     profile (wide-gamut and printer profiles) is split over several segments here instead."""
-    ext = _ENCODE_EXTENSION[fmt]
-    params: list[int] = []
-    if fmt == "jpeg":
-        params = [cv2.IMWRITE_JPEG_QUALITY, quality]
-    elif fmt == "webp":
-        params = [cv2.IMWRITE_WEBP_QUALITY, quality]
+    params = {"jpeg": [cv2.IMWRITE_JPEG_QUALITY, quality],
+              "webp": [cv2.IMWRITE_WEBP_QUALITY, quality]}.get(fmt, [])  # fmt: skip
     large_icc = b""
     if fmt == "jpeg":
-        kept_types, kept = [], []
-        for kind, chunk in zip(metadata_types, metadata, strict=True):
-            if kind == cv2.IMAGE_METADATA_ICCP and np.asarray(chunk).size > _JPEG_SEGMENT_MAX:
-                large_icc = np.asarray(chunk, np.uint8).tobytes()
-            else:
-                kept_types.append(kind)
-                kept.append(chunk)
-        metadata_types, metadata = tuple(kept_types), tuple(kept)
+        metadata_types, metadata, large_icc = _without_large_icc(metadata_types, metadata)
+    data = _opencv_encode(pixels, fmt, params, metadata_types, metadata)
+    if large_icc:
+        return _insert_segments(data, _icc_segments(large_icc))
+    if fmt == "tiff" and tiff_tags:
+        return with_tiff_tags(data, tiff_tags)
+    return data
+
+
+def _without_large_icc(
+    metadata_types: tuple[int, ...], metadata: tuple[np.ndarray, ...]
+) -> tuple[tuple[int, ...], tuple[np.ndarray, ...], bytes]:
+    """The metadata without an ICC profile too large for one APP2 segment, and that profile."""
+    kept_types, kept, large_icc = [], [], b""
+    for kind, chunk in zip(metadata_types, metadata, strict=True):
+        if kind == cv2.IMAGE_METADATA_ICCP and np.asarray(chunk).size > _JPEG_SEGMENT_MAX:
+            large_icc = np.asarray(chunk, np.uint8).tobytes()
+        else:
+            kept_types.append(kind)
+            kept.append(chunk)
+    return tuple(kept_types), tuple(kept), large_icc
+
+
+def _opencv_encode(
+    pixels: np.ndarray,
+    fmt: str,
+    params: list[int],
+    metadata_types: tuple[int, ...],
+    metadata: tuple[np.ndarray, ...],
+) -> bytes:
+    ext = _ENCODE_EXTENSION[fmt]
     try:
         with native_messages():  # encoder notes are not the user's business
             if metadata_types and fmt in _METADATA_FORMATS:
@@ -719,8 +751,4 @@ def encode(
             f"OpenCV could not encode a {pixels.dtype.name} image with "
             f"{1 if pixels.ndim == 2 else pixels.shape[2]} channels as {fmt}{reason}"
         )
-    if large_icc:
-        return _insert_segments(buf.tobytes(), _icc_segments(large_icc))
-    if fmt == "tiff" and tiff_tags:
-        return with_tiff_tags(buf.tobytes(), tiff_tags)
     return buf.tobytes()

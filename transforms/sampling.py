@@ -22,8 +22,13 @@ class BlurSpec:
     max_sigma: float = 3.0
     probability: float = 1.0
     sigma_y: SigmaYMode = "same"
+    # --sigmas: a fixed ladder instead of a draw, copy k at exactly sigmas[k] on both axes (0:
+    # an unblurred copy, the source's bytes). Empty: the draw above.
+    sigmas: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
+        if any(not s >= 0 for s in self.sigmas):
+            raise ValueError(f"every sigma of the ladder must be >= 0, got {self.sigmas}")
         if not 0.0 <= self.min_sigma <= self.max_sigma:
             raise ValueError(
                 f"need 0 <= min_sigma <= max_sigma, got {self.min_sigma} and {self.max_sigma}"
@@ -50,7 +55,11 @@ def uniforms(seed: int, copy: int, key: str) -> tuple[float, float, float]:
 
 
 def sample(seed: int, copy: int, key: str, spec: BlurSpec) -> BlurParams:
-    """Draw the blur parameters of copy `copy` of the image `key` (the README's formula)."""
+    """Draw the blur parameters of copy `copy` of the image `key` (the README's formula), or
+    take them from the ladder (`spec.sigmas`), which involves no draw at all."""
+    if spec.sigmas:
+        sigma = float(spec.sigmas[copy])
+        return BlurParams(applied=sigma > 0, sigma_x=sigma, sigma_y=sigma)
     u0, u1, u2 = uniforms(seed, copy, key)
     if not u0 < spec.probability:
         return BlurParams(applied=False, sigma_x=0.0, sigma_y=0.0)

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-from apache_beam.io.filesystems import FileSystems
 
-from pipeline.options import DEFAULT_ERRORS_DIR, UsageError
-from pipeline.schema import ERROR_SCHEMA, LOG_SCHEMA, METADATA_KEY, SHARD_GLOB
-from transforms import keys, storage
+from pipeline.schema import DEFAULT_ERRORS_DIR, ERROR_SCHEMA, LOG_SCHEMA, METADATA_KEY, SHARD_GLOB
+from pipeline.usage import UsageError
+from transforms import keys
+from transforms.io import storage
 
 # DuckDB's own memory for a command (it spills beyond it): the command's peak stays under
 # 1 GB with Python, pyarrow and DuckDB's code around it, whatever the log's size.
@@ -91,7 +91,7 @@ class LogDatabase:
     def _register(self, paths: list[str]) -> None:
         """Let DuckDB read these paths: an fsspec filesystem per non-local scheme."""
         for path in paths:
-            scheme = FileSystems.get_scheme(path)
+            scheme = storage.scheme(path)
             if scheme in (None, "file") or scheme in self._schemes:
                 continue
             self.connection.register_filesystem(_fsspec_filesystem(scheme))

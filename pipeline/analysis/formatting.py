@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from pipeline.options import UsageError
+from pipeline.usage import UsageError
 
 OUTPUT_FORMATS = ("table", "csv", "json", "parquet")
 

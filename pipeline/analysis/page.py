@@ -162,7 +162,7 @@ def _thumbnails(database: Any, report: Report, label: str | None, worst_first: b
     too) and shrunk; an image that cannot be read is shown as a caption saying why."""
     from pipeline.analysis.preview import thumbnail
     from pipeline.analysis.report import bin_members
-    from transforms.beam_shards import read_items
+    from transforms.io.items import read_items
 
     members = bin_members(database, report, label, limit, worst_first)
     image_column = (database.metadata or {}).get("image_column") or None

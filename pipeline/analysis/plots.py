@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipeline.options import UsageError
+from pipeline.usage import UsageError
 
 if TYPE_CHECKING:
     from pipeline.analysis.report import Report

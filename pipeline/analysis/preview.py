@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.options import UsageError
+from pipeline.usage import UsageError
 
 
 def _displayable(pixels: np.ndarray) -> np.ndarray:

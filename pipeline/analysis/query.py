@@ -7,7 +7,7 @@ import pyarrow as pa
 
 from pipeline.analysis.database import duckdb_module, log_database
 from pipeline.analysis.reading import warn_if_incomplete
-from pipeline.options import UsageError
+from pipeline.usage import UsageError
 
 
 def query(log_dir: str, sql: str) -> pa.Table:

@@ -10,9 +10,10 @@ import logging
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.options import UsageError
 from pipeline.schema import MARKER, SHARD_GLOB
-from transforms import keys, storage
+from pipeline.usage import UsageError
+from transforms import keys
+from transforms.io import storage
 
 _log = logging.getLogger(__name__)
 

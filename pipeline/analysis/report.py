@@ -16,7 +16,7 @@ from pipeline.analysis.database import LogDatabase, duckdb_module, log_database
 from pipeline.analysis.formatting import format_table
 from pipeline.analysis.reading import warn_if_incomplete
 from pipeline.analysis.stats import confidence_interval
-from pipeline.options import UsageError
+from pipeline.usage import UsageError
 
 _NUMERIC = ("BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
             "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")  # fmt: skip
@@ -168,6 +168,20 @@ def _bin_expression(low: float, high: float, bins: int) -> str:
             f"{low!r}) / {high - low!r} * {bins}) AS BIGINT), 0), {bins - 1}) END")  # fmt: skip
 
 
+def _sigma_range(database: LogDatabase) -> tuple[float, float]:
+    """The run's sigma range (its metadata's, else the log's own), never empty."""
+    meta = database.metadata
+    low, high = meta.get("min_sigma"), meta.get("max_sigma")
+    if low is None or high is None:
+        found_low, found_high = database.rows(
+            "SELECT min(sigma_x), max(sigma_x) FROM blur_log WHERE applied"
+        )[0]
+        low = (found_low or 0.0) if low is None else low
+        high = (found_high or 1.0) if high is None else high
+    low, high = float(low), float(high)
+    return low, max(high, low + 1e-9)
+
+
 def report(
     log_dir: str,
     results_path: str,
@@ -194,16 +208,7 @@ def report(
     if lower_is_better is None:
         lower_is_better = any(word in metric.lower() for word in ("loss", "error", "err"))
     meta = database.metadata
-    low, high = meta.get("min_sigma"), meta.get("max_sigma")
-    if low is None or high is None:
-        found_low, found_high = database.rows(
-            "SELECT min(sigma_x), max(sigma_x) FROM blur_log WHERE applied"
-        )[0]
-        low = (found_low or 0.0) if low is None else low
-        high = (found_high or 1.0) if high is None else high
-    low, high = float(low), float(high)
-    if high <= low:
-        high = low + 1e-9
+    low, high = _sigma_range(database)
     try:
         _join(database, on, metric, str(meta.get("output", "")), _bin_expression(low, high, bins))
         results_rows, matches = database.rows(

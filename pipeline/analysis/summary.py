@@ -8,7 +8,7 @@ import numpy as np
 from pipeline.analysis.database import LogDatabase, log_database
 from pipeline.analysis.reading import completion
 from pipeline.schema import MARKER
-from transforms import storage
+from transforms.io import storage
 
 
 def sigma_histogram(database: LogDatabase, bins: int) -> tuple[np.ndarray, np.ndarray]:

@@ -222,17 +222,49 @@ def rewrite(
     rename_mask: Callable[[str, int], str] | None = None,
 ) -> dict[str, int]:
     """Write the COCO JSON for the output: every original entry (with --include_originals),
-        and for each copy an image entry (a new id above the file's largest, its file_name, the
-        source's size and fields) and a copy of each of its source's annotations (new ids, the new
-        image_id; everything else unchanged). A panoptic annotation's `file_name` (its PNG) becomes
+    and for each copy an image entry (a new id above the file's largest, its file_name, the
+    source's size and fields) and a copy of each of its source's annotations (new ids, the new
+    image_id; everything else unchanged). A panoptic annotation's `file_name` (its PNG) becomes
     `rename_mask(file_name, copy_index)`, the mask copied beside it. Two streaming passes."""
     with open_source() as stream:
         top, max_annotation_id, has_annotations = _head(stream)
     images = top.pop("images", [])
     images = images if isinstance(images, list) else []
+    new_images, new_ids = _copied_images(images, copies)
+    counts = {"images": 0, "annotations": 0, "copied_annotations": 0}
+    out.write(b"{")
+    for key, value in top.items():
+        out.write(_dump(key) + b":" + _dump(value) + b",")
+    out.write(b'"images":[')
+    listed = (images if include_originals else []) + new_images
+    for i, image in enumerate(listed):
+        out.write((b"," if i else b"") + _dump(image))
+    counts["images"] = len(listed)
+    out.write(b"]")
+    if has_annotations:
+        out.write(b',"annotations":[')
+        with open_source() as stream:
+            annotations = _annotations(stream, new_ids, include_originals, max_annotation_id,
+                                       rename_mask, counts)  # fmt: skip
+            for i, annotation in enumerate(annotations):
+                out.write((b"," if i else b"") + annotation)
+        out.write(b"]")
+    out.write(b"}")
+    return counts
+
+
+def _dump(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _copied_images(
+    images: list[Any], copies: list[CopyEntry]
+) -> tuple[list[dict[str, Any]], dict[int, list[tuple[int, int]]]]:
+    """The image entries of the copies (new ids above the largest), and for each source id
+    its copies' (new id, copy index). Only an entry with an id of its own is copied: the
+    others are error rows of their images."""
     ids = [i.get("id") for i in images if isinstance(i, dict) and usable_id(i.get("id"))]
     unique = _unique(ids)
-    # only an entry with an id of its own is copied (the others are error rows of their images)
     by_id = {i["id"]: i for i in images if isinstance(i, dict) and i.get("id") in unique}
     next_image_id = max(ids, default=0)
     new_ids: dict[int, list[tuple[int, int]]] = {}
@@ -244,44 +276,32 @@ def rewrite(
         next_image_id += 1
         new_images.append({**source, "id": next_image_id, "file_name": entry.file_name})
         new_ids.setdefault(entry.source_id, []).append((next_image_id, entry.copy_index))
+    return new_images, new_ids
 
-    def dump(value: Any) -> bytes:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
-    counts = {"images": 0, "annotations": 0, "copied_annotations": 0}
-    out.write(b"{")
-    for key, value in top.items():
-        out.write(dump(key) + b":" + dump(value) + b",")
-    out.write(b'"images":[')
-    listed = (images if include_originals else []) + new_images
-    for i, image in enumerate(listed):
-        out.write((b"," if i else b"") + dump(image))
-    counts["images"] = len(listed)
-    out.write(b"]")
-    if has_annotations:
-        out.write(b',"annotations":[')
-        first = True
-        next_annotation_id = max_annotation_id
-        with open_source() as stream:
-            try:
-                for annotation in ijson.items(stream, "annotations.item", use_float=True):
-                    if include_originals:
-                        out.write((b"" if first else b",") + dump(annotation))
-                        first = False
-                        counts["annotations"] += 1
-                    source_id = _image_id_of(annotation)
-                    for image_id, copy_index in new_ids.get(source_id, ()):
-                        copy = {**annotation, "image_id": image_id}
-                        if "id" in annotation:
-                            next_annotation_id += 1
-                            copy["id"] = next_annotation_id
-                        if rename_mask is not None and isinstance(annotation.get("file_name"), str):
-                            copy["file_name"] = rename_mask(annotation["file_name"], copy_index)
-                        out.write((b"" if first else b",") + dump(copy))
-                        first = False
-                        counts["copied_annotations"] += 1
-            except ijson.JSONError as error:
-                raise LabelError(f"COCO JSON is not valid JSON: {error}") from error
-        out.write(b"]")
-    out.write(b"}")
-    return counts
+def _annotations(
+    stream: IO[bytes],
+    new_ids: dict[int, list[tuple[int, int]]],
+    include_originals: bool,
+    max_annotation_id: int,
+    rename_mask: Callable[[str, int], str] | None,
+    counts: dict[str, int],
+) -> Iterator[bytes]:
+    """Each annotation (with --include_originals) followed by its copies, as JSON bytes."""
+    next_annotation_id = max_annotation_id
+    try:
+        for annotation in ijson.items(stream, "annotations.item", use_float=True):
+            if include_originals:
+                counts["annotations"] += 1
+                yield _dump(annotation)
+            for image_id, copy_index in new_ids.get(_image_id_of(annotation), ()):
+                copy = {**annotation, "image_id": image_id}
+                if "id" in annotation:
+                    next_annotation_id += 1
+                    copy["id"] = next_annotation_id
+                if rename_mask is not None and isinstance(annotation.get("file_name"), str):
+                    copy["file_name"] = rename_mask(annotation["file_name"], copy_index)
+                counts["copied_annotations"] += 1
+                yield _dump(copy)
+    except ijson.JSONError as error:
+        raise LabelError(f"COCO JSON is not valid JSON: {error}") from error

@@ -125,48 +125,64 @@ def classify(key: str, layout: Layout) -> Role:
         return Role(EXCLUDED)
     if key in layout.index_keys():
         return Role(INDEX)
-    is_image = format_for_path(key) is not None
+    return _BY_KIND.get(layout.kind, _plain)(key, layout)
+
+
+def _yolo(key: str, layout: Layout) -> Role:
+    """Images under images/ (their label: Ultralytics' rule), label files under labels/."""
     parts = key.split("/")
-    kind = layout.kind
-    if kind == "yolo":
-        if is_image:
-            label = yolo_label_key(key)
-            split = _split_near(parts, "images", layout.variant)
-            if label is not None and split is not None:
-                return Role(IMAGE, label, split)
-        elif key.endswith(".txt"):
-            split = _split_near(parts, "labels", layout.variant)
-            if split is not None:
-                return Role(LABEL, key, split)
-        return Role(OTHER)
-    if kind == "coco":
+    if format_for_path(key) is not None:
+        label = yolo_label_key(key)
+        split = _split_near(parts, "images", layout.variant)
+        if label is not None and split is not None:
+            return Role(IMAGE, label, split)
+    elif key.endswith(".txt"):
+        split = _split_near(parts, "labels", layout.variant)
+        if split is not None:
+            return Role(LABEL, key, split)
+    return Role(OTHER)
+
+
+def _coco(key: str, layout: Layout) -> Role:
+    """Panoptic PNGs (masks of the image of their stem), images in a JSON's image folder."""
+    for index in layout.coco:
+        if index.panoptic_dir and key.startswith(index.panoptic_dir) and key.endswith(".png"):
+            relative = key[len(index.panoptic_dir) :]
+            return Role(MASK, index.image_dir + stem_key(relative), index.split)
+    if format_for_path(key) is not None:
         for index in layout.coco:
-            if index.panoptic_dir and key.startswith(index.panoptic_dir) and key.endswith(".png"):
-                relative = key[len(index.panoptic_dir) :]
-                return Role(MASK, index.image_dir + stem_key(relative), index.split)
-        if is_image:
-            for index in layout.coco:
-                if key.startswith(index.image_dir) and not index.panoptic_dir:
-                    return Role(IMAGE, stem_key(key), index.split)
+            if key.startswith(index.image_dir) and not index.panoptic_dir:
+                return Role(IMAGE, stem_key(key), index.split)
+    return Role(OTHER)
+
+
+def _voc(key: str, layout: Layout) -> Role:
+    """Roboflow's <split>/ folders, or VOCdevkit's JPEGImages, Annotations and masks."""
+    parts = key.split("/")
+    is_image = format_for_path(key) is not None
+    if layout.variant == "roboflow":
+        if len(parts) >= 2 and (is_image or key.endswith(".xml")):
+            return Role(IMAGE if is_image else LABEL, stem_key(key), parts[0])
         return Role(OTHER)
-    if kind == "voc":
-        if layout.variant == "roboflow":
-            if len(parts) >= 2 and (is_image or key.endswith(".xml")):
-                return Role(IMAGE if is_image else LABEL, stem_key(key), parts[0])
-            return Role(OTHER)
-        top, rest = parts[0], "/".join(parts[1:])
-        if top == "JPEGImages" and is_image and rest:
-            return Role(IMAGE, stem_key(rest))
-        if top == "Annotations" and key.endswith(".xml") and rest:
-            return Role(LABEL, stem_key(rest))
-        if top in VOC_MASK_DIRS and rest:
-            return Role(MASK, stem_key(rest))
-        return Role(OTHER)
-    # plain images
+    top, rest = parts[0], "/".join(parts[1:])
+    if top == "JPEGImages" and is_image and rest:
+        return Role(IMAGE, stem_key(rest))
+    if top == "Annotations" and key.endswith(".xml") and rest:
+        return Role(LABEL, stem_key(rest))
+    if top in VOC_MASK_DIRS and rest:
+        return Role(MASK, stem_key(rest))
+    return Role(OTHER)
+
+
+def _plain(key: str, layout: Layout) -> Role:
+    """A folder of images: shards, --masks (paired by file stem), images, the rest."""
     if shard_kind(key):
         return Role(SHARD)
     if layout.masks and matches_any(key, layout.masks):
         return Role(MASK, posixpath.basename(stem_key(key)))
-    if is_image:
+    if format_for_path(key) is not None:
         return Role(IMAGE, posixpath.basename(stem_key(key)) if layout.masks else key)
     return Role(OTHER)
+
+
+_BY_KIND = {"yolo": _yolo, "coco": _coco, "voc": _voc}

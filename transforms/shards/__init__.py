@@ -1,6 +1,6 @@
 """Sharded datasets: WebDataset tar shards and Parquet files with an image column (the Hugging
 Face `datasets` layout). Pure: streams and tables in, streams and tables out; no Beam, no
-storage (the Beam layer, `transforms/beam_shards.py`, opens the streams)."""
+storage (the shard step, `transforms/beam/shards.py`, opens the streams)."""
 
 from __future__ import annotations
 

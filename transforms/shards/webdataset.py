@@ -37,7 +37,7 @@ def is_image_member(name: str) -> bool:
 
 
 @dataclass
-class Member:
+class TarMember:
     """One member of a tar shard, with its header (mode, owner, time) kept. A member that is
     not read (a link, a special file, a sparse or oversized file, a name given twice in its
     sample) has no data and says why in `refused`."""
@@ -56,12 +56,12 @@ class Sample:
     """Consecutive members with one key (key None: a member without one, carried as is)."""
 
     key: str | None
-    members: list[Member] = field(default_factory=list)
+    members: list[TarMember] = field(default_factory=list)
 
-    def images(self) -> list[Member]:
+    def images(self) -> list[TarMember]:
         return [m for m in self.members if is_image_member(m.name)] if self.key else []
 
-    def refused(self) -> list[Member]:
+    def refused(self) -> list[TarMember]:
         return [m for m in self.members if m.refused]
 
 
@@ -95,6 +95,42 @@ def _refusal(info: tarfile.TarInfo, max_bytes: int) -> str:
     return ""
 
 
+class _Cut(Exception):
+    """Damage met while reading the members: the member being read, if it was its data."""
+
+    def __init__(self, cause: BaseException, member: TarMember | None) -> None:
+        super().__init__(str(cause))
+        self.cause, self.member = cause, member
+
+
+_DAMAGE = (tarfile.TarError, EOFError, OSError)
+
+
+def _members(tar: tarfile.TarFile, max_bytes: int) -> Iterator[TarMember]:
+    """Every member but directories, with its data, or (no data) why it is refused."""
+    while True:
+        try:
+            info = tar.next()
+        except _DAMAGE as error:
+            raise _Cut(error, None) from error
+        if info is None:
+            return
+        if info.isdir():
+            continue
+        refused = _refusal(info, max_bytes)
+        try:
+            extracted = None if refused else tar.extractfile(info)
+            data = extracted.read() if extracted else b""
+        except _DAMAGE as error:
+            raise _Cut(error, TarMember(info, b"", "is cut short by the damage")) from error
+        yield TarMember(info, data, refused)
+
+
+def _key(name: str) -> str | None:
+    parts = split_name(name)
+    return parts[0] if parts else None
+
+
 def read_samples(stream: IO[bytes], max_bytes: int = 1 << 30) -> Iterator[Sample]:
     """The samples of a tar stream, one at a time (memory: one sample, each member at most
     `max_bytes`: its size is checked from its header before its data is read). Directories
@@ -104,39 +140,29 @@ def read_samples(stream: IO[bytes], max_bytes: int = 1 << 30) -> Iterator[Sample
     current: Sample | None = None
     last: str | None = None
     with tarfile.open(fileobj=stream, mode="r|") as tar:
-        while True:
-            try:
-                info = tar.next()
-            except (tarfile.TarError, EOFError, OSError) as error:
-                # the sample being read may have had more members: it is not known whole
-                raise ShardDamage(error, last, current) from error
-            if info is None:
-                break
-            if info.isdir():
-                continue
-            parts = split_name(info.name)
-            key = parts[0] if parts else None
-            if current is not None and (key is None or key != current.key):
-                yield current
-                current = None
-            refused = _refusal(info, max_bytes)
-            if current is not None and any(m.name == info.name for m in current.members):
-                refused = "appears twice in its sample"
-            try:
-                extracted = None if refused else tar.extractfile(info)
-                data = extracted.read() if extracted else b""
-            except (tarfile.TarError, EOFError, OSError) as error:
-                partial = current if current is not None else Sample(key)
-                partial.members.append(Member(info, b"", "is cut short by the damage"))
-                raise ShardDamage(error, last, partial) from error
-            last = info.name
-            member = Member(info, data, refused)
-            if key is None:
-                yield Sample(None, [member])
-                continue
-            if current is None:
-                current = Sample(key)
-            current.members.append(member)
+        try:
+            for member in _members(tar, max_bytes):
+                key = _key(member.name)
+                if current is not None and key != current.key:
+                    yield current
+                    current = None
+                last = member.name
+                if key is None:
+                    yield Sample(None, [member])
+                    continue
+                current = current or Sample(key)
+                if any(m.name == member.name for m in current.members):
+                    member = TarMember(member.info, b"", "appears twice in its sample")
+                current.members.append(member)
+        except _Cut as cut:
+            if cut.member is not None and (current is None or current.key != _key(cut.member.name)):
+                if current is not None:
+                    yield current  # another sample's member followed it: it was whole
+                current = Sample(_key(cut.member.name))
+            if cut.member is not None:
+                current.members.append(cut.member)
+            # the sample being read may have had more members: it is not known whole
+            raise ShardDamage(cut.cause, last, current) from cut.cause
     if current is not None:
         yield current
 
@@ -151,7 +177,7 @@ def copy_name(name: str, copy_index: int, numbered: bool) -> str:
     return f"{key}_blur{copy_index}.{suffix}"
 
 
-def add_member(tar: tarfile.TarFile, member: Member, name: str, data: bytes) -> None:
+def add_member(tar: tarfile.TarFile, member: TarMember, name: str, data: bytes) -> None:
     """Append a member under `name` with `data`, keeping the source member's header."""
     info = copy.copy(member.info)
     info.name = name

@@ -1,0 +1,48 @@
+"""The job: everything a worker needs to turn one input into its outputs, as a plain picklable
+value decided once at launch. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from transforms import codec, keys
+from transforms.labels.layout import Layout
+from transforms.sampling import BlurSpec
+
+ORIGINAL_COPY = -1  # copy_index of an unchanged original (--include_originals)
+DEFAULT_MAX_BYTES = 1 << 30  # --max_bytes: the largest file read whole (1 GiB)
+
+
+@dataclass(frozen=True)
+class BlurJob:
+    """What every worker carries: where outputs go, the distribution the blur is drawn from,
+    the copies, the encoding, the dataset layout and the limits."""
+
+    output: str
+    spec: BlurSpec = field(default_factory=BlurSpec)
+    seed: int = 0
+    copies: int = 1
+    include_originals: bool = False
+    jpeg_quality: int = 95
+    max_pixels: int = codec.DEFAULT_MAX_PIXELS
+    blur_method: str = "auto"
+    codec_path: str = "auto"  # --codec_path: JPEGs as planes where libturbojpeg is installed
+    layout: Layout = field(default_factory=Layout)
+    resume: bool = False  # --resume: copies already at their final path are not made again
+    progress_dir: str = ""  # a local run on a terminal: where DoFns leave their counts
+    image_column: str = ""  # --image_column of Parquet shards ("": found from their schema)
+    max_bytes: int = DEFAULT_MAX_BYTES  # --max_bytes: the largest file read whole
+
+    @property
+    def numbered(self) -> bool:
+        """Blurred copies are named name_blur{k}.ext when there are several or originals."""
+        return self.copies > 1 or self.include_originals
+
+    def copy_indices(self) -> list[int]:
+        """Every output one input may have: the original (--include_originals), then copies."""
+        return ([ORIGINAL_COPY] if self.include_originals else []) + list(range(self.copies))
+
+    def copy_key(self, key: str, copy_index: int) -> str:
+        """Where copy `copy_index` of the file at `key` (an image or one of its label files)
+        goes, relative to --output."""
+        return keys.output_key(key, copy_index, self.numbered)
