@@ -9,7 +9,7 @@ DEMO_OUT ?= /tmp/blur-augment-demo
 $(BIN)/blur-augment: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,query,plot]"
+	$(BIN)/python -m pip install --quiet -e ".[test,query,plot,eval]"
 	touch $@
 
 demo: $(BIN)/blur-augment

@@ -124,6 +124,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
+    evaluate = commands.add_parser(
+        "evaluate", help="a detector's AP (or a segmenter's mIoU) per blur level, from predictions"
+    )
+    evaluate.add_argument("log_dir", help="the --log directory of a run (local or gs://)")
+    evaluate.add_argument(
+        "--predictions", required=True, help="a COCO results JSON, a folder of Ultralytics "
+        "prediction .txt files, a CSV or Parquet table, or a folder of predicted mask PNGs",
+    )  # fmt: skip
+    evaluate.add_argument(
+        "--ground_truth", metavar="FILE", help="a COCO JSON instead of the log's dataset"
+    )
+    evaluate.add_argument("--iou_type", choices=("bbox", "segm"), default="bbox")
+    evaluate.add_argument("--bins", type=int, default=10, help="sigma bins of a drawn run (10)")
+    evaluate.add_argument(
+        "--bootstrap", type=int, default=100, help="resamples for the 95%% intervals (100; 0: none)"
+    )
+    evaluate.add_argument("--per_class", action="store_true", help="AP per class and level")
+    evaluate.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    evaluate.add_argument("--plot", metavar="PNG", help="write AP against sigma as a chart")
+    evaluate.add_argument("--html", metavar="FILE", help="also write the evaluation as a page")
+
     verify = commands.add_parser(
         "verify", help="check every file a log names against it (and make copies again)"
     )
@@ -154,46 +175,82 @@ def _write_or_print(data: bytes, out: str | None) -> None:
         sys.stdout.write(data.decode())
 
 
-def _dispatch(args: argparse.Namespace) -> int:
+def _evaluate(args: argparse.Namespace) -> None:
+    from pipeline.analysis import evaluate as evaluation_module
+    from transforms.io import storage
+
+    result = evaluation_module.run(args.log_dir, args.predictions, args.ground_truth,
+                                   args.iou_type, args.bins, args.bootstrap)  # fmt: skip
+    if args.format == "json":
+        print(result.json_text())
+    elif args.format == "csv":
+        sys.stdout.write(result.csv_text())
+    else:
+        print(result.text(args.per_class))
+    if args.plot:
+        storage.write_bytes(args.plot, result.chart_png())
+        print(f"chart written to {args.plot}", file=sys.stderr)
+    if args.html:
+        storage.write_bytes(args.html, result.page().encode())
+        print(f"page written to {args.html}", file=sys.stderr)
+
+
+def _summary(args: argparse.Namespace) -> None:
     from pipeline import analysis
 
-    if args.command == "summary":
-        print(analysis.summary(args.log_dir, plot=args.plot))
-    elif args.command == "query":
-        if args.format == "parquet" and not args.out:
-            raise UsageError("--format parquet needs --out FILE")
-        table = analysis.query(args.log_dir, args.sql)
-        _write_or_print(analysis.render(table, args.format), args.out)
-    elif args.command == "report":
-        lower = None if args.lower_is_better == "auto" else args.lower_is_better == "true"
-        options = (args.log_dir, args.results, args.on, args.metric, args.bins, lower)
-        if args.html:
-            from transforms.io import storage
+    print(analysis.summary(args.log_dir, plot=args.plot))
 
-            result, page = analysis.html_report(*options, gallery=max(args.gallery, 0))
-            storage.write_bytes(args.html, page.encode())
-            print(f"page written to {args.html}", file=sys.stderr)
-        else:
-            result = analysis.report(*options)
-        if args.format == "table":
-            print(result.text())
-        else:
-            sys.stdout.write(analysis.render(result.table(), args.format).decode())
-        if args.plot:
-            from pipeline.analysis import plots
-            from transforms.io import storage
 
-            storage.write_bytes(args.plot, plots.report_png(result))
-            print(f"chart written to {args.plot}", file=sys.stderr)
-    elif args.command == "preview":
-        from transforms.io import storage
+def _query(args: argparse.Namespace) -> None:
+    from pipeline import analysis
 
-        try:
-            data = storage.read_bytes(args.image)
-        except Exception as error:
-            raise UsageError(f"cannot read {args.image}: {error}") from error
-        storage.write_bytes(args.out, analysis.preview_sheet(data, args.sigmas))
-        print(f"preview written to {args.out}", file=sys.stderr)
+    if args.format == "parquet" and not args.out:
+        raise UsageError("--format parquet needs --out FILE")
+    table = analysis.query(args.log_dir, args.sql)
+    _write_or_print(analysis.render(table, args.format), args.out)
+
+
+def _report(args: argparse.Namespace) -> None:
+    from pipeline import analysis
+    from transforms.io import storage
+
+    lower = None if args.lower_is_better == "auto" else args.lower_is_better == "true"
+    options = (args.log_dir, args.results, args.on, args.metric, args.bins, lower)
+    if args.html:
+        result, page = analysis.html_report(*options, gallery=max(args.gallery, 0))
+        storage.write_bytes(args.html, page.encode())
+        print(f"page written to {args.html}", file=sys.stderr)
+    else:
+        result = analysis.report(*options)
+    if args.format == "table":
+        print(result.text())
+    else:
+        sys.stdout.write(analysis.render(result.table(), args.format).decode())
+    if args.plot:
+        from pipeline.analysis import plots
+
+        storage.write_bytes(args.plot, plots.report_png(result))
+        print(f"chart written to {args.plot}", file=sys.stderr)
+
+
+def _preview(args: argparse.Namespace) -> None:
+    from pipeline import analysis
+    from transforms.io import storage
+
+    try:
+        data = storage.read_bytes(args.image)
+    except Exception as error:
+        raise UsageError(f"cannot read {args.image}: {error}") from error
+    storage.write_bytes(args.out, analysis.preview_sheet(data, args.sigmas))
+    print(f"preview written to {args.out}", file=sys.stderr)
+
+
+_COMMANDS = {"summary": _summary, "query": _query, "report": _report, "evaluate": _evaluate,
+             "preview": _preview}  # fmt: skip
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    _COMMANDS[args.command](args)
     return 0
 
 

@@ -110,3 +110,67 @@ def report_png(report: Report) -> bytes:
     data = _png(figure)
     plt.close(figure)
     return data
+
+
+def _level_chart(rows: list, name: str, clean: float | None, title: str,
+                 intervals: bool = True) -> bytes:  # fmt: skip
+    """A metric against sigma (level centres), with 95% intervals where there are some, and
+    the clean value as a line."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(8, 4.5))
+    shown = [r for r in rows if r.images]
+    if shown:
+        centres = np.array([(r.sigma_low + r.sigma_high) / 2 for r in shown])
+        values = np.array([r.metric(name) for r in shown])
+        bounds = [r.interval(name) for r in shown] if intervals else []
+        if bounds and all(b is not None for b in bounds):
+            below = np.maximum(values - np.array([b[0] for b in bounds]), 0.0)
+            above = np.maximum(np.array([b[1] for b in bounds]) - values, 0.0)
+            axes.errorbar(centres, values, yerr=[below, above], fmt="o-", capsize=4,
+                          color="#4477aa", label=f"{name} (95% interval)")  # fmt: skip
+        else:
+            axes.plot(centres, values, "o-", color="#4477aa", label=name)
+        for row, x, y in zip(shown, centres, values, strict=True):
+            axes.annotate(f"n={row.images}", (x, y), textcoords="offset points", xytext=(0, 8),
+                          ha="center", fontsize=8)  # fmt: skip
+    if clean is not None:
+        axes.axhline(clean, color="#cc6677", linestyle="--", label=f"clean {name} {clean:.3f}")
+    axes.set_xlabel("sigma (pixels)")
+    axes.set_ylabel(name)
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="best", fontsize=8)
+    data = _png(figure)
+    plt.close(figure)
+    return data
+
+
+class _Point:
+    """A level as the chart reads it."""
+
+    def __init__(self, low: float, high: float, images: int, metrics: dict, intervals: dict):
+        self.sigma_low, self.sigma_high, self.images = low, high, images
+        self._metrics, self._intervals = metrics, intervals
+
+    def metric(self, name: str) -> float:
+        return self._metrics[name]
+
+    def interval(self, name: str) -> tuple[float, float] | None:
+        return self._intervals.get(name)
+
+
+def evaluation_png(evaluation) -> bytes:
+    """AP against sigma, with the intervals and the clean AP."""
+    rows = [_Point(r.level.sigma_low, r.level.sigma_high, r.images, r.metrics, r.intervals)
+            for r in evaluation.rows]  # fmt: skip
+    clean = evaluation.clean.metrics["AP"] if evaluation.clean else None
+    rpc = evaluation.rpc
+    title = "AP against blur" + (f" (mPC {evaluation.mpc:.3f}, rPC {rpc:.1%})" if rpc else "")
+    return _level_chart(rows, "AP", clean, title, intervals=bool(evaluation.bootstrap))
+
+
+def mask_evaluation_png(evaluation) -> bytes:
+    """mIoU against sigma, with the clean mIoU."""
+    rows = [_Point(r.sigma_low, r.sigma_high, r.images, r.metrics, {}) for r in evaluation.rows]
+    clean = evaluation.clean.metrics["mIoU"] if evaluation.clean else None
+    return _level_chart(rows, "mIoU", clean, "mean IoU against blur", intervals=False)

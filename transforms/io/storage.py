@@ -170,13 +170,25 @@ def read_bytes(path: str, limit: int = DEFAULT_MAX_BYTES) -> bytes:
             size = os.fstat(f.fileno()).st_size
             if size > limit:
                 raise too_large(path, size, limit)
-            data = f.read(limit + 1)
+            data = f.read(size + 1)  # (read(n) allocates n bytes: never the limit itself)
     else:
         with open_read(path) as f:
-            data = f.read(limit + 1)
+            data = _read_at_most(f, limit + 1)
     if len(data) > limit:
         raise too_large(path, len(data), limit, at_least=True)
     return data
+
+
+def _read_at_most(stream: IO[bytes], most: int) -> bytes:
+    """Up to `most` bytes of a stream, in chunks (a single read(most) would allocate them)."""
+    chunks, size = [], 0
+    while size < most:
+        chunk = stream.read(min(1 << 24, most - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def write_bytes(path: str, data: bytes) -> None:

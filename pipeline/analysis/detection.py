@@ -1,0 +1,455 @@
+"""Ground truth and predictions for `evaluate`, as COCO-format values keyed by the copies the
+log names.
+
+Ground truth comes from the dataset the log describes: the rewritten COCO JSON of the output,
+each copy's YOLO label file (boxes and polygons denormalised with the logged width and
+height), or its VOC XML (`difficult` objects ignored, given to COCOeval as crowd boxes, its
+only way to ignore a box); or from a COCO JSON given with --ground_truth. Predictions come in
+the formats detectors write: a COCO results JSON, a folder of Ultralytics prediction files
+(`cls cx cy w h conf`, normalised), or a CSV or Parquet table (image, category, x_min, y_min,
+x_max, y_max, score). Everything that cannot be matched is counted, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import posixpath
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from pipeline.usage import UsageError
+from transforms import keys
+from transforms.io import storage
+from transforms.labels.yolo import load_yaml
+
+PREDICTION_COLUMNS = ("image", "category", "x_min", "y_min", "x_max", "y_max", "score")
+
+
+@dataclass(frozen=True)
+class Copy:
+    """One row of the log: a written image, where it is relative to --output, its size, and
+    the blur it got."""
+
+    relative: str
+    copy_index: int
+    applied: bool
+    sigma: float
+    width: int
+    height: int
+    label_uris: tuple[str, ...]
+
+
+@dataclass
+class GroundTruth:
+    """The copies' ground truth as a COCO dataset, and which image id each copy has."""
+
+    images: list[dict[str, Any]]
+    annotations: list[dict[str, Any]]
+    categories: list[dict[str, Any]]
+    id_of: dict[str, int]  # copy's path relative to --output -> image id
+    source: str  # where it came from, for messages
+
+    def subset(self, image_ids: set[int]) -> dict[str, Any]:
+        """The COCO dataset of some of the images (one level)."""
+        return {
+            "images": [i for i in self.images if i["id"] in image_ids],
+            "annotations": [a for a in self.annotations if a["image_id"] in image_ids],
+            "categories": self.categories,
+        }
+
+    @property
+    def category_by_name(self) -> dict[str, int]:
+        return {str(c["name"]): int(c["id"]) for c in self.categories}
+
+
+@dataclass
+class Accounting:
+    """What could not be matched, counted for the summary."""
+
+    no_image: int = 0  # predictions naming no image of the log
+    unknown_category: int = 0
+    outside_image: int = 0  # boxes reaching outside their image (kept, as COCOeval keeps them)
+    without_file: int = 0  # copies with no prediction file in a folder of them
+    without_predictions: int = 0  # copies with no prediction at all (no detections)
+    examples: dict[str, str] = field(default_factory=dict)
+
+    def note(self, what: str, example: str) -> None:
+        self.examples.setdefault(what, example)
+
+
+@dataclass
+class Detections:
+    """Predictions as arrays (a few bytes each, whatever their number): the image id they
+    were matched to, the category id, [x, y, w, h], the score, and (segm) the masks."""
+
+    image_id: np.ndarray
+    category_id: np.ndarray
+    bbox: np.ndarray
+    score: np.ndarray
+    segmentation: list[Any] | None = None
+
+    def of(self, image_ids: set[int]) -> list[dict[str, Any]]:
+        """The detections of some images as COCO results (what COCOeval reads)."""
+        chosen = np.flatnonzero(np.isin(self.image_id, list(image_ids)))
+        found = []
+        for i in chosen:
+            x, y, w, h = (float(v) for v in self.bbox[i])
+            result = {
+                "image_id": int(self.image_id[i]),
+                "category_id": int(self.category_id[i]),
+                "bbox": [x, y, w, h],
+                "score": float(self.score[i]),
+                "area": w * h,
+            }
+            if self.segmentation is not None:
+                result["segmentation"] = self.segmentation[i]
+            found.append(result)
+        return found
+
+
+# -- ground truth ----------------------------------------------------------------------------
+
+
+def _read_text(uri: str) -> str:
+    return storage.read_bytes(uri).decode("utf-8")
+
+
+def _relative(uri: str, output: str) -> str:
+    prefix = output.rstrip("/") + "/"
+    return uri[len(prefix) :] if uri.startswith(prefix) else uri
+
+
+def ground_truth(copies: list[Copy], metadata: dict[str, Any], given: str | None) -> GroundTruth:
+    """The copies' ground truth: from --ground_truth, else from the log's dataset."""
+    if given:
+        return _from_coco_files([given], copies, given)
+    dataset = metadata.get("dataset") or {}
+    kind = dataset.get("kind", "images")
+    output = str(metadata.get("output", ""))
+    if kind == "coco":
+        files = [
+            keys.join(output, k) for k in dataset.get("index_files", []) if k.endswith(".json")
+        ]
+        written = [f for f in files if storage.exists(f)]  # (other splits' may not be)
+        return _from_coco_files(written, copies, "the output's COCO JSON")
+    if kind == "yolo":
+        return _from_yolo(copies, output, dataset)
+    if kind == "voc":
+        return _from_voc(copies)
+    raise UsageError(
+        "the log's dataset has no annotations (a plain folder of images): give the ground "
+        "truth as a COCO JSON with --ground_truth FILE"
+    )
+
+
+def _from_coco_files(files: list[str], copies: list[Copy], source: str) -> GroundTruth:
+    """The images of COCO JSONs that are copies of the log (by file_name: its path relative
+    to --output, or a tail of it), with their annotations."""
+    wanted = {c.relative for c in copies}
+    images, annotations, categories, id_of = [], [], {}, {}
+    for path in files:
+        try:
+            data = json.loads(storage.read_bytes(path, 1 << 34))
+        except Exception as error:
+            raise UsageError(f"cannot read the ground truth {path}: {error}") from error
+        if not isinstance(data, dict) or "images" not in data:
+            raise UsageError(f"{path} is not a COCO JSON (no images)")
+        if not any("bbox" in a for a in data.get("annotations", [])[:1000]):
+            continue  # captions, keypoints-only or panoptic JSONs hold no boxes
+        found = _match_file_names(data["images"], wanted)
+        if set(found.values()) & {i["id"] for i in images}:
+            raise UsageError(f"{path} reuses image ids of another JSON of the log: give one "
+                             "JSON with --ground_truth")  # fmt: skip
+        images += [i for i in data["images"] if i["id"] in set(found.values())]
+        keep = set(found.values())
+        annotations += [a for a in data.get("annotations", []) if a.get("image_id") in keep]
+        categories.update({c["id"]: c for c in data.get("categories", [])})
+        id_of.update(found)
+    if not images:
+        raise UsageError(f"no image of {source} is a copy of the log (file_name relative to "
+                         "--output)")  # fmt: skip
+    return GroundTruth(images, annotations, list(categories.values()), id_of, source)
+
+
+def _match_file_names(entries: list[Any], wanted: set[str]) -> dict[str, int]:
+    """copy path -> image id, where an entry's file_name is the path or its tail."""
+    by_tail: dict[str, list[str]] = {}
+    for relative in wanted:
+        parts = relative.split("/")
+        for i in range(len(parts)):
+            by_tail.setdefault("/".join(parts[i:]), []).append(relative)
+    found = {}
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("file_name"), str):
+            continue
+        candidates = by_tail.get(entry["file_name"].lstrip("./"), [])
+        if len(candidates) == 1:
+            found[candidates[0]] = entry["id"]
+    return found
+
+
+def _numbered(copies: list[Copy]) -> dict[str, int]:
+    return {c.relative: i + 1 for i, c in enumerate(sorted(copies, key=lambda c: c.relative))}
+
+
+def _image(copy: Copy, image_id: int) -> dict[str, Any]:
+    return {"id": image_id, "file_name": copy.relative, "width": copy.width,
+            "height": copy.height}  # fmt: skip
+
+
+def _yolo_names(output: str, dataset: dict[str, Any]) -> dict[int, str]:
+    yaml_key = next((k for k in dataset.get("index_files", []) if k.endswith(".yaml")), None)
+    if yaml_key is None:
+        return {}
+    try:
+        names = load_yaml(_read_text(keys.join(output, yaml_key))).get("names", {})
+    except Exception:
+        return {}
+    return dict(enumerate(names)) if isinstance(names, list) else {int(k): str(v) for k, v in
+                                                                   names.items()}  # fmt: skip
+
+
+def _from_yolo(copies: list[Copy], output: str, dataset: dict[str, Any]) -> GroundTruth:
+    ids = _numbered(copies)
+    names = _yolo_names(output, dataset)
+    images, annotations, seen = [], [], set()
+    for copy in copies:
+        images.append(_image(copy, ids[copy.relative]))
+        label = next((u for u in copy.label_uris if u.endswith(".txt")), None)
+        if label is None:
+            continue  # a background image: no objects
+        for number, line in enumerate(_read_text(label).splitlines()):
+            values = line.split()
+            if len(values) < 5:
+                continue
+            cls, coords = int(values[0]), [float(v) for v in values[1:]]
+            seen.add(cls)
+            annotations.append(_yolo_object(cls, coords, copy, ids[copy.relative], number))
+    for i, annotation in enumerate(annotations, start=1):
+        annotation["id"] = i
+    categories = [{"id": c, "name": names.get(c, str(c))} for c in sorted(set(names) | seen)]
+    return GroundTruth(images, annotations, categories, ids, "the copies' YOLO label files")
+
+
+def _yolo_object(cls: int, coords: list[float], copy: Copy, image_id: int, line: int) -> dict:
+    """A YOLO row (a box, or a polygon when it has more than four numbers) in pixels."""
+    w, h = copy.width, copy.height
+    if len(coords) == 4:
+        cx, cy, bw, bh = coords
+        box = [(cx - bw / 2) * w, (cy - bh / 2) * h, bw * w, bh * h]
+        return {"image_id": image_id, "category_id": cls, "bbox": box, "area": box[2] * box[3],
+                "iscrowd": 0}  # fmt: skip
+    xs, ys = [v * w for v in coords[0::2]], [v * h for v in coords[1::2]]
+    polygon = [v for pair in zip(xs, ys, strict=False) for v in pair]
+    box = [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]
+    area = 0.5 * abs(sum(xs[i] * ys[i - 1] - xs[i - 1] * ys[i] for i in range(len(xs))))
+    return {"image_id": image_id, "category_id": cls, "bbox": box, "area": area,
+            "segmentation": [polygon], "iscrowd": 0}  # fmt: skip
+
+
+def _from_voc(copies: list[Copy]) -> GroundTruth:
+    """VOC XMLs: 1-based inclusive pixel boxes as COCO [x, y, w, h] (xmin - 1, ymin - 1,
+    width and height in whole pixels); categories numbered from 0 in name order, as
+    Ultralytics' VOC.yaml numbers the twenty classes."""
+    ids = _numbered(copies)
+    objects: list[tuple[Copy, str, list[float], bool]] = []
+    for copy in copies:
+        label = next((u for u in copy.label_uris if u.endswith(".xml")), None)
+        if label is None:
+            continue
+        root = ET.fromstring(storage.read_bytes(label))
+        for obj in root.iter("object"):
+            box = obj.find("bndbox")
+            if box is None:
+                continue
+            x0, y0, x1, y1 = (float(box.findtext(t) or 0) for t in ("xmin", "ymin", "xmax", "ymax"))
+            difficult = (obj.findtext("difficult") or "0").strip() == "1"
+            box = [x0 - 1, y0 - 1, x1 - x0 + 1, y1 - y0 + 1]
+            objects.append((copy, obj.findtext("name") or "", box, difficult))
+    names = sorted({name for _, name, _, _ in objects})
+    number = {name: i for i, name in enumerate(names)}
+    annotations = [
+        {"id": i, "image_id": ids[copy.relative], "category_id": number[name], "bbox": box,
+         "area": box[2] * box[3], "iscrowd": int(difficult)}
+        for i, (copy, name, box, difficult) in enumerate(objects, start=1)
+    ]  # fmt: skip
+    images = [_image(c, ids[c.relative]) for c in copies]
+    categories = [{"id": i, "name": name} for name, i in number.items()]
+    return GroundTruth(images, annotations, categories, ids, "the copies' VOC XMLs")
+
+
+# -- predictions -----------------------------------------------------------------------------
+
+
+class _Builder:
+    """Predictions matched one by one to images and categories, collected as arrays."""
+
+    def __init__(self, truth: GroundTruth, copies: list[Copy], output: str) -> None:
+        self.truth, self.output, self.accounting = truth, output, Accounting()
+        self.ids = {i["id"] for i in truth.images}
+        self.sizes = {i["id"]: (int(i.get("width", 0)), int(i.get("height", 0)))
+                      for i in truth.images}  # fmt: skip
+        self.by_stem: dict[str, list[str]] = {}
+        self.by_path: dict[str, list[str]] = {}  # path without its extension
+        for copy in copies:
+            without = posixpath.splitext(copy.relative)[0]
+            self.by_path.setdefault(without, []).append(copy.relative)
+            self.by_stem.setdefault(posixpath.basename(without), []).append(copy.relative)
+        self.category_ids = {int(c["id"]) for c in truth.categories}
+        self.rows: list[tuple[float, ...]] = []
+        self.segmentation: list[Any] = []
+
+    def image_id(self, image: Any) -> int | None:
+        """The image a prediction names: an image id, a path relative to --output (or an
+        output URI), or (when unambiguous) a path without extension or a file stem."""
+        if isinstance(image, int | np.integer) and not isinstance(image, bool):
+            return int(image) if int(image) in self.ids else None
+        text = str(image).strip()
+        if text.isdigit() and int(text) in self.ids:
+            return int(text)
+        relative = _relative(text, self.output).lstrip("/")
+        if relative in self.truth.id_of:
+            return self.truth.id_of[relative]
+        for table, name in (
+            (self.by_path, posixpath.splitext(relative)[0]),
+            (self.by_stem, posixpath.splitext(posixpath.basename(relative))[0]),
+        ):
+            candidates = [c for c in table.get(name, []) if c in self.truth.id_of]
+            if len(candidates) == 1:
+                return self.truth.id_of[candidates[0]]
+        return None  # fmt: skip
+
+    def category(self, value: Any) -> int | None:
+        """By id, or by name where the formats differ."""
+        if isinstance(value, str) and not value.strip().lstrip("-").isdigit():
+            return self.truth.category_by_name.get(value.strip())
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            return None
+        return number if number in self.category_ids else None
+
+    def add(self, image: Any, category: Any, box: list[float], score: float,
+            segmentation: Any = None) -> None:  # fmt: skip
+        image_id = self.image_id(image)
+        if image_id is None:
+            self.accounting.no_image += 1
+            self.accounting.note("no_image", str(image))
+            return
+        category_id = self.category(category)
+        if category_id is None:
+            self.accounting.unknown_category += 1
+            self.accounting.note("unknown_category", str(category))
+            return
+        width, height = self.sizes[image_id]
+        x, y, w, h = box
+        if x < -0.5 or y < -0.5 or x + w > width + 0.5 or y + h > height + 0.5:
+            self.accounting.outside_image += 1  # kept: COCOeval evaluates it as it is
+        self.rows.append((image_id, category_id, x, y, w, h, float(score)))
+        if segmentation is not None:
+            self.segmentation.append(segmentation)
+
+    def detections(self, iou_type: str) -> Detections:
+        array = np.array(self.rows, dtype=float).reshape(-1, 7)
+        if iou_type == "segm" and len(self.segmentation) != len(self.rows):
+            raise UsageError("--iou_type segm needs a segmentation for every prediction")
+        return Detections(array[:, 0].astype(np.int64), array[:, 1].astype(np.int64),
+                          array[:, 2:6], array[:, 6],
+                          self.segmentation if iou_type == "segm" else None)  # fmt: skip
+
+
+def predictions(
+    path: str, truth: GroundTruth, copies: list[Copy], output: str, iou_type: str
+) -> tuple[Detections, Accounting]:
+    """The predictions at `path` (a file or a folder, local or gs://), in whichever format it
+    is, matched to the ground truth's images and categories."""
+    builder = _Builder(truth, copies, output)
+    lower = path.lower().rstrip("/")
+    if lower.endswith(".json"):
+        _coco_results(path, builder)
+    elif lower.endswith((".csv", ".parquet", ".pq")):
+        _table(path, builder)
+    elif storage.list_files(keys.join(path, "**.txt")):
+        _ultralytics(path, builder, copies)
+    else:
+        raise UsageError(f"--predictions {path}: not a COCO results JSON, a CSV or Parquet "
+                         "table, nor a folder of Ultralytics .txt prediction files")  # fmt: skip
+    found = builder.detections(iou_type)
+    if found.image_id.size == 0 and builder.accounting.no_image:
+        example = builder.accounting.examples.get("no_image")
+        raise UsageError(f"--predictions {path}: no prediction names an image of the log (e.g. "
+                         f"{example!r}): predictions of another dataset?")  # fmt: skip
+    builder.accounting.without_predictions = len(builder.ids - set(found.image_id.tolist()))
+    return found, builder.accounting
+
+
+def _coco_results(path: str, builder: _Builder) -> None:
+    try:
+        data = json.loads(storage.read_bytes(path, 1 << 36))
+    except Exception as error:
+        raise UsageError(f"--predictions {path} cannot be read as JSON: {error}") from error
+    if isinstance(data, dict) and "annotations" in data:
+        data = data["annotations"]
+    if not isinstance(data, list) or (data and not isinstance(data[0], dict)):
+        raise UsageError(f"--predictions {path}: not a COCO results JSON (a list of detections "
+                         "with image_id, category_id, bbox, score)")  # fmt: skip
+    for item in data:
+        if not isinstance(item, dict) or ("bbox" not in item and "segmentation" not in item):
+            raise UsageError(f"--predictions {path}: a detection without bbox: {item!r:.200}")
+        box = item.get("bbox") or _box_of(item["segmentation"])
+        builder.add(item.get("image_id"), item.get("category_id"), [float(v) for v in box],
+                    float(item.get("score", 1.0)), item.get("segmentation"))  # fmt: skip
+
+
+def _box_of(segmentation: Any) -> list[float]:
+    from faster_coco_eval.core import mask as mask_utils
+
+    return [float(v) for v in mask_utils.toBbox(segmentation)]
+
+
+def _table(path: str, builder: _Builder) -> None:
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    data = storage.read_bytes(path, 1 << 36)
+    try:
+        table = (pq.read_table(io.BytesIO(data)) if path.lower().endswith(("parquet", "pq"))
+                 else pacsv.read_csv(io.BytesIO(data)))  # fmt: skip
+    except Exception as error:
+        raise UsageError(f"--predictions {path} cannot be read as a table: {error}") from error
+    missing = [c for c in PREDICTION_COLUMNS if c not in table.column_names]
+    if missing:
+        raise UsageError(f"--predictions {path} lacks the columns {', '.join(missing)} (a "
+                         f"table has {', '.join(PREDICTION_COLUMNS)})")  # fmt: skip
+    columns = {c: table.column(c).to_pylist() for c in PREDICTION_COLUMNS}
+    for image, category, x0, y0, x1, y1, score in zip(*columns.values(), strict=True):
+        builder.add(image, category, [x0, y0, x1 - x0, y1 - y0], score)
+
+
+def _ultralytics(path: str, builder: _Builder, copies: list[Copy]) -> None:
+    """Ultralytics' `predict(save_txt=True, save_conf=True)` files: `cls cx cy w h conf`
+    normalised, one file per image that has detections, named by the image's stem (or its
+    relative path)."""
+    base = path.rstrip("/") + "/"
+    covered: set[int] = set()
+    for file in storage.list_files(keys.join(path, "**.txt")):
+        name = file[len(base) :] if file.startswith(base) else posixpath.basename(file)
+        image_id = builder.image_id(name)
+        lines = [line.split() for line in _read_text(file).splitlines() if line.split()]
+        if image_id is None:
+            builder.accounting.no_image += len(lines)
+            builder.accounting.note("no_image", name)
+            continue
+        covered.add(image_id)
+        width, height = builder.sizes[image_id]
+        for values in lines:
+            if len(values) < 6:
+                continue
+            cls, (cx, cy, w, h, conf) = values[0], (float(v) for v in values[1:6])
+            box = [(cx - w / 2) * width, (cy - h / 2) * height, w * width, h * height]
+            builder.add(image_id, int(cls), box, conf)
+    builder.accounting.without_file = len(builder.ids - covered)
