@@ -8,8 +8,10 @@ COCOeval's `evaluateImg` (greedy by score, per IoU threshold, crowd and ignored 
 treats them) is redone here for area "all" and 100 detections, each detection's true/false
 positive flag kept; then each bootstrap resample of the level's images is a vector of weights,
 and AP, AP50, AP75 and AR@100 follow from weighted cumulative sums over detections sorted once
-(no evaluation again). With all weights 1 these sums give exactly COCOeval's AP, which the
-tests check.
+(no evaluation again). With all weights 1 these sums give exactly COCOeval's AP, and with
+integer weights exactly what COCOeval gives for the images repeated that many times (among
+equal scores a repeated image's detections count together, where COCOeval would interleave
+them), which the tests check.
 """
 
 from __future__ import annotations
@@ -110,9 +112,24 @@ def _bbox_iou(dt: np.ndarray, gt: np.ndarray, crowd: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
-def _mask_iou(dt: list[Any], gt: list[Any], crowd: np.ndarray) -> np.ndarray:
+def _rle(segmentation: Any, height: int, width: int) -> Any:
+    """A segmentation as one RLE, as COCOeval's annToRLE makes it (polygons and uncompressed
+    RLE converted with the image's size)."""
     from faster_coco_eval.core import mask as mask_utils
 
+    if isinstance(segmentation, list):
+        return mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
+    if isinstance(segmentation.get("counts"), list):
+        return mask_utils.frPyObjects(segmentation, height, width)
+    return segmentation
+
+
+def _mask_iou(dt: list[Any], gt: list[Any], crowd: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    from faster_coco_eval.core import mask as mask_utils
+
+    height, width = size
+    dt = [_rle(d, height, width) for d in dt]
+    gt = [_rle(g, height, width) for g in gt]
     return np.asarray(mask_utils.iou(dt, gt, crowd.astype(np.uint8).tolist()), dtype=float)
 
 
@@ -327,11 +344,13 @@ def match_level(
     tp = np.zeros((len(IOU_THRESHOLDS), order.size), bool)
     fp = np.ones((len(IOU_THRESHOLDS), order.size), bool)  # neither: ignored
     ids = {i: image_id for image_id, i in index.items()}
+    sizes = {i["id"]: (int(i.get("height", 0)), int(i.get("width", 0))) for i in gt["images"]}
     for start, end in zip(*_groups(image[order], category[order]), strict=True):
         first = order[start]
         truth = truths.get((ids[int(image[first])], int(category[first])))
         if truth is not None:
-            matched, ignored = _match(truth, [kept[i] for i in order[start:end]], iou_type)
+            matched, ignored = _match(truth, [kept[i] for i in order[start:end]], iou_type,
+                                      sizes[ids[int(image[first])]])  # fmt: skip
             tp[:, start:end] = matched & ~ignored
             fp[:, start:end] = ~matched
     # COCOeval's accumulate: per category, by score, equal scores in image order
@@ -347,6 +366,7 @@ def _match(
     truth: tuple[list[dict[str, Any]], np.ndarray, np.ndarray],
     dts: list[dict[str, Any]],
     iou_type: str,
+    size: tuple[int, int],
 ) -> tuple[np.ndarray, np.ndarray]:
     """The greedy matching of one (image, category): which detections matched, and whether
     the box each matched is ignored (a crowd)."""
@@ -355,7 +375,8 @@ def _match(
         ious = _bbox_iou(np.array([d["bbox"] for d in dts], float),
                          np.array([g["bbox"] for g in gts], float), crowd)  # fmt: skip
     else:
-        ious = _mask_iou([d["segmentation"] for d in dts], [g["segmentation"] for g in gts], crowd)
+        ious = _mask_iou([d["segmentation"] for d in dts], [g["segmentation"] for g in gts],
+                         crowd, size)  # fmt: skip
     if len(gts) == 1:
         return _greedy_one(ious[:, 0], bool(ignore[0]), bool(crowd[0]))
     return _greedy(ious, ignore, crowd)

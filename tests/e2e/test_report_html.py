@@ -60,6 +60,15 @@ def test_page_is_self_contained(page_file: Path):
 
 @needs_browser
 def test_page_opens_in_chromium_with_every_image_loaded(page_file: Path, tmp_path: Path):
+    widths, messages, requests = open_in_chromium(page_file, tmp_path / "report.png")
+    assert len(widths) >= 4 and all(w > 0 for w in widths), widths
+    assert not [m for m in messages if m.startswith(("error", "pageerror"))], messages
+    assert all(u.startswith(("file:", "data:")) for u in requests), requests
+    assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def open_in_chromium(page_file: Path, screenshot: Path) -> tuple[list[int], list[str], list[str]]:
+    """The widths of the page's images once loaded, its console messages and its requests."""
     from playwright.sync_api import sync_playwright
 
     messages: list[str] = []
@@ -75,10 +84,7 @@ def test_page_opens_in_chromium_with_every_image_loaded(page_file: Path, tmp_pat
             widths = page.eval_on_selector_all(
                 "img", "images => images.map(i => i.complete ? i.naturalWidth : 0)"
             )
-            page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+            page.screenshot(path=str(screenshot), full_page=True)
         finally:
             browser.close()
-    assert len(widths) >= 4 and all(w > 0 for w in widths), widths
-    assert not [m for m in messages if m.startswith(("error", "pageerror"))], messages
-    assert all(u.startswith(("file:", "data:")) for u in requests), requests
-    assert (tmp_path / "report.png").stat().st_size > 10_000
+    return widths, messages, requests
