@@ -56,7 +56,13 @@ def _coco_eval(gt: dict[str, Any], detections: list[dict[str, Any]], iou_type: s
 
     with contextlib.redirect_stdout(io.StringIO()):
         truth = COCO(gt)
-        found = truth.loadRes(detections) if detections else truth.loadRes([])
+        if iou_type == "bbox" and detections and "id" in detections[0]:
+            found = COCO()  # the results already hold what loadRes would add (ids, areas)
+            found.dataset = {"images": gt["images"], "categories": gt["categories"],
+                             "annotations": detections}  # fmt: skip
+            found.createIndex()
+        else:
+            found = truth.loadRes(detections) if detections else truth.loadRes([])
         evaluation = COCOeval_faster(truth, found, iou_type)
         evaluation.params.imgIds = sorted(i["id"] for i in gt["images"])
         evaluation.evaluate()

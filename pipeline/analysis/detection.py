@@ -52,12 +52,18 @@ class GroundTruth:
     categories: list[dict[str, Any]]
     id_of: dict[str, int]  # copy's path relative to --output -> image id
     source: str  # where it came from, for messages
+    _by_image: dict[int, list[dict[str, Any]]] | None = field(default=None, repr=False)
 
     def subset(self, image_ids: set[int]) -> dict[str, Any]:
         """The COCO dataset of some of the images (one level)."""
+        if self._by_image is None:  # grouped once: every level takes its images' boxes
+            self._by_image = {}
+            for annotation in self.annotations:
+                self._by_image.setdefault(annotation["image_id"], []).append(annotation)
+        images = [i for i in self.images if i["id"] in image_ids]
         return {
-            "images": [i for i in self.images if i["id"] in image_ids],
-            "annotations": [a for a in self.annotations if a["image_id"] in image_ids],
+            "images": images,
+            "annotations": [a for i in images for a in self._by_image.get(i["id"], ())],
             "categories": self.categories,
         }
 
@@ -93,21 +99,21 @@ class Detections:
     segmentation: list[Any] | None = None
 
     def of(self, image_ids: set[int]) -> list[dict[str, Any]]:
-        """The detections of some images as COCO results (what COCOeval reads)."""
-        chosen = np.flatnonzero(np.isin(self.image_id, list(image_ids)))
-        found = []
-        for i in chosen:
-            x, y, w, h = (float(v) for v in self.bbox[i])
-            result = {
-                "image_id": int(self.image_id[i]),
-                "category_id": int(self.category_id[i]),
-                "bbox": [x, y, w, h],
-                "score": float(self.score[i]),
-                "area": w * h,
-            }
-            if self.segmentation is not None:
+        """The detections of some images as COCO results, with what COCOeval's loadRes adds
+        (an id, the box's area, iscrowd 0), so that no loadRes pass is needed."""
+        chosen = np.flatnonzero(np.isin(self.image_id, np.fromiter(image_ids, np.int64)))
+        boxes = self.bbox[chosen]
+        areas = (boxes[:, 2] * boxes[:, 3]).tolist()
+        found = [
+            {"id": n, "image_id": i, "category_id": c, "bbox": b, "score": s, "area": a,
+             "iscrowd": 0}
+            for n, (i, c, b, s, a) in enumerate(zip(
+                self.image_id[chosen].tolist(), self.category_id[chosen].tolist(),
+                boxes.tolist(), self.score[chosen].tolist(), areas, strict=True), start=1)
+        ]  # fmt: skip
+        if self.segmentation is not None:
+            for result, i in zip(found, chosen, strict=True):
                 result["segmentation"] = self.segmentation[i]
-            found.append(result)
         return found
 
 
@@ -300,7 +306,7 @@ class _Builder:
             self.by_path.setdefault(without, []).append(copy.relative)
             self.by_stem.setdefault(posixpath.basename(without), []).append(copy.relative)
         self.category_ids = {int(c["id"]) for c in truth.categories}
-        self.rows: list[tuple[float, ...]] = []
+        self.columns: list[tuple[np.ndarray, ...]] = []
         self.segmentation: list[Any] = []
 
     def image_id(self, image: Any) -> int | None:
@@ -335,31 +341,67 @@ class _Builder:
 
     def add(self, image: Any, category: Any, box: list[float], score: float,
             segmentation: Any = None) -> None:  # fmt: skip
-        image_id = self.image_id(image)
-        if image_id is None:
-            self.accounting.no_image += 1
-            self.accounting.note("no_image", str(image))
+        """One prediction (the folder format, file by file)."""
+        self.add_many([image], [category], np.array([box], float), np.array([score], float),
+                      None if segmentation is None else [segmentation])  # fmt: skip
+
+    def add_many(
+        self,
+        images: list[Any],
+        categories: list[Any],
+        boxes: np.ndarray,
+        scores: np.ndarray,
+        segmentations: list[Any] | None = None,
+    ) -> None:
+        """Predictions as columns, resolved once per distinct image and category (millions of
+        predictions name a few thousand of each)."""
+        if not images:
             return
-        category_id = self.category(category)
-        if category_id is None:
-            self.accounting.unknown_category += 1
-            self.accounting.note("unknown_category", str(category))
-            return
-        width, height = self.sizes[image_id]
-        x, y, w, h = box
-        if x < -0.5 or y < -0.5 or x + w > width + 0.5 or y + h > height + 0.5:
-            self.accounting.outside_image += 1  # kept: COCOeval evaluates it as it is
-        self.rows.append((image_id, category_id, x, y, w, h, float(score)))
-        if segmentation is not None:
-            self.segmentation.append(segmentation)
+        image_ids = {value: self.image_id(value) for value in set(images)}
+        category_ids = {value: self.category(value) for value in set(categories)}
+        image = np.array([image_ids[v] if image_ids[v] is not None else -1 for v in images])
+        category = np.array([c if (c := category_ids[v]) is not None else -1 for v in categories])
+        named = image >= 0
+        known = named & (category >= 0)
+        self._count(images, categories, image_ids, category_ids, named, known)
+        kept = np.flatnonzero(known)
+        sizes = np.array([self.sizes[i] for i in image[kept]], float).reshape(-1, 2)
+        box = boxes[kept]
+        self.accounting.outside_image += int(
+            np.count_nonzero(
+                (box[:, 0] < -0.5)
+                | (box[:, 1] < -0.5)
+                | (box[:, 0] + box[:, 2] > sizes[:, 0] + 0.5)
+                | (box[:, 1] + box[:, 3] > sizes[:, 1] + 0.5)
+            )
+        )  # fmt: skip  (kept: COCOeval evaluates them as they are)
+        self.columns.append((image[kept], category[kept], box, scores[kept]))
+        if segmentations is not None:
+            self.segmentation += [segmentations[i] for i in kept]
+
+    def _count(self, images: list[Any], categories: list[Any], image_ids: dict, category_ids: dict,
+               named: np.ndarray, known: np.ndarray) -> None:  # fmt: skip
+        unnamed = np.flatnonzero(~named)
+        if unnamed.size:
+            self.accounting.no_image += int(unnamed.size)
+            self.accounting.note("no_image", str(images[unnamed[0]]))
+        unknown = np.flatnonzero(named & ~known)
+        if unknown.size:
+            self.accounting.unknown_category += int(unknown.size)
+            self.accounting.note("unknown_category", str(categories[unknown[0]]))
 
     def detections(self, iou_type: str) -> Detections:
-        array = np.array(self.rows, dtype=float).reshape(-1, 7)
-        if iou_type == "segm" and len(self.segmentation) != len(self.rows):
-            raise UsageError("--iou_type segm needs a segmentation for every prediction")
-        return Detections(array[:, 0].astype(np.int64), array[:, 1].astype(np.int64),
-                          array[:, 2:6], array[:, 6],
-                          self.segmentation if iou_type == "segm" else None)  # fmt: skip
+        parts = self.columns or [(np.zeros(0, int), np.zeros(0, int), np.zeros((0, 4)),
+                                  np.zeros(0))]  # fmt: skip
+        found = Detections(np.concatenate([p[0] for p in parts]).astype(np.int64),
+                           np.concatenate([p[1] for p in parts]).astype(np.int64),
+                           np.concatenate([p[2] for p in parts]).reshape(-1, 4),
+                           np.concatenate([p[3] for p in parts]).astype(float))  # fmt: skip
+        if iou_type == "segm":
+            if len(self.segmentation) != found.image_id.size:
+                raise UsageError("--iou_type segm needs a segmentation for every prediction")
+            found.segmentation = self.segmentation
+        return found
 
 
 def predictions(
@@ -400,9 +442,13 @@ def _coco_results(path: str, builder: _Builder) -> None:
     for item in data:
         if not isinstance(item, dict) or ("bbox" not in item and "segmentation" not in item):
             raise UsageError(f"--predictions {path}: a detection without bbox: {item!r:.200}")
-        box = item.get("bbox") or _box_of(item["segmentation"])
-        builder.add(item.get("image_id"), item.get("category_id"), [float(v) for v in box],
-                    float(item.get("score", 1.0)), item.get("segmentation"))  # fmt: skip
+    boxes = np.array([item["bbox"] if item.get("bbox") else _box_of(item["segmentation"])
+                      for item in data], float).reshape(-1, 4)  # fmt: skip
+    segmentations = [item.get("segmentation") for item in data]
+    masks = segmentations if any(s is not None for s in segmentations) else None
+    builder.add_many([item.get("image_id") for item in data],
+                     [item.get("category_id") for item in data], boxes,
+                     np.array([item.get("score", 1.0) for item in data], float), masks)  # fmt: skip
 
 
 def _box_of(segmentation: Any) -> list[float]:
@@ -425,9 +471,11 @@ def _table(path: str, builder: _Builder) -> None:
     if missing:
         raise UsageError(f"--predictions {path} lacks the columns {', '.join(missing)} (a "
                          f"table has {', '.join(PREDICTION_COLUMNS)})")  # fmt: skip
-    columns = {c: table.column(c).to_pylist() for c in PREDICTION_COLUMNS}
-    for image, category, x0, y0, x1, y1, score in zip(*columns.values(), strict=True):
-        builder.add(image, category, [x0, y0, x1 - x0, y1 - y0], score)
+    corners = np.column_stack([np.asarray(table.column(c).to_numpy(), float)
+                               for c in ("x_min", "y_min", "x_max", "y_max")])  # fmt: skip
+    boxes = np.column_stack([corners[:, :2], corners[:, 2:] - corners[:, :2]])
+    builder.add_many(table.column("image").to_pylist(), table.column("category").to_pylist(),
+                     boxes, np.asarray(table.column("score").to_numpy(), float))  # fmt: skip
 
 
 def _ultralytics(path: str, builder: _Builder, copies: list[Copy]) -> None:
@@ -436,6 +484,11 @@ def _ultralytics(path: str, builder: _Builder, copies: list[Copy]) -> None:
     relative path)."""
     base = path.rstrip("/") + "/"
     covered: set[int] = set()
+    # Ultralytics numbers a model's classes from 0; a COCO JSON's ids start at 1 and have gaps
+    # (80 classes among ids 1-90): class i is then the i-th category in id order, as
+    # Ultralytics' own COCO conversion (coco80 to coco91) has it
+    ids = sorted(int(c["id"]) for c in builder.truth.categories)
+    index = dict(enumerate(ids)) if ids != list(range(len(ids))) else {i: i for i in ids}
     for file in storage.list_files(keys.join(path, "**.txt")):
         name = file[len(base) :] if file.startswith(base) else posixpath.basename(file)
         image_id = builder.image_id(name)
@@ -451,5 +504,5 @@ def _ultralytics(path: str, builder: _Builder, copies: list[Copy]) -> None:
                 continue
             cls, (cx, cy, w, h, conf) = values[0], (float(v) for v in values[1:6])
             box = [(cx - w / 2) * width, (cy - h / 2) * height, w * width, h * height]
-            builder.add(image_id, int(cls), box, conf)
+            builder.add(image_id, index.get(int(cls), -1), box, conf)
     builder.accounting.without_file = len(builder.ids - covered)

@@ -8,6 +8,7 @@ bounded whatever the number of rows: DuckDB spills beyond its limit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -163,6 +164,29 @@ def _join(database: LogDatabase, on: str, metric: str, output: str, bin_sql: str
     )
 
 
+Levels = list[tuple[str, float, float]]
+
+
+def _levels(meta: dict[str, Any], database: LogDatabase, bins: int) -> Levels:
+    """(label, low, high) of each level: the sigmas of a --sigmas ladder, else `bins`
+    equal-width bins over the run's range."""
+    ladder = sorted({float(s) for s in meta.get("sigmas") or () if float(s) > 0})
+    if ladder:
+        return [(f"sigma {s:g}", s, s) for s in ladder]
+    low, high = _sigma_range(database)
+    edges = np.linspace(low, high, bins + 1)
+    return [(f"[{edges[b]:.3g}, {edges[b + 1]:.3g}{']' if b == bins - 1 else ')'}",
+             float(edges[b]), float(edges[b + 1])) for b in range(bins)]  # fmt: skip
+
+
+def _level_expression(meta: dict[str, Any], levels: Levels) -> str:
+    """The SQL that gives each log row its level's number (UNBLURRED when not blurred)."""
+    if meta.get("sigmas"):
+        cases = " ".join(f"WHEN sigma_x = {lo!r} THEN {b}" for b, (_, lo, _) in enumerate(levels))
+        return f"CASE WHEN NOT applied THEN {UNBLURRED} {cases} ELSE {UNBLURRED} END"
+    return _bin_expression(levels[0][1], levels[-1][2], len(levels))
+
+
 def _bin_expression(low: float, high: float, bins: int) -> str:
     return (f"CASE WHEN NOT applied THEN {UNBLURRED} ELSE least(greatest(CAST(floor((sigma_x - "
             f"{low!r}) / {high - low!r} * {bins}) AS BIGINT), 0), {bins - 1}) END")  # fmt: skip
@@ -208,9 +232,9 @@ def report(
     if lower_is_better is None:
         lower_is_better = any(word in metric.lower() for word in ("loss", "error", "err"))
     meta = database.metadata
-    low, high = _sigma_range(database)
+    levels = _levels(meta, database, bins)
     try:
-        _join(database, on, metric, str(meta.get("output", "")), _bin_expression(low, high, bins))
+        _join(database, on, metric, str(meta.get("output", "")), _level_expression(meta, levels))
         results_rows, matches = database.rows(
             "SELECT (SELECT count(*) FROM named), (SELECT count(*) FROM matches)"
         )[0]
@@ -226,7 +250,6 @@ def report(
         }
     except duckdb.Error as error:
         raise UsageError(f"cannot join {results_path} with the log: {error}") from error
-    edges = np.linspace(low, high, bins + 1)
 
     def make_bin(number: int, label: str, lo: float | None, hi: float | None) -> Bin:
         count, mean, std = aggregates.get(number, (0, None, None))
@@ -236,10 +259,7 @@ def report(
         return Bin(label, lo, hi, int(count), float(mean), *ci, number)
 
     table = [make_bin(UNBLURRED, "unblurred", 0.0, 0.0)]
-    for b in range(bins):
-        closing = "]" if b == bins - 1 else ")"
-        label = f"[{edges[b]:.3g}, {edges[b + 1]:.3g}{closing}"
-        table.append(make_bin(b, label, float(edges[b]), float(edges[b + 1])))
+    table += [make_bin(b, label, lo, hi) for b, (label, lo, hi) in enumerate(levels)]
     scored = [b for b in table if b.mean is not None]
     worst = None
     if scored:

@@ -186,10 +186,11 @@ def test_every_prediction_format_gives_the_same_numbers(tmp_path: Path):
             (folder / f"{Path(path).stem}.txt").write_text("".join(
                 f"{cls} {(x + w / 2) / 160} {(y + h / 2) / 120} {w / 160} {h / 120} {score}\n"
                 for cls, (x, y, w, h), score in dets))  # fmt: skip
-    # the folder's class ids are the COCO JSON's category ids minus one: name the ground truth's
-    # categories by id there (a COCO JSON numbers them from 1)
+    # (the folder's classes are numbered from 0, the COCO JSON's categories from 1: class i is
+    # the i-th category in id order, as Ultralytics numbers COCO's)
     results = [evaluate_json(out, tmp_path / name, "--bootstrap", "0")
-               for name in ("ids.json", "paths.json", "table.parquet", "table.csv")]  # fmt: skip
+               for name in ("ids.json", "paths.json", "table.parquet", "table.csv",
+                            "predict")]  # fmt: skip
     first = results[0]
     for other in results[1:]:
         for a, b in zip([first["clean"], *first["rows"]], [other["clean"], *other["rows"]],
