@@ -20,7 +20,14 @@ from transforms.job import DEFAULT_MAX_BYTES, BlurJob
 from transforms.jpeg_planes import CODEC_PATHS, PATH_PLANES
 from transforms.labels.layout import DATASET_KINDS, Layout
 from transforms.manifests import DEFAULT_COLUMN
-from transforms.sampling import SIGMA_Y_MODES, BlurSpec
+from transforms.sampling import (
+    CORRUPTIONS,
+    KINDS,
+    SIGMA_Y_MODES,
+    BlurSpec,
+    KindRanges,
+    spec_parameters,
+)
 
 __all__ = ["BlurAugmentOptions", "RunConfig", "UsageError", "resolve", "str_to_bool"]
 
@@ -92,6 +99,32 @@ class BlurAugmentOptions(PipelineOptions):
             default=None,
             help="'same' (isotropic, the default) or 'independent' (sampled separately).",
         )
+        group.add_argument(
+            "--blur",
+            default=None,
+            help="The blur's kind, or kinds with weights, each copy drawing one: "
+            "gaussian (the default), motion, defocus, zoom, glass; e.g. gaussian=2,motion=1.",
+        )
+        for name, what in (
+            ("motion_length", "motion blur's line length, pixels (default 3,25)"),
+            ("motion_angle", "motion blur's angle, degrees counterclockwise (default 0,180)"),
+            ("defocus_radius", "defocus blur's disk radius, pixels (default 1,8)"),
+            ("zoom_factor", "zoom blur's largest zoom (default 1.01,1.25)"),
+            ("glass_delta", "glass blur's largest displacement, pixels (default 1,4)"),
+            ("glass_sigma", "glass blur's Gaussian sigma (default 0.7,1.5)"),
+        ):
+            group.add_argument(f"--{name}", default=None, help=f"MIN,MAX of {what}.")
+        group.add_argument(
+            "--glass_iterations", type=int, default=None, help="Glass blur's passes (default 2)."
+        )
+        group.add_argument(
+            "--corruption",
+            default=None,
+            help="A benchmark corruption of ImageNet-C / COCO-C instead of a draw: "
+            + ", ".join(CORRUPTIONS)
+            + "; with --severities, copy k at the k-th severity.",
+        )
+        group.add_argument("--severities", default=None, help="With --corruption: e.g. 1,2,3,4,5.")
         group.add_argument(
             "--sigmas",
             default=None,
@@ -230,12 +263,8 @@ class RunConfig:
             "log": self.log,
             "errors": self.errors,
             "seed": job.seed,
-            "min_sigma": job.spec.min_sigma,
-            "max_sigma": job.spec.max_sigma,
-            "probability": job.spec.probability,
+            **spec_parameters(job.spec),
             "copies": job.copies,
-            "sigma_y": job.spec.sigma_y,
-            "sigmas": list(job.spec.sigmas),
             "include_originals": job.include_originals,
             "jpeg_quality": job.jpeg_quality,
             "max_pixels": job.max_pixels,
@@ -332,7 +361,12 @@ _DRAW_DEFAULTS = {"min_sigma": 0.0, "max_sigma": 3.0, "probability": 1.0, "sigma
 
 
 def _blur_spec(opts: BlurAugmentOptions) -> tuple[BlurSpec, int]:
-    """The distribution the blur is drawn from (or the --sigmas ladder), and the copies."""
+    """The distribution the blur is drawn from (or the --sigmas or --corruption ladder), and
+    the copies."""
+    if opts.sigmas is not None and opts.corruption is not None:
+        raise UsageError("--sigmas and --corruption cannot be combined: each is a ladder")
+    if opts.corruption is not None:
+        return _corruption(opts)
     if opts.sigmas is not None:
         return _ladder(opts)
     draw = {name: default if getattr(opts, name) is None else getattr(opts, name)
@@ -349,7 +383,83 @@ def _blur_spec(opts: BlurAugmentOptions) -> tuple[BlurSpec, int]:
     copies = 1 if opts.copies is None else opts.copies
     if copies < 1:
         raise UsageError(f"--copies must be >= 1, got {copies}")
-    return BlurSpec(**draw), copies
+    return BlurSpec(**draw, kinds=_kind_ranges(opts)), copies
+
+
+def _numbers(option: str, text: str | None, default: tuple, kind=float) -> tuple:
+    """MIN,MAX of an option (one number: both), checked MIN <= MAX and >= 0."""
+    if text is None:
+        return default
+    try:
+        values = tuple(kind(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise UsageError(f"--{option} takes MIN,MAX numbers, got {text!r}") from None
+    values = values * 2 if len(values) == 1 else values
+    if len(values) != 2 or values[0] > values[1] or values[0] < 0:
+        raise UsageError(f"--{option} takes MIN,MAX with 0 <= MIN <= MAX, got {text!r}")
+    return values
+
+
+def _weights(text: str | None) -> tuple[tuple[str, float], ...]:
+    """--blur KIND[=WEIGHT],..."""
+    if text is None:
+        return (("gaussian", 1.0),)
+    weights = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        kind, _, weight = part.partition("=")
+        if kind not in KINDS:
+            raise UsageError(f"--blur: unknown kind {kind!r} (kinds: {', '.join(KINDS)})")
+        try:
+            value = float(weight) if weight else 1.0
+        except ValueError:
+            raise UsageError(
+                f"--blur: the weight of {kind} must be a number, got {weight!r}"
+            ) from None
+        if value <= 0:
+            raise UsageError(f"--blur: the weight of {kind} must be > 0, got {weight!r}")
+        weights.append((kind, value))
+    if not weights or len({k for k, _ in weights}) != len(weights):
+        raise UsageError(f"--blur must name each kind once, got {text!r}")
+    return tuple(weights)
+
+
+def _kind_ranges(opts: BlurAugmentOptions) -> KindRanges:
+    base = KindRanges()
+    ranges = KindRanges(
+        weights=_weights(opts.blur),
+        motion_length=_numbers("motion_length", opts.motion_length, base.motion_length),
+        motion_angle=_numbers("motion_angle", opts.motion_angle, base.motion_angle),
+        defocus_radius=_numbers("defocus_radius", opts.defocus_radius, base.defocus_radius),
+        zoom_factor=_numbers("zoom_factor", opts.zoom_factor, base.zoom_factor),
+        glass_delta=_numbers("glass_delta", opts.glass_delta, base.glass_delta, int),
+        glass_sigma=_numbers("glass_sigma", opts.glass_sigma, base.glass_sigma),
+        glass_iterations=base.glass_iterations if opts.glass_iterations is None
+        else opts.glass_iterations,
+    )  # fmt: skip
+    if ranges.zoom_factor[0] < 1:
+        raise UsageError(f"--zoom_factor must be >= 1, got {opts.zoom_factor!r}")
+    if ranges.glass_delta[0] < 1 or ranges.glass_iterations < 1:
+        raise UsageError("--glass_delta and --glass_iterations must be >= 1")
+    return ranges
+
+
+def _corruption(opts: BlurAugmentOptions) -> tuple[BlurSpec, int]:
+    """--corruption NAME --severities 1,2,...: copy k at severity k, the reference's way."""
+    _one_of("--corruption", opts.corruption, tuple(CORRUPTIONS))
+    try:
+        severities = tuple(int(v) for v in (opts.severities or "1,2,3,4,5").split(",") if v)
+    except ValueError:
+        raise UsageError(f"--severities must be integers 1-5, got {opts.severities!r}") from None
+    if not severities or any(not 1 <= s <= 5 for s in severities):
+        raise UsageError(f"--severities must be integers 1-5, got {opts.severities!r}")
+    given = [f"--{name}" for name in (*_DRAW_DEFAULTS, "blur") if getattr(opts, name) is not None]
+    if given:
+        raise UsageError(f"--corruption and {given[0]} cannot be combined: --corruption is a "
+                         f"fixed ladder, {given[0]} is for a drawn blur")  # fmt: skip
+    if opts.copies is not None and opts.copies != len(severities):
+        raise UsageError(f"--copies {opts.copies} disagrees with --severities, which has "
+                         f"{len(severities)} levels (leave --copies out)")  # fmt: skip
+    return BlurSpec(corruption=opts.corruption, severities=severities), len(severities)
 
 
 def _ladder(opts: BlurAugmentOptions) -> tuple[BlurSpec, int]:
@@ -360,7 +470,7 @@ def _ladder(opts: BlurAugmentOptions) -> tuple[BlurSpec, int]:
         raise UsageError(f"--sigmas must be comma-separated numbers, got {opts.sigmas!r}") from None
     if not sigmas or any(not s >= 0 for s in sigmas):
         raise UsageError(f"--sigmas must be numbers >= 0, got {opts.sigmas!r}")
-    given = [f"--{name}" for name in _DRAW_DEFAULTS if getattr(opts, name) is not None]
+    given = [f"--{name}" for name in (*_DRAW_DEFAULTS, "blur") if getattr(opts, name) is not None]
     if given:
         raise UsageError(
             f"--sigmas and {given[0]} cannot be combined: --sigmas is a fixed ladder, "
@@ -380,6 +490,9 @@ def _check_encoding(opts: BlurAugmentOptions) -> None:
         raise UsageError(f"--jpeg_quality must lie in [1, 100], got {opts.jpeg_quality}")
     _one_of("--blur_method", opts.blur_method, BLUR_METHODS)
     _one_of("--codec_path", opts.codec_path, CODEC_PATHS)
+    if opts.codec_path == PATH_PLANES and (opts.corruption or "glass" in (opts.blur or "")):
+        raise UsageError(f"--codec_path {PATH_PLANES}: glass blur and the benchmark "
+                         "corruptions blur pixels, not JPEG planes")  # fmt: skip
     if opts.codec_path == PATH_PLANES and jpeg_planes.missing_reason():
         raise UsageError(f"--codec_path {PATH_PLANES} needs libturbojpeg: "
                          f"{jpeg_planes.missing_reason()}")  # fmt: skip

@@ -55,6 +55,19 @@ LOG_SCHEMA = pa.schema(
         # Added in 0.4: the sha256 of each file in label_uris, in the same order, so that
         # `blur-augment verify` checks label files and masks as it checks the images.
         ("label_sha256", pa.list_(pa.string())),
+        # Added in 0.4 with the blur kinds: the copy's kind (gaussian, motion, defocus, zoom,
+        # glass; "none" when not blurred) and each kind's drawn parameters (0 where a kind has
+        # none); for a benchmark corruption, its name and severity.
+        ("blur_kind", pa.string()),
+        ("motion_length", pa.float64()),
+        ("motion_angle", pa.float64()),
+        ("defocus_radius", pa.float64()),
+        ("zoom_factor", pa.float64()),
+        ("glass_delta", pa.int32()),
+        ("glass_sigma", pa.float64()),
+        ("glass_iterations", pa.int32()),
+        ("corruption", pa.string()),
+        ("severity", pa.int32()),
     ]
 )
 

@@ -10,36 +10,50 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from transforms import codec, imaging, jpeg_planes
+from transforms import codec, imaging, jpeg_planes, kinds
 from transforms.blur import kernel_for, method_factor, method_name
 from transforms.errors import StageError, failing_as
 from transforms.job import ORIGINAL_COPY, BlurJob
-from transforms.sampling import sample
+from transforms.sampling import BlurParams, sample
+
+_UNBLURRED = BlurParams(applied=False, sigma_x=0.0, sigma_y=0.0)
+
+
+def copy_params(job: BlurJob, key: str, copy_index: int) -> BlurParams:
+    """The blur of a copy (its kind and parameters); an original is never blurred."""
+    if copy_index == ORIGINAL_COPY:
+        return _UNBLURRED
+    return sample(job.seed, copy_index, key, job.spec)
 
 
 def copy_sigmas(job: BlurJob, key: str, copy_index: int) -> tuple[bool, float, float]:
     """(applied, sigma_x, sigma_y) of a copy; an original is never blurred."""
-    if copy_index == ORIGINAL_COPY:
-        return False, 0.0, 0.0
-    params = sample(job.seed, copy_index, key, job.spec)
+    params = copy_params(job, key, copy_index)
     return params.applied, params.sigma_x, params.sigma_y
+
+
+def unchanged(params: BlurParams, dtype: str) -> bool:
+    """Whether the blur leaves every pixel as it is (not applied, or a 1x1 Gaussian)."""
+    if not params.applied:
+        return True
+    gaussian = params.kind == "gaussian" and not params.corruption
+    return gaussian and kernel_for(params.sigma_x, params.sigma_y, dtype).is_identity
 
 
 def copy_with(
     job: BlurJob,
     source: bytes,
     decoded: imaging.Decoded,
-    sigma_x: float,
-    sigma_y: float,
+    params: BlurParams,
     out_format: str,
 ) -> bytes:
-    """A copy's bytes from given sigmas, or the source's own bytes when the pixels would not
-    change (no generation loss): what ImageCopies makes from the sampler's sigmas, and what
-    `verify --recompute` makes again from the log's."""
-    if kernel_for(sigma_x, sigma_y, decoded.dtype).is_identity and out_format == decoded.format:
+    """A copy's bytes from its blur's parameters, or the source's own bytes when the pixels
+    would not change (no generation loss): what ImageCopies makes from the sampler's draw, and
+    what `verify --recompute` makes again from the log's."""
+    if unchanged(params, decoded.dtype) and out_format == decoded.format:
         return source
     with failing_as("blur"):
-        blurred = imaging.blur(decoded, sigma_x, sigma_y, job.blur_method)
+        blurred = imaging.blur_with(decoded, params, job.blur_method)
     with failing_as("encode"):
         return imaging.encode(blurred, out_format, job.jpeg_quality)
 
@@ -68,8 +82,8 @@ class ImageCopies:
         """Copy `copy_index`'s bytes; StageError when it cannot be made."""
         if self.failure is not None or self.decoded is None:
             raise self.failure or StageError("decode", codec.ImageError("not decoded"))
-        _, sigma_x, sigma_y = copy_sigmas(self.job, self.key, copy_index)
-        return copy_with(self.job, self.source, self.decoded, sigma_x, sigma_y, self.out_format)
+        params = copy_params(self.job, self.key, copy_index)
+        return copy_with(self.job, self.source, self.decoded, params, self.out_format)
 
     def each(self, copy_indices: Iterable[int]) -> Iterator[tuple[int, bytes | StageError]]:
         """Each copy index with the copy's bytes or the StageError that stopped it."""
@@ -95,7 +109,7 @@ def make_copies(
                     f"the image is {len(source):,} bytes, over --max_bytes={job.max_bytes:,}"
                 )
             out_format = out_format or codec.probe(source).format
-            decoded = imaging.decode(source, out_format, job.codec_path, job.max_pixels)
+            decoded = imaging.decode(source, out_format, job.decode_path, job.max_pixels)
     except StageError as error:
         return ImageCopies(job, key, source or b"", out_format or "", None, None, error)
     return ImageCopies(job, key, source, out_format, decoded, codec.properties(decoded))
@@ -115,20 +129,19 @@ def log_row(
 ) -> dict[str, Any]:
     """The log row of a written copy, of a loose image or of an image inside a shard (whose
     `image_format` its key may not tell), with where its label files went and their hashes."""
-    applied, sigma_x, sigma_y = copy_sigmas(job, key, copy_index)
-    kernel = kernel_for(sigma_x, sigma_y, props.dtype)
-    factor = method_factor(sigma_x, sigma_y, props.shape, job.blur_method)
+    params = copy_params(job, key, copy_index)
+    width, height, method = blur_description(params, props, job.blur_method)
     return {
         "key": key,
         "source_uri": source_uri,
         "output_uri": output_uri,
         "copy_index": copy_index,
         "seed": job.seed,
-        "applied": applied,
-        "sigma_x": sigma_x,
-        "sigma_y": sigma_y,
-        "kernel_width": kernel.width,
-        "kernel_height": kernel.height,
+        "applied": params.applied,
+        "sigma_x": params.sigma_x,
+        "sigma_y": params.sigma_y,
+        "kernel_width": width,
+        "kernel_height": height,
         "width": props.width,
         "height": props.height,
         "channels": props.channels,
@@ -138,8 +151,68 @@ def log_row(
         "output_bytes": len(output),
         "output_sha256": hashlib.sha256(output).hexdigest(),
         "exif_orientation": props.exif_orientation,
-        "blur_method": "none" if kernel.is_identity else method_name(factor),
+        "blur_method": method,
         "label_uris": [uri for uri, _ in labels],
-        "codec_path": "none" if kernel.is_identity else props.codec_path,
+        "codec_path": "none" if method == "none" else props.codec_path,
         "label_sha256": [hashlib.sha256(data).hexdigest() for _, data in labels],
+        **kind_columns(params),
     }
+
+
+def params_of_row(row: dict[str, Any]) -> BlurParams:
+    """The blur a log row records (what `verify --recompute` makes a copy again with)."""
+    kind = row.get("blur_kind") or "gaussian"
+    return BlurParams(
+        bool(row["applied"]), float(row["sigma_x"]), float(row["sigma_y"]),
+        "gaussian" if kind == "none" else kind,
+        float(row.get("motion_length") or 0), float(row.get("motion_angle") or 0),
+        float(row.get("defocus_radius") or 0), float(row.get("zoom_factor") or 0),
+        int(row.get("glass_delta") or 0), float(row.get("glass_sigma") or 0),
+        int(row.get("glass_iterations") or 0), 0, str(row.get("corruption") or ""),
+        int(row.get("severity") or 0),
+    )  # fmt: skip
+
+
+def kind_columns(params: BlurParams) -> dict[str, Any]:
+    """The log's columns of the blur's kind (added in 0.4): 0 where a kind has no such
+    parameter, "" where there is no corruption."""
+    return {
+        "blur_kind": params.kind if params.applied else "none",
+        "motion_length": params.motion_length,
+        "motion_angle": params.motion_angle,
+        "defocus_radius": params.defocus_radius,
+        "zoom_factor": params.zoom_factor,
+        "glass_delta": params.glass_delta,
+        "glass_sigma": params.glass_sigma,
+        "glass_iterations": params.glass_iterations,
+        "corruption": params.corruption,
+        "severity": params.severity,
+    }
+
+
+def blur_description(
+    params: BlurParams, props: codec.Properties, blur_method: str
+) -> tuple[int, int, str]:
+    """The kernel's size on each axis and how the pixels were blurred, as logged: a
+    Gaussian's OpenCV size and exact/pyramid; a motion or defocus kernel's size and "kernel";
+    "layers" (zoom), "glass", or "reference" (a benchmark corruption, computed as its reference
+    computes it); "none" when nothing changed."""
+    if unchanged(params, props.dtype):
+        gaussian = kernel_for(params.sigma_x, params.sigma_y, props.dtype)
+        return gaussian.width, gaussian.height, "none"
+    if params.corruption:
+        return 1, 1, "reference"
+    if params.kind == "gaussian":
+        kernel = kernel_for(params.sigma_x, params.sigma_y, props.dtype)
+        factor = method_factor(params.sigma_x, params.sigma_y, props.shape, blur_method)
+        return kernel.width, kernel.height, method_name(factor)
+    if params.kind == "motion":
+        shape = kinds.motion_kernel(params.motion_length, params.motion_angle).shape
+        return shape[1], shape[0], "kernel"
+    if params.kind == "defocus":
+        shape = kinds.defocus_kernel(params.defocus_radius).shape
+        return shape[1], shape[0], "kernel"
+    if params.kind == "zoom":
+        return 1, 1, "layers"
+    size = kernel_for(params.glass_sigma, params.glass_sigma, props.dtype).width
+    return size, size, "glass"

@@ -8,8 +8,13 @@ code. Pure: bytes and arrays in, bytes and arrays out.
 
 from __future__ import annotations
 
-from transforms import codec, jpeg_planes
+from collections.abc import Callable
+
+import numpy as np
+
+from transforms import codec, corruptions, jpeg_planes, kinds
 from transforms.blur import blur as blur_pixels
+from transforms.sampling import BlurParams
 
 Decoded = codec.Decoded | jpeg_planes.JpegPlanes
 
@@ -43,6 +48,56 @@ def blur(image: Decoded, sigma_x: float, sigma_y: float, method: str = "auto") -
     return codec.Decoded(
         pixels, image.format, image.metadata_types, image.metadata, image.tiff_tags
     )
+
+
+def takes_planes_for(params: BlurParams) -> bool:
+    """Whether a kind can blur JPEG planes as stored: the Gaussian, motion, defocus and zoom
+    blur (their kernels measured in each plane's samples); glass blur (its displacements are
+    per pixel) and the benchmark corruptions (computed as their reference computes them, on
+    pixels) take the pixel path."""
+    return not params.corruption and params.kind in ("gaussian", "motion", "defocus", "zoom")
+
+
+def plane_filter(params: BlurParams) -> Callable[[np.ndarray, np.ndarray, tuple], None]:
+    """The kind's filter of one array, given how many pixels one of its samples spans."""
+
+    def apply(source: np.ndarray, target: np.ndarray, scale: tuple[float, float]) -> None:
+        if params.kind == "motion":
+            kinds.filtered(source, kinds.motion_kernel(params.motion_length, params.motion_angle,
+                                                        scale), out=target)  # fmt: skip
+        elif params.kind == "defocus":
+            kinds.filtered(source, kinds.defocus_kernel(params.defocus_radius, scale), out=target)
+        elif params.kind == "zoom":
+            np.copyto(target, kinds.zoom(source, params.zoom_factor))
+        else:
+            raise ValueError(f"no plane filter for {params.kind}")
+
+    return apply
+
+
+def blur_with(image: Decoded, params: BlurParams, method: str = "auto") -> Decoded:
+    """The image blurred as `params` says (any kind, or a benchmark corruption)."""
+    if params.kind == "gaussian" and not params.corruption:
+        return blur(image, params.sigma_x, params.sigma_y, method)
+    if isinstance(image, jpeg_planes.JpegPlanes):
+        return jpeg_planes.filter_planes(image, plane_filter(params))
+    pixels = image.pixels
+    if params.corruption:
+        blurred = corruptions.corrupted(pixels, params)
+    elif params.kind == "glass":
+        p = params
+        blurred = kinds.glass(pixels, p.glass_sigma, p.glass_delta, p.glass_iterations,
+                              p.glass_seed, _exact_gaussian)  # fmt: skip
+    else:
+        blurred = np.empty_like(pixels)
+        plane_filter(params)(pixels, blurred, (1, 1))
+    return codec.Decoded(
+        blurred, image.format, image.metadata_types, image.metadata, image.tiff_tags
+    )
+
+
+def _exact_gaussian(pixels: np.ndarray, sigma: float) -> np.ndarray:
+    return blur_pixels(pixels, sigma, sigma, "exact")[0]
 
 
 def encode(image: Decoded, out_format: str, quality: int = 95) -> bytes:

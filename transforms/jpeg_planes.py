@@ -209,9 +209,21 @@ def _decode_yuv(data: bytes, flags: int) -> tuple[np.ndarray, str]:
 
 
 def blur_planes(image: JpegPlanes, sigma_x: float, sigma_y: float, method: str) -> JpegPlanes:
-    """Each plane blurred with the sigmas in its own samples: luma with (sigma_x, sigma_y) on
-    the image's true extent, then its padding filled by edge replication as libjpeg's encoder
-    pads; each chroma plane with the sigmas divided by its subsampling factors."""
+    """Each plane blurred with the sigmas in its own samples: luma with (sigma_x, sigma_y),
+    each chroma plane with the sigmas divided by its subsampling factors."""
+
+    def gaussian(source: np.ndarray, target: np.ndarray, scale: tuple[int, int]) -> None:
+        blur(source, sigma_x / scale[0], sigma_y / scale[1], method, out=target)
+
+    return filter_planes(image, gaussian)
+
+
+def filter_planes(
+    image: JpegPlanes, plane_filter: Callable[[np.ndarray, np.ndarray, tuple[int, int]], None]
+) -> JpegPlanes:
+    """Each plane through `plane_filter(source, target, scale)`, `scale` being how many pixels
+    one of its samples spans on each axis: luma on the image's true extent, then its padding
+    filled by edge replication as libjpeg's encoder pads; each chroma plane whole."""
     fx, fy = FACTORS[image.subsampling]
     out = JpegPlanes(
         np.empty_like(image.buffer), image.width, image.height, image.subsampling,
@@ -220,11 +232,11 @@ def blur_planes(image: JpegPlanes, sigma_x: float, sigma_y: float, method: str) 
     for index, (source, target) in enumerate(zip(image.planes(), out.planes(), strict=True)):
         if index == 0:
             width, height = image.width, image.height
-            blur(source[:height, :width], sigma_x, sigma_y, method, out=target[:height, :width])
+            plane_filter(source[:height, :width], target[:height, :width], (1, 1))
             target[:height, width:] = target[:height, width - 1 : width]
             target[height:] = target[height - 1]
         else:
-            blur(source, sigma_x / fx, sigma_y / fy, method, out=target)
+            plane_filter(source, target, (fx, fy))
     return out
 
 

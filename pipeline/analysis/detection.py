@@ -167,11 +167,11 @@ def _from_coco_files(files: list[str], copies: list[Copy], source: str) -> Groun
         if not any("bbox" in a for a in data.get("annotations", [])[:1000]):
             continue  # captions, keypoints-only or panoptic JSONs hold no boxes
         found = _match_file_names(data["images"], wanted)
-        if set(found.values()) & {i["id"] for i in images}:
+        keep = set(found.values())
+        if keep & {i["id"] for i in images}:
             raise UsageError(f"{path} reuses image ids of another JSON of the log: give one "
                              "JSON with --ground_truth")  # fmt: skip
-        images += [i for i in data["images"] if i["id"] in set(found.values())]
-        keep = set(found.values())
+        images += [i for i in data["images"] if i["id"] in keep]
         annotations += [a for a in data.get("annotations", []) if a.get("image_id") in keep]
         categories.update({c["id"]: c for c in data.get("categories", [])})
         id_of.update(found)

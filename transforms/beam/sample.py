@@ -303,7 +303,7 @@ class BlurSample(beam.DoFn):
                 with stage("decode"):
                     props = codec.properties(codec.decode(source, job.max_pixels))
             elif imaging.takes_planes(source, codec.format_for_path(plan.image.key),
-                                      job.codec_path):  # fmt: skip
+                                      job.decode_path):  # fmt: skip
                 props = dataclasses.replace(props, codec_path=jpeg_planes.PATH_PLANES)
             return [self._logged_again(plan, c, source, props, fetched) for c in plan.copies]
         except StageError:

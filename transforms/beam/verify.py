@@ -10,6 +10,7 @@ how much was checked.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -19,13 +20,13 @@ import apache_beam as beam
 
 from transforms import codec, imaging, jpeg_planes
 from transforms.beam.counters import VERIFY_COUNTERS
-from transforms.copies import copy_with
+from transforms.copies import copy_with, kind_columns, params_of_row
 from transforms.errors import StageError
 from transforms.io import storage
 from transforms.io.failures import is_transient
 from transforms.io.items import read_items
 from transforms.job import ORIGINAL_COPY, BlurJob
-from transforms.sampling import BlurSpec, sample
+from transforms.sampling import glass_seed, sample, spec_from
 from transforms.shards import split_item_uri
 
 
@@ -125,30 +126,34 @@ def recompute_job(metadata: dict[str, Any], codec_path: str) -> BlurJob:
 
 def drawn_again(row: dict[str, Any], metadata: dict[str, Any]) -> str | None:
     """A problem when the sampler, given the log's seed, copy and key, does not draw the
-    logged sigmas (the log is then not what this version of the sampler makes)."""
+    logged blur (the log is then not what this version of the sampler makes)."""
     if row["copy_index"] == ORIGINAL_COPY or "min_sigma" not in metadata:
         return None
-    spec = BlurSpec(float(metadata["min_sigma"]), float(metadata["max_sigma"]),
-                    float(metadata["probability"]), metadata["sigma_y"],
-                    tuple(metadata.get("sigmas") or ()))  # fmt: skip
-    drawn = sample(row["seed"], row["copy_index"], row["key"], spec)
-    if (drawn.applied, drawn.sigma_x, drawn.sigma_y) != (
-        row["applied"],
-        row["sigma_x"],
-        row["sigma_y"],
-    ):
+    drawn = sample(row["seed"], row["copy_index"], row["key"], spec_from(metadata))
+    logged = {"applied": row["applied"], "sigma_x": row["sigma_x"], "sigma_y": row["sigma_y"]}
+    now = {"applied": drawn.applied, "sigma_x": drawn.sigma_x, "sigma_y": drawn.sigma_y}
+    for name, value in kind_columns(drawn).items():
+        if name in row and row[name] is not None:
+            logged[name], now[name] = row[name], value
+    if logged != now:
+        differ = ", ".join(f"{k} {now[k]!r} (the log says {logged[k]!r})" for k in logged
+                           if logged[k] != now[k])  # fmt: skip
         return (f"not reproduced: {row['key']} copy {row['copy_index']}: the sampler draws "
-                f"sigma {drawn.sigma_x!r}, {drawn.sigma_y!r}, the log says "
-                f"{row['sigma_x']!r}, {row['sigma_y']!r}")  # fmt: skip
+                f"{differ}")  # fmt: skip
     return None
 
 
 def remade(row: dict[str, Any], source: bytes, metadata: dict[str, Any]) -> bytes:
-    """Copy `row` made again from its source's bytes and the logged sigmas alone."""
+    """Copy `row` made again from its source's bytes and the logged blur alone (glass blur's
+    displacements from the seed the sampler gives that copy)."""
     job = recompute_job(metadata, row["codec_path"])
     out_format = row["format"]
     decoded = imaging.decode(source, out_format, job.codec_path, job.max_pixels)
-    return copy_with(job, source, decoded, row["sigma_x"], row["sigma_y"], out_format)
+    params = params_of_row(row)
+    if params.kind == "glass":
+        params = dataclasses.replace(params, glass_seed=glass_seed(row["seed"],
+                                     row["copy_index"], row["key"]))  # fmt: skip
+    return copy_with(job, source, decoded, params, out_format)
 
 
 class Recompute(beam.DoFn):

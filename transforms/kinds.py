@@ -1,0 +1,160 @@
+"""The blur kinds beyond the Gaussian, as pure functions of (image, parameters): motion,
+defocus, zoom and glass blur. Each takes an 8- or 16-bit array of any channel count, keeps its
+dtype and shape, and is deterministic (glass blur's displacements come from its seed).
+
+`scale` (x, y) is how many image pixels one sample of the array spans: 1 for pixels, 2 on an
+axis a JPEG's chroma plane is subsampled along. A kernel is built in the array's own samples
+(a 4:2:0 chroma plane sees a line of half the length at the same angle; 4:2:2, subsampled on x
+only, sees it at another angle), so every plane of a JPEG blurred as stored gets the blur the
+pixels would get.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+ZOOM_STEP = 0.01  # zoom blur: the factors of its layers are at most this far apart
+_SUBSAMPLES = 8  # defocus: coverage of a pixel by the disk, from 8x8 points in it
+
+
+def motion_kernel(length: float, angle: float, scale: tuple[float, float] = (1, 1)) -> np.ndarray:
+    """A straight line of `length` pixels through the centre at `angle` degrees
+    (counterclockwise from +x, image y down), anti-aliased (points every quarter sample along
+    it, spread over their four neighbours), symmetric about the centre so that nothing moves,
+    normalised to sum 1. Its size is odd: 2 * ceil(the half line's extent) + 3 samples."""
+    theta = math.radians(angle)
+    half_x = length / 2 * math.cos(theta) / scale[0]
+    half_y = -length / 2 * math.sin(theta) / scale[1]
+    half = math.ceil(max(abs(half_x), abs(half_y))) + 1
+    size = 2 * half + 1
+    points = max(2, math.ceil(4 * math.hypot(half_x, half_y)) + 1)
+    t = np.linspace(-1.0, 1.0, points)
+    xs, ys = half + t * half_x, half + t * half_y
+    kernel = np.zeros((size, size), np.float64)
+    x0, y0 = np.floor(xs).astype(int), np.floor(ys).astype(int)
+    fx, fy = xs - x0, ys - y0
+    for dy, dx, weight in ((0, 0, (1 - fx) * (1 - fy)), (0, 1, fx * (1 - fy)),
+                           (1, 0, (1 - fx) * fy), (1, 1, fx * fy)):  # fmt: skip
+        np.add.at(kernel, (y0 + dy, x0 + dx), weight)
+    kernel = (kernel + kernel[::-1, ::-1]) / 2  # exactly symmetric, whatever the rounding
+    return (kernel / kernel.sum()).astype(np.float32)
+
+
+def defocus_kernel(radius: float, scale: tuple[float, float] = (1, 1)) -> np.ndarray:
+    """A disk of `radius` pixels (an ellipse in subsampled samples), anti-aliased: each
+    sample's weight is the share of it the disk covers (from 8x8 points in it), normalised to
+    sum 1. Its size is odd: 2 * ceil(radius in samples) + 1."""
+    rx, ry = max(radius / scale[0], 0.5), max(radius / scale[1], 0.5)
+    half_x, half_y = math.ceil(rx), math.ceil(ry)
+    offsets = (np.arange(_SUBSAMPLES) + 0.5) / _SUBSAMPLES - 0.5
+    ys = np.arange(-half_y, half_y + 1)[:, None, None, None] + offsets[None, None, :, None]
+    xs = np.arange(-half_x, half_x + 1)[None, :, None, None] + offsets[None, None, None, :]
+    inside = (xs / rx) ** 2 + (ys / ry) ** 2 <= 1.0
+    kernel = inside.mean(axis=(2, 3))
+    return (kernel / kernel.sum()).astype(np.float32)
+
+
+def filtered(image: np.ndarray, kernel: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The image convolved with a kernel (reflect-101 borders, as the Gaussian's), in its own
+    dtype; OpenCV takes the DFT for large kernels."""
+    result = cv2.filter2D(image, -1, kernel, dst=out, borderType=cv2.BORDER_REFLECT_101)
+    return result.reshape(image.shape)
+
+
+def zoom_factors(factor: float) -> np.ndarray:
+    """The zooms of zoom blur's layers: from 1 to `factor`, at most ZOOM_STEP apart."""
+    steps = max(1, math.ceil((factor - 1) / ZOOM_STEP - 1e-9))
+    return np.linspace(1.0, factor, steps + 1)
+
+
+def zoom(image: np.ndarray, factor: float) -> np.ndarray:
+    """The mean of the image zoomed about its centre by every factor from 1 to `factor`
+    (zoom_factors; bilinear, the centre fixed), as a camera zooming during the exposure sees
+    it: nothing moves at the centre, content streaks outward towards the borders."""
+    height, width = image.shape[:2]
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    total = np.zeros(image.shape, np.float32)
+    factors = zoom_factors(factor)
+    for f in factors:
+        if f == 1.0:
+            layer = image
+        else:
+            matrix = np.array([[1 / f, 0, cx * (1 - 1 / f)], [0, 1 / f, cy * (1 - 1 / f)]])
+            flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+            layer = cv2.warpAffine(image, matrix, (width, height), flags=flags,
+                                   borderMode=cv2.BORDER_REFLECT_101)  # fmt: skip
+        total += layer.reshape(image.shape)
+    top = np.iinfo(image.dtype).max
+    return np.clip(np.rint(total / len(factors)), 0, top).astype(image.dtype)
+
+
+def glass_displacements(
+    seed: int, height: int, width: int, delta: int, iterations: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(dy, dx) of glass blur's local displacements, [iterations, rows, columns], each in
+    [-delta, delta) as ImageNet-C draws them, for the pixels it visits (rows and columns from
+    delta + 1 to size - delta); from a PCG64 generator seeded by `seed`, so the same on every
+    machine."""
+    rows, columns = max(height - 2 * delta, 0), max(width - 2 * delta, 0)
+    generator = np.random.default_rng(seed)
+    field = generator.integers(-delta, delta, size=(2, iterations, rows, columns), dtype=np.int8)
+    return field[0], field[1]
+
+
+def glass_shuffle(image: np.ndarray, dy: np.ndarray, dx: np.ndarray, delta: int) -> np.ndarray:
+    """ImageNet-C's local shuffle, in place: for each iteration, pixel by pixel from the
+    bottom right to the top left, the pixel at (h, w) takes the value then at (h + dy, w + dx).
+    (The reference writes a swap of two array views, which copies one way: its effect is
+    this.) Compiled with numba: the order of the copies matters, so it cannot be a gather."""
+    planes = image if image.ndim == 3 else image[:, :, None]
+    _shuffle(planes, dy, dx, delta)
+    return image
+
+
+def _shuffle(planes: np.ndarray, dy: np.ndarray, dx: np.ndarray, delta: int) -> None:
+    _compiled()(planes, dy, dx, delta)
+
+
+_COMPILED = None
+
+
+def _compiled():
+    global _COMPILED
+    if _COMPILED is None:
+        from numba import njit
+
+        @njit(cache=True, nogil=True)
+        def shuffle(planes, dy, dx, delta):  # pragma: no cover (compiled)
+            height, width, channels = planes.shape
+            for i in range(dy.shape[0]):
+                for a in range(dy.shape[1]):
+                    h = height - delta - a
+                    for b in range(dy.shape[2]):
+                        w = width - delta - b
+                        hp, wp = h + dy[i, a, b], w + dx[i, a, b]
+                        for c in range(channels):
+                            planes[h, w, c] = planes[hp, wp, c]
+
+        _COMPILED = shuffle
+    return _COMPILED
+
+
+def glass(
+    image: np.ndarray,
+    sigma: float,
+    delta: int,
+    iterations: int,
+    seed: int,
+    gaussian,
+) -> np.ndarray:
+    """ImageNet-C's frosted glass: a Gaussian of `sigma` (given as `gaussian(image, sigma)`),
+    the local shuffle of displacements up to `delta` for `iterations`, the Gaussian again."""
+    height, width = image.shape[:2]
+    blurred = np.ascontiguousarray(gaussian(image, sigma))
+    dy, dx = glass_displacements(seed, height, width, delta, iterations)
+    if dy.size:
+        glass_shuffle(blurred, dy, dx, delta)
+    return gaussian(blurred, sigma)
