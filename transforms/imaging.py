@@ -58,8 +58,11 @@ def takes_planes_for(params: BlurParams) -> bool:
     return not params.corruption and params.kind in ("gaussian", "motion", "defocus", "zoom")
 
 
-def plane_filter(params: BlurParams) -> Callable[[np.ndarray, np.ndarray, tuple], None]:
-    """The kind's filter of one array, given how many pixels one of its samples spans."""
+def plane_filter(
+    params: BlurParams, size: tuple[int, int]
+) -> Callable[[np.ndarray, np.ndarray, tuple], None]:
+    """The kind's filter of one array, given how many pixels one of its samples spans; `size`
+    is the image's (width, height) in pixels, whose centre zoom blur keeps in every plane."""
 
     def apply(source: np.ndarray, target: np.ndarray, scale: tuple[float, float]) -> None:
         if params.kind == "motion":
@@ -68,7 +71,9 @@ def plane_filter(params: BlurParams) -> Callable[[np.ndarray, np.ndarray, tuple]
         elif params.kind == "defocus":
             kinds.filtered(source, kinds.defocus_kernel(params.defocus_radius, scale), out=target)
         elif params.kind == "zoom":
-            np.copyto(target, kinds.zoom(source, params.zoom_factor))
+            # a plane's sample i spans pixels [scale * i, scale * (i + 1)): the image's centre
+            centre = (size[0] / (2 * scale[0]) - 0.5, size[1] / (2 * scale[1]) - 0.5)
+            np.copyto(target, kinds.zoom(source, params.zoom_factor, centre))
         else:
             raise ValueError(f"no plane filter for {params.kind}")
 
@@ -80,7 +85,7 @@ def blur_with(image: Decoded, params: BlurParams, method: str = "auto") -> Decod
     if params.kind == "gaussian" and not params.corruption:
         return blur(image, params.sigma_x, params.sigma_y, method)
     if isinstance(image, jpeg_planes.JpegPlanes):
-        return jpeg_planes.filter_planes(image, plane_filter(params))
+        return jpeg_planes.filter_planes(image, plane_filter(params, (image.width, image.height)))
     pixels = image.pixels
     if params.corruption:
         blurred = corruptions.corrupted(pixels, params)
@@ -90,7 +95,7 @@ def blur_with(image: Decoded, params: BlurParams, method: str = "auto") -> Decod
                               p.glass_seed, _exact_gaussian)  # fmt: skip
     else:
         blurred = np.empty_like(pixels)
-        plane_filter(params)(pixels, blurred, (1, 1))
+        plane_filter(params, (pixels.shape[1], pixels.shape[0]))(pixels, blurred, (1, 1))
     return codec.Decoded(
         blurred, image.format, image.metadata_types, image.metadata, image.tiff_tags
     )

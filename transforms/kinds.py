@@ -22,25 +22,33 @@ _SUBSAMPLES = 8  # defocus: coverage of a pixel by the disk, from 8x8 points in 
 
 def motion_kernel(length: float, angle: float, scale: tuple[float, float] = (1, 1)) -> np.ndarray:
     """A straight line of `length` pixels through the centre at `angle` degrees
-    (counterclockwise from +x, image y down), anti-aliased (points every quarter sample along
-    it, spread over their four neighbours), symmetric about the centre so that nothing moves,
-    normalised to sum 1. Its size is odd: 2 * ceil(the half line's extent) + 3 samples."""
+    (counterclockwise from +x, image y down), anti-aliased: the line is a rectangle `length`
+    long and one pixel wide, and each sample's weight is the share of it the rectangle covers
+    (from 8x8 points in it), normalised to sum 1. Symmetric about the centre, so nothing moves.
+    Its size is odd on each axis: just what the rectangle covers."""
     theta = math.radians(angle)
-    half_x = length / 2 * math.cos(theta) / scale[0]
-    half_y = -length / 2 * math.sin(theta) / scale[1]
-    half = math.ceil(max(abs(half_x), abs(half_y))) + 1
-    size = 2 * half + 1
-    points = max(2, math.ceil(4 * math.hypot(half_x, half_y)) + 1)
-    t = np.linspace(-1.0, 1.0, points)
-    xs, ys = half + t * half_x, half + t * half_y
-    kernel = np.zeros((size, size), np.float64)
-    x0, y0 = np.floor(xs).astype(int), np.floor(ys).astype(int)
-    fx, fy = xs - x0, ys - y0
-    for dy, dx, weight in ((0, 0, (1 - fx) * (1 - fy)), (0, 1, fx * (1 - fy)),
-                           (1, 0, (1 - fx) * fy), (1, 1, fx * fy)):  # fmt: skip
-        np.add.at(kernel, (y0 + dy, x0 + dx), weight)
+    along = (math.cos(theta), -math.sin(theta))  # y down
+    across = (math.sin(theta), math.cos(theta))
+    length = max(length, 1.0)
+    extent_x = (length * abs(along[0]) + abs(across[0])) / 2 / scale[0]
+    extent_y = (length * abs(along[1]) + abs(across[1])) / 2 / scale[1]
+    xs, ys = _subsample_grid(math.ceil(extent_x - 0.5 - 1e-9), math.ceil(extent_y - 0.5 - 1e-9))
+    xs, ys = xs * scale[0], ys * scale[1]  # in pixels
+    inside = (np.abs(xs * along[0] + ys * along[1]) <= length / 2) & (
+        np.abs(xs * across[0] + ys * across[1]) <= 0.5
+    )
+    kernel = inside.mean(axis=(2, 3))
     kernel = (kernel + kernel[::-1, ::-1]) / 2  # exactly symmetric, whatever the rounding
     return (kernel / kernel.sum()).astype(np.float32)
+
+
+def _subsample_grid(half_x: int, half_y: int) -> tuple[np.ndarray, np.ndarray]:
+    """8x8 points inside each sample of a (2 half_y + 1, 2 half_x + 1) kernel, as offsets from
+    its centre: arrays of shape (rows, columns, 8, 8)."""
+    offsets = (np.arange(_SUBSAMPLES) + 0.5) / _SUBSAMPLES - 0.5
+    ys = np.arange(-half_y, half_y + 1)[:, None, None, None] + offsets[None, None, :, None]
+    xs = np.arange(-half_x, half_x + 1)[None, :, None, None] + offsets[None, None, None, :]
+    return np.broadcast_arrays(xs, ys)
 
 
 def defocus_kernel(radius: float, scale: tuple[float, float] = (1, 1)) -> np.ndarray:
@@ -48,12 +56,8 @@ def defocus_kernel(radius: float, scale: tuple[float, float] = (1, 1)) -> np.nda
     sample's weight is the share of it the disk covers (from 8x8 points in it), normalised to
     sum 1. Its size is odd: 2 * ceil(radius in samples) + 1."""
     rx, ry = max(radius / scale[0], 0.5), max(radius / scale[1], 0.5)
-    half_x, half_y = math.ceil(rx), math.ceil(ry)
-    offsets = (np.arange(_SUBSAMPLES) + 0.5) / _SUBSAMPLES - 0.5
-    ys = np.arange(-half_y, half_y + 1)[:, None, None, None] + offsets[None, None, :, None]
-    xs = np.arange(-half_x, half_x + 1)[None, :, None, None] + offsets[None, None, None, :]
-    inside = (xs / rx) ** 2 + (ys / ry) ** 2 <= 1.0
-    kernel = inside.mean(axis=(2, 3))
+    xs, ys = _subsample_grid(math.ceil(rx), math.ceil(ry))
+    kernel = ((xs / rx) ** 2 + (ys / ry) ** 2 <= 1.0).mean(axis=(2, 3))
     return (kernel / kernel.sum()).astype(np.float32)
 
 
@@ -70,12 +74,13 @@ def zoom_factors(factor: float) -> np.ndarray:
     return np.linspace(1.0, factor, steps + 1)
 
 
-def zoom(image: np.ndarray, factor: float) -> np.ndarray:
+def zoom(image: np.ndarray, factor: float, centre: tuple[float, float] | None = None) -> np.ndarray:
     """The mean of the image zoomed about its centre by every factor from 1 to `factor`
     (zoom_factors; bilinear, the centre fixed), as a camera zooming during the exposure sees
-    it: nothing moves at the centre, content streaks outward towards the borders."""
+    it: nothing moves at the centre, content streaks outward towards the borders. `centre`
+    (x, y in samples) is the image's centre where the array is a padded, subsampled plane."""
     height, width = image.shape[:2]
-    cx, cy = (width - 1) / 2, (height - 1) / 2
+    cx, cy = centre if centre is not None else ((width - 1) / 2, (height - 1) / 2)
     total = np.zeros(image.shape, np.float32)
     factors = zoom_factors(factor)
     for f in factors:

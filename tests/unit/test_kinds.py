@@ -1,0 +1,271 @@
+"""The blur kinds as pure functions, and the sampler's kinds: kernels that sum to 1 and move
+nothing, kernels measured in a subsampled plane's own samples, zoom and glass blur, the draw of
+each kind (and today's Gaussian draw, pinned)."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import numpy as np
+import pytest
+
+from transforms import kinds
+from transforms.sampling import (
+    CORRUPTIONS,
+    BlurSpec,
+    KindRanges,
+    corruption_params,
+    glass_seed,
+    sample,
+    spec_from,
+    spec_parameters,
+)
+
+
+def centroid(kernel: np.ndarray) -> tuple[float, float]:
+    ys, xs = np.indices(kernel.shape)
+    total = kernel.sum()
+    return float((ys * kernel).sum() / total), float((xs * kernel).sum() / total)
+
+
+def direction(kernel: np.ndarray) -> float:
+    """The angle (degrees, counterclockwise from +x, y down) of a kernel's principal axis."""
+    ys, xs = np.indices(kernel.shape)
+    cy, cx = centroid(kernel)
+    y, x = -(ys - cy), xs - cx  # y up
+    cov = np.cov(np.stack([x.ravel(), y.ravel()]), aweights=kernel.ravel())
+    values, vectors = np.linalg.eigh(cov)
+    vx, vy = vectors[:, np.argmax(values)]
+    return math.degrees(math.atan2(vy, vx)) % 180
+
+
+def extent(kernel: np.ndarray) -> float:
+    """The full length of a line kernel along its axis (from its variance: a uniform line of
+    length L has variance L^2 / 12)."""
+    ys, xs = np.indices(kernel.shape)
+    cy, cx = centroid(kernel)
+    cov = np.cov(np.stack([(xs - cx).ravel(), (ys - cy).ravel()]), aweights=kernel.ravel())
+    return math.sqrt(12 * np.linalg.eigvalsh(cov).max())
+
+
+@pytest.mark.parametrize("length", [3.0, 7.5, 25.0])
+@pytest.mark.parametrize("angle", [0.0, 30.0, 45.0, 90.0, 137.0, 180.0])
+def test_motion_kernel_sums_to_one_is_symmetric_and_has_its_length_and_angle(length, angle):
+    kernel = kinds.motion_kernel(length, angle)
+    assert kernel.shape[0] % 2 == 1 and kernel.shape[1] % 2 == 1
+    assert kernel.sum() == pytest.approx(1.0, abs=1e-6)
+    np.testing.assert_allclose(kernel, kernel[::-1, ::-1], atol=1e-7)  # no shift of content
+    rows, columns = kernel.shape
+    assert centroid(kernel) == pytest.approx((rows // 2, columns // 2), abs=1e-6)
+    assert extent(kernel) == pytest.approx(
+        length, rel=0.1, abs=0.7
+    )  # sampled on cells: short diagonals read long
+    assert min(abs(direction(kernel) - angle % 180), 180 - abs(direction(kernel) - angle % 180)) < 3
+
+
+def test_motion_kernel_in_420_chroma_is_half_the_line_at_the_same_angle():
+    full = kinds.motion_kernel(20.0, 30.0)
+    chroma = kinds.motion_kernel(20.0, 30.0, (2, 2))
+    assert extent(chroma) == pytest.approx(extent(full) / 2, rel=0.1)
+    assert direction(chroma) == pytest.approx(direction(full), abs=2)
+
+
+def test_motion_kernel_in_422_chroma_changes_the_angle_in_sample_space():
+    # subsampled on x only: a 45-degree line in pixels spans half as many samples across
+    chroma = kinds.motion_kernel(20.0, 45.0, (2, 1))
+    assert direction(chroma) == pytest.approx(math.degrees(math.atan2(1, 0.5)), abs=2)
+
+
+@pytest.mark.parametrize("radius", [0.5, 1.0, 3.3, 8.0, 20.0])
+def test_defocus_kernel_is_a_disk_of_its_radius(radius):
+    kernel = kinds.defocus_kernel(radius)
+    assert kernel.sum() == pytest.approx(1.0, abs=1e-6)
+    assert kernel.shape == (2 * math.ceil(radius) + 1,) * 2
+    np.testing.assert_allclose(kernel, kernel[::-1, ::-1], atol=1e-7)
+    np.testing.assert_allclose(kernel, kernel.T, atol=1e-7)
+    # covered area (in pixels, from the unnormalised coverage) is the disk's area
+    coverage = kernel / kernel.max()
+    assert coverage.sum() == pytest.approx(math.pi * radius**2, rel=0.05, abs=0.3)
+
+
+def test_defocus_kernel_in_422_chroma_is_an_ellipse():
+    kernel = kinds.defocus_kernel(6.0, (2, 1))
+    assert kernel.shape == (13, 7)  # 6 samples up and down, 3 across
+
+
+def test_filtered_keeps_dtype_shape_and_a_flat_image():
+    for dtype, value in ((np.uint8, 200), (np.uint16, 51234)):
+        for shape in ((40, 50), (40, 50, 1), (40, 50, 3), (40, 50, 4)):
+            image = np.full(shape, value, dtype)
+            out = kinds.filtered(image, kinds.motion_kernel(9, 33))
+            assert out.dtype == image.dtype and out.shape == image.shape
+            assert (out == value).all()
+
+
+def test_motion_blur_moves_nothing_a_dot_stays_centred():
+    image = np.zeros((61, 61), np.uint16)
+    image[30, 30] = 60000
+    out = kinds.filtered(image, kinds.motion_kernel(15, 60)).astype(float)
+    assert centroid(out) == pytest.approx((30, 30), abs=0.05)
+
+
+def test_zoom_factors_are_at_most_a_step_apart_from_1_to_the_factor():
+    factors = kinds.zoom_factors(1.25)
+    assert factors[0] == 1.0 and factors[-1] == pytest.approx(1.25)
+    assert np.diff(factors).max() <= kinds.ZOOM_STEP + 1e-12
+
+
+def test_zoom_keeps_the_centre_and_dtype_and_blurs_outwards():
+    image = np.zeros((81, 101, 3), np.uint8)
+    image[40, 50] = 255  # the centre: every zoom keeps it in place
+    image[40, 90] = 255  # far from it: smeared along the radius
+    out = kinds.zoom(image, 1.2)
+    assert out.dtype == np.uint8 and out.shape == image.shape
+    assert out[40, 50, 0] > 200
+    row = out[40, :, 0].astype(int)
+    assert row[90] < 100 and row[91:100].sum() > 0 and out[30:50, 90, 0].sum() <= row[88:101].sum()
+
+
+def test_zoom_of_factor_1_is_the_image():
+    image = np.random.default_rng(0).integers(0, 65535, (30, 40), dtype=np.uint16)
+    np.testing.assert_array_equal(kinds.zoom(image, 1.0), image)
+
+
+def test_glass_displacements_are_seeded_and_bounded():
+    dy, dx = kinds.glass_displacements(42, 50, 60, 3, 2)
+    assert dy.shape == dx.shape == (2, 44, 54)
+    assert dy.min() >= -3 and dy.max() < 3 and dx.min() >= -3 and dx.max() < 3
+    again = kinds.glass_displacements(42, 50, 60, 3, 2)
+    np.testing.assert_array_equal(again[0], dy)
+    assert not np.array_equal(kinds.glass_displacements(43, 50, 60, 3, 2)[0], dy)
+
+
+def reference_shuffle(image, dy, dx, delta):
+    """ImageNet-C's loop as the reference writes it (a swap of views, which copies one way)."""
+    height, width = image.shape[:2]
+    for i in range(dy.shape[0]):
+        for a, h in enumerate(range(height - delta, delta, -1)):
+            for b, w in enumerate(range(width - delta, delta, -1)):
+                hp, wp = h + int(dy[i, a, b]), w + int(dx[i, a, b])
+                image[h, w], image[hp, wp] = image[hp, wp], image[h, w]
+    return image
+
+
+@pytest.mark.parametrize("shape", [(23, 31, 3), (23, 31), (17, 19, 4)])
+def test_glass_shuffle_is_the_reference_loop(shape):
+    image = np.random.default_rng(1).integers(0, 255, shape, dtype=np.uint8)
+    dy, dx = kinds.glass_displacements(7, shape[0], shape[1], 2, 2)
+    # the reference shuffles 3-channel images (it stacks a gray one): rows are views
+    expected = reference_shuffle(image.copy().reshape((*shape[:2], -1)), dy, dx, 2)
+    expected = expected.reshape(shape)
+    np.testing.assert_array_equal(kinds.glass_shuffle(image.copy(), dy, dx, 2), expected)
+
+
+def test_glass_of_an_image_smaller_than_its_displacements_is_just_blurred():
+    image = np.full((3, 3, 3), 90, np.uint8)
+    out = kinds.glass(image, 1.0, 4, 2, 5, lambda x, s: x)
+    np.testing.assert_array_equal(out, image)
+
+
+# -- the sampler ---------------------------------------------------------------------------
+
+
+def test_todays_gaussian_draws_are_pinned():
+    """Values the sampler drew before the kinds existed (0.4.0): they must never change."""
+    spec = BlurSpec(min_sigma=0.5, max_sigma=4.0, probability=0.8, sigma_y="independent")
+    pinned = {
+        (0, 0, "a.jpg"): (2.0193394728702496, 3.319542607014168),
+        (7, 3, "dir/x y.png"): (2.0391091107104806, 3.781282563236299),
+        (13, 1, "train2017/a.jpg"): (3.306408476689872, 1.2188550593400378),
+    }
+    for (seed, copy, key), (sx, sy) in pinned.items():
+        params = sample(seed, copy, key, spec)
+        assert (params.applied, params.sigma_x, params.sigma_y, params.kind) == (
+            True, sx, sy, "gaussian"
+        )  # fmt: skip
+    # naming the Gaussian explicitly, alone or with zero-weight kinds, draws the same
+    explicit = BlurSpec(0.5, 4.0, 0.8, "independent",
+                        kinds=KindRanges(weights=(("gaussian", 3.0), ("motion", 0.0))))  # fmt: skip
+    assert sample(0, 0, "a.jpg", explicit) == sample(0, 0, "a.jpg", spec)
+
+
+def uniforms(seed, copy, key):
+    d = hashlib.sha256(f"{seed}:{copy}:{key}".encode()).digest()
+    return [int.from_bytes(d[8 * i : 8 * i + 8], "big") / 2**64 for i in range(4)]
+
+
+def test_kinds_are_drawn_by_weight_from_u3_and_parameters_from_u1_u2():
+    ranges = KindRanges(weights=(("gaussian", 2.0), ("motion", 1.0), ("defocus", 1.0)))
+    spec = BlurSpec(kinds=ranges)
+    counts: dict[str, int] = {}
+    for i in range(4000):
+        key = f"img{i}.jpg"
+        params = sample(3, 0, key, spec)
+        _u0, u1, u2, u3 = uniforms(3, 0, key)
+        expected = "gaussian" if u3 < 0.5 else "motion" if u3 < 0.75 else "defocus"
+        assert params.kind == expected
+        if expected == "motion":
+            assert params.motion_length == pytest.approx(3 + u1 * 22)
+            assert params.motion_angle == pytest.approx(u2 * 180)
+        elif expected == "defocus":
+            assert params.defocus_radius == pytest.approx(1 + u1 * 7)
+        counts[params.kind] = counts.get(params.kind, 0) + 1
+    assert abs(counts["gaussian"] / 4000 - 0.5) < 0.03
+    assert abs(counts["motion"] / 4000 - 0.25) < 0.03
+
+
+def test_zoom_and_glass_draws():
+    spec = BlurSpec(kinds=KindRanges(weights=(("zoom", 1.0), ("glass", 1.0)),
+                                     glass_delta=(1, 3)))  # fmt: skip
+    deltas = set()
+    for i in range(600):
+        key = f"k{i}"
+        params = sample(0, 2, key, spec)
+        _u0, u1, u2, _u3 = uniforms(0, 2, key)
+        if params.kind == "zoom":
+            assert params.zoom_factor == pytest.approx(1.01 + u1 * 0.24)
+        else:
+            assert params.glass_delta == 1 + int(u1 * 3)
+            assert params.glass_sigma == pytest.approx(0.7 + u2 * 0.8)
+            assert params.glass_seed == glass_seed(0, 2, key)
+            deltas.add(params.glass_delta)
+    assert deltas == {1, 2, 3}
+
+
+def test_probability_applies_to_every_kind():
+    spec = BlurSpec(probability=0.3, kinds=KindRanges(weights=(("motion", 1.0),)))
+    unblurred = [sample(0, 0, f"k{i}", spec) for i in range(2000)]
+    share = sum(not p.applied for p in unblurred) / 2000
+    assert abs(share - 0.7) < 0.04
+    assert all(p.motion_length == 0 for p in unblurred if not p.applied)
+
+
+@pytest.mark.parametrize("name", sorted(CORRUPTIONS))
+def test_corruption_ladder_takes_the_references_parameters(name):
+    spec = BlurSpec(corruption=name, severities=(1, 2, 3, 4, 5))
+    for copy in range(5):
+        params = sample(11, copy, "val/x.jpg", spec)
+        assert (params.corruption, params.severity, params.applied) == (name, copy + 1, True)
+
+
+def test_corruption_random_parts_come_from_the_sampler():
+    motion = sample(11, 1, "val/x.jpg", BlurSpec(corruption="motion_blur", severities=(1, 3, 5)))
+    assert motion.motion_length == 2 * 15 + 1  # severity 3: radius 15
+    assert -45 <= motion.motion_angle < 45
+    assert motion.motion_angle == pytest.approx(-45 + 90 * uniforms(11, 1, "val/x.jpg")[2])
+    spec = BlurSpec(corruption="glass_blur", severities=(2, 2))
+    assert sample(11, 1, "val/x.jpg", spec).glass_seed == glass_seed(11, 1, "val/x.jpg")
+    assert sample(11, 0, "val/x.jpg", spec).glass_seed != glass_seed(11, 1, "val/x.jpg")
+    glass = corruption_params("glass_blur", 4, 0.5, 99)
+    assert (glass.glass_sigma, glass.glass_delta, glass.glass_iterations) == (1.1, 3, 2)
+
+
+def test_spec_round_trips_through_the_logs_metadata():
+    spec = BlurSpec(
+        1.0, 2.0, 0.5, "independent",
+        kinds=KindRanges(weights=(("motion", 2.0), ("glass", 1.0)), motion_length=(5, 9),
+                         glass_delta=(2, 2), glass_iterations=3),
+    )  # fmt: skip
+    assert spec_from(spec_parameters(spec)) == spec
+    assert spec_from({"min_sigma": 0.2, "max_sigma": 1.0}) == BlurSpec(0.2, 1.0)  # an old log
