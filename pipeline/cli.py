@@ -18,6 +18,7 @@ from apache_beam.options.pipeline_options import _BeamArgumentParser
 from pipeline.analysis import OUTPUT_FORMATS
 from pipeline.options import BlurAugmentOptions
 from pipeline.usage import UsageError, package_version
+from transforms.sampling import CORRUPTIONS, KINDS
 
 PROG = "blur-augment"
 
@@ -74,7 +75,9 @@ def _sigma_list(text: str) -> list[float]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Seeded random Gaussian blur for image datasets, on Apache Beam."
+        prog=PROG,
+        description="Seeded random blur (Gaussian, motion, defocus, zoom, glass) for image "
+        "datasets, on Apache Beam.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -109,7 +112,8 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--metric", default="correct", help="numeric results column, e.g. correct, loss, iou"
     )
-    report.add_argument("--bins", type=int, default=10, help="equal-width sigma bins (10)")
+    report.add_argument("--bins", type=int, default=10, help="equal-width bins (10)")
+    report.add_argument("--by", metavar="COLUMN", help=_BY_HELP)
     report.add_argument(
         "--lower_is_better", choices=("auto", "true", "false"), default="auto",
         help="which end of the metric is worse; auto: lower is better for names with loss/error",
@@ -136,7 +140,8 @@ def _parser() -> argparse.ArgumentParser:
         "--ground_truth", metavar="FILE", help="a COCO JSON instead of the log's dataset"
     )
     evaluate.add_argument("--iou_type", choices=("bbox", "segm"), default="bbox")
-    evaluate.add_argument("--bins", type=int, default=10, help="sigma bins of a drawn run (10)")
+    evaluate.add_argument("--bins", type=int, default=10, help="bins of a drawn run (10)")
+    evaluate.add_argument("--by", metavar="COLUMN", help=_BY_HELP)
     evaluate.add_argument(
         "--bootstrap", type=int, default=100, help="resamples for the 95%% intervals (100; 0: none)"
     )
@@ -155,14 +160,31 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
 
     preview = commands.add_parser(
-        "preview", help="a contact sheet of one image at several sigmas, to pick --max_sigma"
-    )
+        "preview", help="a contact sheet of one image over a range of one blur kind's parameter, "
+        "to pick the ranges of a run",
+    )  # fmt: skip
     preview.add_argument("image", help="an image file (local or gs://)")
+    preview.add_argument("--blur", choices=KINDS, default="gaussian", help="the kind (gaussian)")
     preview.add_argument(
-        "--sigmas", type=_sigma_list, default=[0, 1, 2, 3, 5, 10], help="default 0,1,2,3,5,10"
-    )
+        "--values", type=_sigma_list, help="the kind's parameter per tile: sigma, motion length, "
+        "defocus radius, zoom factor, glass displacement, or severities with --corruption "
+        "(default: a range for the kind)",
+    )  # fmt: skip
+    preview.add_argument("--sigmas", type=_sigma_list, help="--values of the Gaussian")
+    preview.add_argument("--corruption", choices=sorted(CORRUPTIONS),
+                         help="a benchmark corruption at --values severities (1-5)")  # fmt: skip
+    preview.add_argument("--motion_angle", type=float, default=0.0,
+                         help="motion blur's angle, degrees (0)")  # fmt: skip
+    preview.add_argument("--glass_sigma", type=float, default=1.0, help="glass blur's sigma (1)")
+    preview.add_argument("--seed", type=int, default=0, help="glass blur's displacements (0)")
     preview.add_argument("--out", default="preview.png", help="the PNG to write (preview.png)")
     return parser
+
+
+_BY_HELP = (
+    "a numeric log column to bin on (default: each kind's parameter: sigma_x, "
+    "motion_length, defocus_radius, zoom_factor, glass_delta; a ladder's steps)"
+)
 
 
 def _write_or_print(data: bytes, out: str | None) -> None:
@@ -180,7 +202,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     from transforms.io import storage
 
     result = evaluation_module.run(args.log_dir, args.predictions, args.ground_truth,
-                                   args.iou_type, args.bins, args.bootstrap)  # fmt: skip
+                                   args.iou_type, args.bins, args.bootstrap, args.by)  # fmt: skip
     if args.format == "json":
         print(result.json_text())
     elif args.format == "csv":
@@ -217,11 +239,11 @@ def _report(args: argparse.Namespace) -> None:
     lower = None if args.lower_is_better == "auto" else args.lower_is_better == "true"
     options = (args.log_dir, args.results, args.on, args.metric, args.bins, lower)
     if args.html:
-        result, page = analysis.html_report(*options, gallery=max(args.gallery, 0))
+        result, page = analysis.html_report(*options, gallery=max(args.gallery, 0), by=args.by)
         storage.write_bytes(args.html, page.encode())
         print(f"page written to {args.html}", file=sys.stderr)
     else:
-        result = analysis.report(*options)
+        result = analysis.report(*options, by=args.by)
     if args.format == "table":
         print(result.text())
     else:
@@ -241,7 +263,14 @@ def _preview(args: argparse.Namespace) -> None:
         data = storage.read_bytes(args.image)
     except Exception as error:
         raise UsageError(f"cannot read {args.image}: {error}") from error
-    storage.write_bytes(args.out, analysis.preview_sheet(data, args.sigmas))
+    if args.sigmas is not None and (args.values is not None or args.blur != "gaussian"):
+        raise UsageError("--sigmas is the Gaussian's --values: give one of them")
+    values = args.values if args.values is not None else args.sigmas
+    if values is not None and not values:
+        raise UsageError("--values needs at least one value")
+    sheet = analysis.Sheet(args.blur, tuple(values or ()), args.motion_angle, args.glass_sigma,
+                           corruption=args.corruption or "", seed=args.seed)  # fmt: skip
+    storage.write_bytes(args.out, analysis.preview_sheet(data, sheet=sheet))
     print(f"preview written to {args.out}", file=sys.stderr)
 
 

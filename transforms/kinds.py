@@ -126,24 +126,29 @@ def _shuffle(planes: np.ndarray, dy: np.ndarray, dx: np.ndarray, delta: int) -> 
 _COMPILED = None
 
 
+def _loop(planes, dy, dx, delta):  # pragma: no cover (run compiled)
+    height, width, channels = planes.shape
+    for i in range(dy.shape[0]):
+        for a in range(dy.shape[1]):
+            h = height - delta - a
+            for b in range(dy.shape[2]):
+                w = width - delta - b
+                hp, wp = h + dy[i, a, b], w + dx[i, a, b]
+                for c in range(channels):
+                    planes[h, w, c] = planes[hp, wp, c]
+
+
 def _compiled():
+    """The loop compiled by numba, from its on-disk cache where the package's folder (or the
+    user's cache) is writable; compiled in memory where neither is (a read-only image)."""
     global _COMPILED
     if _COMPILED is None:
         from numba import njit
 
-        @njit(cache=True, nogil=True)
-        def shuffle(planes, dy, dx, delta):  # pragma: no cover (compiled)
-            height, width, channels = planes.shape
-            for i in range(dy.shape[0]):
-                for a in range(dy.shape[1]):
-                    h = height - delta - a
-                    for b in range(dy.shape[2]):
-                        w = width - delta - b
-                        hp, wp = h + dy[i, a, b], w + dx[i, a, b]
-                        for c in range(channels):
-                            planes[h, w, c] = planes[hp, wp, c]
-
-        _COMPILED = shuffle
+        try:
+            _COMPILED = njit(cache=True, nogil=True)(_loop)
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            _COMPILED = njit(nogil=True)(_loop)
     return _COMPILED
 
 

@@ -10,7 +10,7 @@ what to install. Arrows point one way: `page` uses `report` and `summary`, which
 
 from pipeline.analysis.formatting import OUTPUT_FORMATS, format_table, render
 from pipeline.analysis.page import html_report
-from pipeline.analysis.preview import preview_sheet
+from pipeline.analysis.preview import Sheet, preview_sheet
 from pipeline.analysis.query import query
 from pipeline.analysis.reading import read_table
 from pipeline.analysis.report import Report, report
@@ -20,6 +20,7 @@ from pipeline.analysis.summary import summary
 __all__ = [
     "OUTPUT_FORMATS",
     "Report",
+    "Sheet",
     "confidence_interval",
     "format_table",
     "html_report",

@@ -41,6 +41,11 @@ class Copy:
     width: int
     height: int
     label_uris: tuple[str, ...]
+    kind: str = "gaussian"
+    values: tuple[tuple[str, float], ...] = ()  # the log columns its level is chosen by
+
+    def value(self, column: str) -> float:
+        return dict(self.values).get(column, self.sigma if column == "sigma_x" else 0.0)
 
 
 @dataclass

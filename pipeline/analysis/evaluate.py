@@ -4,9 +4,11 @@ accuracy for semantic masks), the clean row, mPC (the mean AP over the blurred l
 mPC / clean AP (as the robustness benchmarks of Michaelis et al. 2019 report them), the worst
 level and, with --per_class, the AP of each class per level.
 
-Levels: for a --sigmas run, one per sigma of the ladder (copy k at sigma_k); for a drawn run,
---bins equal-width sigma bins over the run's range, as `report` bins. Unblurred copies (sigma
-0, not applied) and originals are the clean row.
+Levels (grouping): for a --corruption run, one per severity; for a --sigmas run, one per sigma
+of the ladder (copy k at sigma_k); for a drawn run, --bins equal-width bins of the kind's
+parameter (or of --by COLUMN) over the run's range, each kind on its own when the run mixed
+kinds, as `report` bins. Unblurred copies (sigma 0, not applied) and originals are the clean
+row.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pipeline.analysis.detection import (
     ground_truth,
     predictions,
 )
+from pipeline.analysis.formatting import csv_text
 from pipeline.analysis.levels import Level, accounting_lines, levels, log_copies
 from pipeline.usage import UsageError
 
@@ -39,8 +42,7 @@ class LevelRow:
 
     def as_dict(self) -> dict[str, Any]:
         level = self.level
-        row: dict[str, Any] = {"level": level.label, "sigma_low": level.sigma_low,
-                               "sigma_high": level.sigma_high, "images": self.images}  # fmt: skip
+        row: dict[str, Any] = {"level": level.label, **level.ranges(), "images": self.images}
         for name in METRICS:
             row[name] = self.metrics.get(name)
             low, high = self.intervals.get(name, (None, None))
@@ -100,7 +102,7 @@ class Evaluation:
         return json.dumps(self.as_json(), indent=1)
 
     def csv_text(self) -> str:
-        return _csv([r.as_dict() for r in _shown(self)])
+        return csv_text([r.as_dict() for r in _shown(self)])
 
     def chart_png(self) -> bytes:
         from pipeline.analysis import plots
@@ -133,18 +135,19 @@ def evaluate(
     iou_type: str = "bbox",
     bins: int = 10,
     bootstrap: int = 100,
+    by: str | None = None,
 ) -> Evaluation:
     """The evaluation of predictions against the dataset a log describes (see the module)."""
     if iou_type not in ("bbox", "segm"):
         raise UsageError(f"--iou_type must be bbox or segm, got {iou_type!r}")
     if bootstrap < 0:
         raise UsageError(f"--bootstrap must be >= 0, got {bootstrap}")
-    copies, metadata = log_copies(log_dir)
+    copies, metadata = log_copies(log_dir, by)
     truth = ground_truth(copies, metadata, ground_truth_path)
     evaluated = [c for c in copies if c.relative in truth.id_of]
     found, accounting = predictions(predictions_path, truth, evaluated,
                                     str(metadata.get("output", "")), iou_type)  # fmt: skip
-    clean, blurred = levels(evaluated, metadata, bins)
+    clean, blurred = levels(evaluated, metadata, bins, by)
 
     def row(level: Level) -> LevelRow:
         ids = {truth.id_of[c.relative] for c in level.copies}
@@ -165,15 +168,15 @@ def evaluate(
 
 def run(
     log_dir: str, predictions_path: str, ground_truth_path: str | None, iou_type: str,
-    bins: int, bootstrap: int,
+    bins: int, bootstrap: int, by: str | None = None,
 ) -> Any:  # fmt: skip
     """`evaluate`: predicted masks (a folder of PNGs, for a dataset with masks) give mean IoU
     and pixel accuracy per level, anything else detection AP."""
     from pipeline.analysis import segmentation
 
     if segmentation.is_mask_folder(predictions_path):
-        return segmentation.evaluate_masks(log_dir, predictions_path, bins)
-    return evaluate(log_dir, predictions_path, ground_truth_path, iou_type, bins, bootstrap)
+        return segmentation.evaluate_masks(log_dir, predictions_path, bins, by)
+    return evaluate(log_dir, predictions_path, ground_truth_path, iou_type, bins, bootstrap, by)
 
 
 def _cell(row: LevelRow, name: str) -> str:
@@ -213,14 +216,3 @@ def _text(evaluation: Evaluation, per_class: bool = False) -> str:
 
 def _shown(evaluation: Evaluation) -> list[LevelRow]:
     return ([evaluation.clean] if evaluation.clean else []) + evaluation.rows
-
-
-def _csv(rows: list[dict[str, Any]]) -> str:
-    import csv
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["level"])
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()

@@ -58,3 +58,16 @@ def render(table: pa.Table, fmt: str) -> bytes:
     else:
         raise UsageError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}")
     return sink.getvalue()
+
+
+def csv_text(rows: list[dict]) -> str:
+    """Rows as CSV with a header of every key any row has (in first-seen order): levels of
+    different kinds have different range columns."""
+    import csv
+
+    names = list(dict.fromkeys(name for row in rows for name in row)) or ["level"]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=names)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()

@@ -6,10 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from pipeline.analysis.database import log_database
 from pipeline.analysis.detection import Accounting, Copy
+from pipeline.analysis.grouping import (
+    KIND_COLUMN,
+    KIND_SQL,
+    Bound,
+    bounds,
+    check_column,
+    range_columns,
+)
 from pipeline.usage import UsageError
 
 CLEAN = "clean"
@@ -17,27 +23,41 @@ CLEAN = "clean"
 
 @dataclass(frozen=True)
 class Level:
-    """A set of copies evaluated together: a sigma of the ladder, a bin, or the clean row."""
+    """A set of copies evaluated together (grouping.Bound: a ladder step, a severity, a bin of
+    a kind's parameter), or the clean row (bound None)."""
 
     label: str
-    sigma_low: float
-    sigma_high: float
+    low: float
+    high: float
     copies: tuple[Copy, ...]
+    bound: Bound | None = None
+
+    def ranges(self) -> dict[str, Any]:
+        """The level's range columns in a table (grouping.range_columns)."""
+        if self.bound is None:
+            return {"sigma_low": 0.0, "sigma_high": 0.0}
+        return range_columns(self.bound)
 
 
-def log_copies(log_dir: str) -> tuple[list[Copy], dict[str, Any]]:
+def log_copies(log_dir: str, by: str | None = None) -> tuple[list[Copy], dict[str, Any]]:
+    """The log's image copies with what their levels test: the kind, each kind's parameter,
+    the severity and the --by column."""
+    check_column(by)
+    columns = sorted(set(KIND_COLUMN.values()) | {"severity"} | ({by} if by else set()))
+    selected = ", ".join(f'coalesce("{c}", 0)' for c in columns)
     with log_database(log_dir) as database:
         metadata = database.metadata
         output = str(metadata.get("output", ""))
         rows = database.rows(
-            "SELECT output_uri, copy_index, applied, sigma_x, width, height, label_uris "
-            "FROM blur_log ORDER BY output_uri"
+            "SELECT output_uri, copy_index, applied, sigma_x, width, height, label_uris, "
+            f"{KIND_SQL}, {selected} FROM blur_log ORDER BY output_uri"
         )
     prefix = output.rstrip("/") + "/"
     copies = [
         Copy(uri[len(prefix) :] if uri.startswith(prefix) else uri, int(copy_index),
-             bool(applied), float(sigma), int(width), int(height), tuple(labels or ()))
-        for uri, copy_index, applied, sigma, width, height, labels in rows
+             bool(applied), float(sigma), int(width), int(height), tuple(labels or ()), kind,
+             tuple(zip(columns, (float(v) for v in values), strict=True)))
+        for uri, copy_index, applied, sigma, width, height, labels, kind, *values in rows
         if "#" not in uri[len(prefix) :]
     ]  # fmt: skip
     if not copies:
@@ -45,31 +65,24 @@ def log_copies(log_dir: str) -> tuple[list[Copy], dict[str, Any]]:
     return copies, metadata
 
 
-def levels(copies: list[Copy], metadata: dict[str, Any], bins: int) -> tuple[Level, list[Level]]:
-    """The clean row and the blurred levels (see the module)."""
+def levels(
+    copies: list[Copy], metadata: dict[str, Any], bins: int, by: str | None = None
+) -> tuple[Level, list[Level]]:
+    """The clean row and the blurred levels (grouping.bounds)."""
     clean = tuple(c for c in copies if c.copy_index < 0 or not c.applied)
     blurred = [c for c in copies if c.copy_index >= 0 and c.applied]
-    ladder = [float(s) for s in metadata.get("sigmas") or ()]
-    if ladder:
-        found = []
-        for sigma in sorted({s for s in ladder if s > 0}):
-            members = tuple(c for c in blurred if c.sigma == sigma)
-            found.append(Level(f"sigma {sigma:g}", sigma, sigma, members))
-        return Level(CLEAN, 0.0, 0.0, clean), found
-    if bins < 1:
-        raise UsageError(f"--bins must be >= 1, got {bins}")
-    low = float(metadata.get("min_sigma", min((c.sigma for c in blurred), default=0.0)))
-    high = float(metadata.get("max_sigma", max((c.sigma for c in blurred), default=1.0)))
-    high = max(high, low + 1e-9)
-    edges = np.linspace(low, high, bins + 1)
-    found = []
-    for b in range(bins):
-        last = b == bins - 1
-        members = tuple(c for c in blurred if edges[b] <= c.sigma < edges[b + 1]
-                        or (last and c.sigma == edges[b + 1]))  # fmt: skip
-        closing = "]" if last else ")"
-        found.append(Level(f"[{edges[b]:.3g}, {edges[b + 1]:.3g}{closing}", float(edges[b]),
-                           float(edges[b + 1]), members))  # fmt: skip
+
+    def observed(kind: str | None, column: str) -> tuple[float | None, float | None]:
+        values = [c.value(column) for c in blurred if kind is None or c.kind == kind]
+        return (min(values), max(values)) if values else (None, None)
+
+    found, values = [], {}
+    for bound in bounds(metadata, by, bins, observed):
+        if bound.column not in values:
+            values[bound.column] = [c.value(bound.column) for c in blurred]
+        members = tuple(c for c, v in zip(blurred, values[bound.column], strict=True)
+                        if bound.holds(c.kind, v))  # fmt: skip
+        found.append(Level(bound.label, bound.low, bound.high, members, bound))
     return Level(CLEAN, 0.0, 0.0, clean), found
 
 

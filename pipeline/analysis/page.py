@@ -73,8 +73,8 @@ def _compact(value: Any) -> str:
 
 
 def _bins(report: Report) -> str:
-    head = (f"<tr><th>bin (sigma_x)</th><th>images</th><th>mean {html.escape(report.metric)}"
-            "</th><th>95% interval</th></tr>")  # fmt: skip
+    head = (f"<tr><th>bin ({html.escape(report.by)})</th><th>images</th>"
+            f"<th>mean {html.escape(report.metric)}</th><th>95% interval</th></tr>")  # fmt: skip
     body = "".join(
         f'<tr class="{"worst" if b.label == report.worst else ""}"><td>{html.escape(b.label)}'
         f'</td><td class="n">{b.count}</td><td class="n">{_number(b.mean)}</td>'
@@ -188,6 +188,7 @@ def html_report(
     bins: int = 10,
     lower_is_better: bool | None = None,
     gallery: int = 8,
+    by: str | None = None,
 ) -> tuple[Report, str]:
     """The report and its self-contained HTML page (matplotlib charts, thumbnails of the worst
     and the best bin)."""
@@ -197,7 +198,8 @@ def html_report(
     from pipeline.analysis.summary import errors_by_stage, sigma_histogram
 
     with log_database(log_dir) as database:
-        result = make_report(log_dir, results_path, on, metric, bins, lower_is_better, database)
+        result = make_report(log_dir, results_path, on, metric, bins, lower_is_better, database,
+                             by)  # fmt: skip
         counts, edges = sigma_histogram(database, 20)
         unblurred = database.value("SELECT count(*) FROM blur_log WHERE NOT applied")
         best = result.best()

@@ -1,10 +1,14 @@
-"""`preview`: a contact sheet of one image at several sigmas, through the pipeline's own blur."""
+"""`preview`: a contact sheet of one image at several values of one blur kind's parameter
+(or a benchmark corruption's severities), through the pipeline's own blur."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from pipeline.usage import UsageError
+from transforms.sampling import BlurParams, corruption_params
 
 
 def _displayable(pixels: np.ndarray) -> np.ndarray:
@@ -24,47 +28,125 @@ def _displayable(pixels: np.ndarray) -> np.ndarray:
     return pixels
 
 
+# The values a sheet shows by default: each kind's parameter over the range that matters.
+PREVIEW_VALUES: dict[str, tuple[float, ...]] = {
+    "gaussian": (0, 1, 2, 3, 5, 10),  # sigma, pixels
+    "motion": (0, 5, 10, 20, 40, 60),  # line length, pixels
+    "defocus": (0, 2, 4, 6, 10, 15),  # disk radius, pixels
+    "zoom": (1, 1.05, 1.1, 1.15, 1.2, 1.3),  # largest zoom factor
+    "glass": (0, 1, 2, 3, 4, 6),  # largest displacement, pixels
+    "corruption": (1, 2, 3, 4, 5),  # severities
+}
+_PARAMETER = {"gaussian": "sigma", "motion": "length", "defocus": "radius", "zoom": "zoom",
+              "glass": "delta"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """What a contact sheet shows: one kind (or a benchmark corruption) over `values` of its
+    parameter, the other parameters fixed."""
+
+    kind: str = "gaussian"
+    values: tuple[float, ...] = ()
+    motion_angle: float = 0.0
+    glass_sigma: float = 1.0
+    glass_iterations: int = 2
+    corruption: str = ""
+    seed: int = 0  # glass blur's displacements
+
+    def shown(self) -> tuple[float, ...]:
+        return self.values or PREVIEW_VALUES["corruption" if self.corruption else self.kind]
+
+    def params(self, value: float) -> tuple[BlurParams, str]:
+        """The blur of one tile and its caption."""
+        if self.corruption:
+            if int(value) != value or not 1 <= value <= 5:
+                raise UsageError(f"severities are 1 to 5, got {value:g}")
+            u2 = (min(max(self.motion_angle, -45.0), 44.999) + 45) / 90  # the angle, as drawn
+            return (corruption_params(self.corruption, int(value), u2, self.seed),
+                    f"{self.corruption} {int(value)}")  # fmt: skip
+        if value < 0 or (self.kind == "zoom" and value < 1):
+            raise UsageError(f"{self.kind} values must be >= {1 if self.kind == 'zoom' else 0}, "
+                             f"got {value:g}")  # fmt: skip
+        applied = value > (1 if self.kind == "zoom" else 0)
+        caption = f"{self.kind} {_PARAMETER[self.kind]} {value:g}"
+        fields = {
+            "gaussian": {"sigma_x": value, "sigma_y": value},
+            "motion": {"motion_length": value, "motion_angle": self.motion_angle},
+            "defocus": {"defocus_radius": value},
+            "zoom": {"zoom_factor": value},
+            "glass": {"glass_delta": int(value), "glass_sigma": self.glass_sigma,
+                      "glass_iterations": self.glass_iterations, "glass_seed": self.seed},
+        }[self.kind]  # fmt: skip
+        base = {"sigma_x": 0.0, "sigma_y": 0.0}
+        return BlurParams(applied, kind=self.kind, **{**base, **fields}), caption
+
+
 def preview_sheet(
-    data: bytes, sigmas: list[float], tile_width: int = 360, columns: int = 3
-) -> bytes:
-    """A labelled PNG contact sheet of the image blurred at each sigma, by the pipeline's own
-    blur function, shown at a common tile size (blur first, then scale, as the model sees it)."""
+    data: bytes, sigmas: list[float] | None = None, tile_width: int = 360, columns: int = 3,
+    sheet: Sheet | None = None,
+) -> bytes:  # fmt: skip
+    """A labelled PNG contact sheet of the image blurred at each value of one kind's
+    parameter (the Gaussian's sigmas by default), by the pipeline's own blur, shown at a common
+    tile size (blur first, then scale, as the model sees it)."""
     import cv2
 
     from transforms import codec
-    from transforms.blur import blur
 
-    if not sigmas:
+    sheet = sheet or Sheet(values=tuple(sigmas or ()))
+    if sigmas is not None and not sigmas:
         raise UsageError("--sigmas needs at least one value")
-    if any(s < 0 for s in sigmas):
-        raise UsageError(f"--sigmas must be >= 0, got {sigmas}")
     try:
         decoded = codec.decode(data)
     except codec.ImageError as error:
         raise UsageError(f"cannot preview: {error}") from error
-    pixels = decoded.pixels
-    height, width = pixels.shape[:2]
+    height, width = decoded.pixels.shape[:2]
     scale = min(1.0, tile_width / width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    label_height = 28
     tiles = []
-    for sigma in sigmas:
-        blurred, kernel, _ = blur(pixels, sigma, sigma)
-        tile = cv2.resize(_displayable(blurred), size, interpolation=cv2.INTER_AREA)
-        band = np.full((label_height, size[0], 3), 255, np.uint8)
-        text = f"sigma {sigma:g}  kernel {kernel.width}x{kernel.height}"
-        cv2.putText(band, text, (6, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-        tiles.append(np.vstack([band, tile]))
+    for value in sheet.shown():
+        params, caption = sheet.params(float(value))
+        pixels, kernel = _blurred(decoded, params)
+        tile = cv2.resize(_displayable(pixels), size, interpolation=cv2.INTER_AREA)
+        tiles.append(_captioned(tile, f"{caption}  {kernel}"))
+    return codec.encode(_grid(tiles, columns), "png")
+
+
+def _blurred(decoded, params: BlurParams) -> tuple[np.ndarray, str]:
+    """The pixels as a copy with these parameters gets them, and its kernel as logged."""
+    from transforms import codec
+    from transforms.copies import blur_description, unchanged
+    from transforms.imaging import blur_with
+
+    props = codec.properties(decoded)
+    kernel_width, kernel_height, method = blur_description(params, props, "auto")
+    if unchanged(params, props.dtype):
+        return decoded.pixels, "unblurred"
+    pixels = blur_with(decoded, params).pixels
+    if method in ("layers", "reference"):
+        return pixels, method
+    return pixels, f"kernel {kernel_width}x{kernel_height}"
+
+
+def _captioned(tile: np.ndarray, text: str) -> np.ndarray:
+    import cv2
+
+    band = np.full((28, tile.shape[1], 3), 255, np.uint8)
+    cv2.putText(band, text, (6, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.vstack([band, tile])
+
+
+def _grid(tiles: list[np.ndarray], columns: int) -> np.ndarray:
     columns = min(columns, len(tiles))
     blank = np.full_like(tiles[0], 255)
-    tiles += [blank] * (-len(tiles) % columns)
+    tiles = tiles + [blank] * (-len(tiles) % columns)
     gap = 4
     rows = []
     for r in range(0, len(tiles), columns):
-        row = tiles[r : r + columns]
-        spaced = [np.pad(t, ((gap, gap), (gap, gap), (0, 0)), constant_values=255) for t in row]
+        spaced = [np.pad(t, ((gap, gap), (gap, gap), (0, 0)), constant_values=255)
+                  for t in tiles[r : r + columns]]  # fmt: skip
         rows.append(np.hstack(spaced))
-    return codec.encode(np.vstack(rows), "png")
+    return np.vstack(rows)
 
 
 def thumbnail(data: bytes, width: int = 180) -> bytes:

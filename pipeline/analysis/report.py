@@ -8,11 +8,10 @@ bounded whatever the number of rows: DuckDB spills beyond its limit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
+from pipeline.analysis import grouping
 from pipeline.analysis.database import LogDatabase, duckdb_module, log_database
 from pipeline.analysis.formatting import format_table
 from pipeline.analysis.reading import warn_if_incomplete
@@ -22,6 +21,7 @@ from pipeline.usage import UsageError
 _NUMERIC = ("BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
             "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")  # fmt: skip
 UNBLURRED = -1  # the bin number of the copies that were not blurred
+OUTSIDE = -2  # the bin number of blurred copies no level holds (none, for a run's own levels)
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,8 @@ class Bin:
     mean: float | None
     ci_low: float | None
     ci_high: float | None
-    number: int = UNBLURRED  # UNBLURRED, or 0.. for the sigma intervals
+    number: int = UNBLURRED  # UNBLURRED, or 0.. for the levels
+    level: grouping.Bound | None = None  # None for the unblurred images
 
 
 @dataclass(frozen=True)
@@ -63,26 +64,30 @@ class Report:
         pick = min if self.lower_is_better else max
         return pick(scored, key=lambda b: b.mean).label
 
+    @property
+    def by(self) -> str:
+        """What the levels bin on: sigma_x, one column, or each kind's parameter."""
+        columns = {b.level.column for b in self.bins if b.level is not None}
+        return columns.pop() if len(columns) == 1 else "each kind's parameter"
+
     def table(self) -> pa.Table:
-        return pa.Table.from_pylist(
-            [
-                {
-                    "bin": b.label,
-                    "sigma_low": b.low,
-                    "sigma_high": b.high,
-                    "images": b.count,
-                    f"mean_{self.metric}": b.mean,
-                    "ci95_low": b.ci_low,
-                    "ci95_high": b.ci_high,
-                    "worst": b.label == self.worst,
-                }
-                for b in self.bins
-            ]
-        )
+        plain = all(b.level is None or b.level.sigma for b in self.bins)
+        rows = []
+        for b in self.bins:
+            if plain:
+                ranges = {"sigma_low": b.low, "sigma_high": b.high}
+            elif b.level is None:
+                ranges = {"kind": "none", "parameter": None, "low": None, "high": None}
+            else:
+                ranges = grouping.range_columns(b.level)
+            rows.append({"bin": b.label, **ranges, "images": b.count,
+                         f"mean_{self.metric}": b.mean, "ci95_low": b.ci_low,
+                         "ci95_high": b.ci_high, "worst": b.label == self.worst})  # fmt: skip
+        return pa.Table.from_pylist(rows)
 
     def text(self) -> str:
         lines = [
-            f"metric: {self.metric} by sigma_x ({'lower' if self.lower_is_better else 'higher'} "
+            f"metric: {self.metric} by {self.by} ({'lower' if self.lower_is_better else 'higher'} "
             f"is better); 95% intervals: {self.interval}",
             format_table(self.table()),
             f"worst bin: {self.worst}" if self.worst else "worst bin: none (no matched images)",
@@ -113,8 +118,9 @@ def _quoted(name: str) -> str:
 
 def _join(database: LogDatabase, on: str, metric: str, output: str, bin_sql: str) -> None:
     """Temporary table `scored`: for each log row with a result, its first valid result (file
-    order) and its sigma bin. A result names a log row by its output_uri, its output path
-    relative to --output, or its input key where that key has a single row."""
+    order) and its level (`bin_sql` over the log row). A result names a log row by its
+    output_uri, its output path relative to --output, or its input key where that key has a
+    single row."""
     prefix = output.rstrip("/") + "/" if output else ""
     database.connection.execute(
         f"""
@@ -125,9 +131,10 @@ def _join(database: LogDatabase, on: str, metric: str, output: str, bin_sql: str
         """
     )
     database.connection.execute(
-        """
+        f"""
         CREATE TEMP TABLE matches AS
-        SELECT n.result_row, n.value, l.output_uri, l.key, l.applied, l.sigma_x
+        SELECT n.result_row, n.value, l.output_uri, l.key, l.applied, l.sigma_x,
+               {bin_sql} AS bin  -- over l's columns: named has none of those names
         FROM named n JOIN blur_log l ON l.output_uri =
             CASE WHEN n.name LIKE '%://%' OR starts_with(n.name, '/') THEN n.name
                  ELSE $1 || n.name END
@@ -139,71 +146,39 @@ def _join(database: LogDatabase, on: str, metric: str, output: str, bin_sql: str
     )
     if unmatched:  # names that are no output path: input keys, where a key has one row
         database.connection.execute(
-            """
+            f"""
             INSERT INTO matches
             WITH single_keys AS (
                 SELECT key, any_value(output_uri) AS output_uri, any_value(applied) AS applied,
-                       any_value(sigma_x) AS sigma_x
+                       any_value(sigma_x) AS sigma_x, any_value({bin_sql}) AS bin
                 FROM blur_log GROUP BY key HAVING count(*) = 1
             )
-            SELECT n.result_row, n.value, k.output_uri, k.key, k.applied, k.sigma_x
+            SELECT n.result_row, n.value, k.output_uri, k.key, k.applied, k.sigma_x, k.bin
             FROM named n JOIN single_keys k ON k.key = n.name
             WHERE n.result_row NOT IN (SELECT result_row FROM matches)
             """
         )
     database.connection.execute(
-        f"""
+        """
         CREATE TEMP TABLE scored AS
-        SELECT *, {bin_sql} AS bin FROM (
-            SELECT output_uri, any_value(key) AS key, arg_min(value, result_row) AS value,
-                   any_value(applied) AS applied, any_value(sigma_x) AS sigma_x
-            FROM matches WHERE value IS NOT NULL AND NOT isnan(value)
-            GROUP BY output_uri
-        )
+        SELECT output_uri, any_value(key) AS key, arg_min(value, result_row) AS value,
+               any_value(applied) AS applied, any_value(sigma_x) AS sigma_x,
+               any_value(bin) AS bin
+        FROM matches WHERE value IS NOT NULL AND NOT isnan(value)
+        GROUP BY output_uri
         """
     )
 
 
-Levels = list[tuple[str, float, float]]
+def observed_range(database: LogDatabase) -> grouping.Observed:
+    """The log's own range of a column over the blurred rows (of a kind)."""
 
+    def observed(kind: str | None, column: str) -> tuple[float | None, float | None]:
+        where = "applied" + (f" AND {grouping.KIND_SQL} = ?" if kind else "")
+        return database.rows(f'SELECT min("{column}"), max("{column}") FROM blur_log '
+                             f"WHERE {where}", *([kind] if kind else []))[0]  # fmt: skip
 
-def _levels(meta: dict[str, Any], database: LogDatabase, bins: int) -> Levels:
-    """(label, low, high) of each level: the sigmas of a --sigmas ladder, else `bins`
-    equal-width bins over the run's range."""
-    ladder = sorted({float(s) for s in meta.get("sigmas") or () if float(s) > 0})
-    if ladder:
-        return [(f"sigma {s:g}", s, s) for s in ladder]
-    low, high = _sigma_range(database)
-    edges = np.linspace(low, high, bins + 1)
-    return [(f"[{edges[b]:.3g}, {edges[b + 1]:.3g}{']' if b == bins - 1 else ')'}",
-             float(edges[b]), float(edges[b + 1])) for b in range(bins)]  # fmt: skip
-
-
-def _level_expression(meta: dict[str, Any], levels: Levels) -> str:
-    """The SQL that gives each log row its level's number (UNBLURRED when not blurred)."""
-    if meta.get("sigmas"):
-        cases = " ".join(f"WHEN sigma_x = {lo!r} THEN {b}" for b, (_, lo, _) in enumerate(levels))
-        return f"CASE WHEN NOT applied THEN {UNBLURRED} {cases} ELSE {UNBLURRED} END"
-    return _bin_expression(levels[0][1], levels[-1][2], len(levels))
-
-
-def _bin_expression(low: float, high: float, bins: int) -> str:
-    return (f"CASE WHEN NOT applied THEN {UNBLURRED} ELSE least(greatest(CAST(floor((sigma_x - "
-            f"{low!r}) / {high - low!r} * {bins}) AS BIGINT), 0), {bins - 1}) END")  # fmt: skip
-
-
-def _sigma_range(database: LogDatabase) -> tuple[float, float]:
-    """The run's sigma range (its metadata's, else the log's own), never empty."""
-    meta = database.metadata
-    low, high = meta.get("min_sigma"), meta.get("max_sigma")
-    if low is None or high is None:
-        found_low, found_high = database.rows(
-            "SELECT min(sigma_x), max(sigma_x) FROM blur_log WHERE applied"
-        )[0]
-        low = (found_low or 0.0) if low is None else low
-        high = (found_high or 1.0) if high is None else high
-    low, high = float(low), float(high)
-    return low, max(high, low + 1e-9)
+    return observed
 
 
 def report(
@@ -214,14 +189,17 @@ def report(
     bins: int = 10,
     lower_is_better: bool | None = None,
     database: LogDatabase | None = None,
+    by: str | None = None,
 ) -> Report:
-    """Mean metric per sigma bin, with 95% intervals, from the log joined with results. With
-    `database` (an open log) the temporary tables stay there for the HTML page's gallery."""
+    """Mean metric per level (grouping: sigma bins, ladder steps, severities, kinds), with 95%
+    intervals, from the log joined with results. With `database` (an open log) the temporary
+    tables stay there for the HTML page's gallery."""
     if bins < 1:
         raise UsageError(f"--bins must be >= 1, got {bins}")
+    grouping.check_column(by)
     if database is None:
         with log_database(log_dir) as opened:
-            return report(log_dir, results_path, on, metric, bins, lower_is_better, opened)
+            return report(log_dir, results_path, on, metric, bins, lower_is_better, opened, by)
     duckdb = duckdb_module()
     total = database.value("SELECT count(*) FROM blur_log")
     warn_if_incomplete(database.log_dir, total)
@@ -232,9 +210,10 @@ def report(
     if lower_is_better is None:
         lower_is_better = any(word in metric.lower() for word in ("loss", "error", "err"))
     meta = database.metadata
-    levels = _levels(meta, database, bins)
+    levels = grouping.bounds(meta, by, bins, observed_range(database))
     try:
-        _join(database, on, metric, str(meta.get("output", "")), _level_expression(meta, levels))
+        _join(database, on, metric, str(meta.get("output", "")),
+              grouping.level_case(levels, UNBLURRED, OUTSIDE))  # fmt: skip
         results_rows, matches = database.rows(
             "SELECT (SELECT count(*) FROM named), (SELECT count(*) FROM matches)"
         )[0]
@@ -251,15 +230,16 @@ def report(
     except duckdb.Error as error:
         raise UsageError(f"cannot join {results_path} with the log: {error}") from error
 
-    def make_bin(number: int, label: str, lo: float | None, hi: float | None) -> Bin:
+    def make_bin(number: int, label: str, level: grouping.Bound | None) -> Bin:
+        lo, hi = (level.low, level.high) if level else (0.0, 0.0)
         count, mean, std = aggregates.get(number, (0, None, None))
         if not count:
-            return Bin(label, lo, hi, 0, None, None, None, number)
+            return Bin(label, lo, hi, 0, None, None, None, number, level)
         ci = confidence_interval(int(count), float(mean), std, bool(binary))
-        return Bin(label, lo, hi, int(count), float(mean), *ci, number)
+        return Bin(label, lo, hi, int(count), float(mean), *ci, number, level)
 
-    table = [make_bin(UNBLURRED, "unblurred", 0.0, 0.0)]
-    table += [make_bin(b, label, lo, hi) for b, (label, lo, hi) in enumerate(levels)]
+    table = [make_bin(UNBLURRED, "unblurred", None)]
+    table += [make_bin(b, level.label, level) for b, level in enumerate(levels)]
     scored = [b for b in table if b.mean is not None]
     worst = None
     if scored:

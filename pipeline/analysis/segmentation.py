@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.analysis.detection import Copy
-from pipeline.analysis.levels import levels, log_copies
+from pipeline.analysis.formatting import csv_text
+from pipeline.analysis.levels import Level, levels, log_copies
 from pipeline.usage import UsageError
 from transforms import keys
 from transforms.io import storage
@@ -42,16 +43,18 @@ def _mask(data: bytes) -> np.ndarray:
 
 @dataclass
 class MaskRow:
-    label: str
-    sigma_low: float
-    sigma_high: float
+    level: Level
     images: int
     metrics: dict[str, float]
     per_class_iou: dict[int, float] = field(default_factory=dict)
 
+    @property
+    def label(self) -> str:
+        return self.level.label
+
     def as_dict(self) -> dict[str, Any]:
-        return {"level": self.label, "sigma_low": self.sigma_low, "sigma_high": self.sigma_high,
-                "images": self.images, **self.metrics}  # fmt: skip
+        return {"level": self.label, **self.level.ranges(), "images": self.images,
+                **self.metrics}  # fmt: skip
 
 
 @dataclass
@@ -100,14 +103,7 @@ class MaskEvaluation:
         }, indent=1)  # fmt: skip
 
     def csv_text(self) -> str:
-        import csv
-
-        buffer = io.StringIO()
-        rows = [r.as_dict() for r in ([self.clean] if self.clean else []) + self.rows]
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["level"])
-        writer.writeheader()
-        writer.writerows(rows)
-        return buffer.getvalue()
+        return csv_text([r.as_dict() for r in ([self.clean] if self.clean else []) + self.rows])
 
     def chart_png(self) -> bytes:
         from pipeline.analysis import plots
@@ -131,9 +127,11 @@ def _scores(confusion: np.ndarray) -> tuple[dict[str, float], dict[int, float]]:
     return metrics, {int(c): float(iou[c]) for c in np.flatnonzero(present)}
 
 
-def evaluate_masks(log_dir: str, predicted_dir: str, bins: int) -> MaskEvaluation:
+def evaluate_masks(
+    log_dir: str, predicted_dir: str, bins: int, by: str | None = None
+) -> MaskEvaluation:
     """mIoU and pixel accuracy per level (see the module)."""
-    copies, metadata = log_copies(log_dir)
+    copies, metadata = log_copies(log_dir, by)
     with_mask = [c for c in copies if _truth_mask(c)]
     if not with_mask:
         raise UsageError(f"the log in {log_dir} names no mask (VOC SegmentationClass or --masks)")
@@ -142,9 +140,10 @@ def evaluate_masks(log_dir: str, predicted_dir: str, bins: int) -> MaskEvaluatio
     missing = sum(1 for uri in found.values() if uri is None)
     used = {u for u in found.values() if u}
     unmatched = len(set(predicted.values()) - used)
-    clean, blurred = levels([c for c in with_mask if found[c.relative]], metadata, bins)
+    clean, blurred = levels([c for c in with_mask if found[c.relative]], metadata, bins, by)
 
-    def row(label: str, low: float, high: float, members: tuple[Copy, ...]) -> MaskRow:
+    def row(level: Level) -> MaskRow:
+        members = level.copies
         confusion = np.zeros((256, 256), np.int64)
         for copy in members:
             truth = _mask(storage.read_bytes(_truth_mask(copy)))
@@ -157,10 +156,10 @@ def evaluate_masks(log_dir: str, predicted_dir: str, bins: int) -> MaskEvaluatio
             confusion += np.bincount(truth[valid] * 256 + guess[valid],
                                      minlength=256 * 256).reshape(256, 256)  # fmt: skip
         metrics, per_class = _scores(confusion)
-        return MaskRow(label, low, high, len(members), metrics, per_class)
+        return MaskRow(level, len(members), metrics, per_class)
 
-    rows = [row(lv.label, lv.sigma_low, lv.sigma_high, lv.copies) for lv in blurred]
-    clean_row = row(clean.label, 0.0, 0.0, clean.copies) if clean.copies else None
+    rows = [row(level) for level in blurred]
+    clean_row = row(clean) if clean.copies else None
     return MaskEvaluation(rows, clean_row, missing, unmatched, log_dir)
 
 

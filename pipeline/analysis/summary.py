@@ -6,15 +6,28 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.analysis.database import LogDatabase, log_database
+from pipeline.analysis.grouping import KIND_SQL
 from pipeline.analysis.reading import completion
 from pipeline.schema import MARKER
 from transforms.io import storage
 
+_GAUSSIAN = f"applied AND {KIND_SQL} = 'gaussian'"
+# Each kind's drawn parameters, as the summary lists their ranges.
+KIND_PARAMETERS = {
+    "gaussian": ("sigma_x", "sigma_y"),
+    "motion": ("motion_length", "motion_angle"),
+    "defocus": ("defocus_radius",),
+    "zoom": ("zoom_factor",),
+    "glass": ("glass_delta", "glass_sigma", "glass_iterations"),
+}
+
 
 def sigma_histogram(database: LogDatabase, bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """Counts and edges of sigma_x over the blurred rows, `bins` equal-width bins from the
-    smallest to the largest (the last bin closed), counted by DuckDB as it scans."""
-    low, high = database.rows("SELECT min(sigma_x), max(sigma_x) FROM blur_log WHERE applied")[0]
+    """Counts and edges of sigma_x over the Gaussian-blurred rows, `bins` equal-width bins
+    from the smallest to the largest (the last bin closed), counted by DuckDB as it scans."""
+    low, high = database.rows(f"SELECT min(sigma_x), max(sigma_x) FROM blur_log WHERE {_GAUSSIAN}")[
+        0
+    ]
     if low is None:
         return np.zeros(0, np.int64), np.zeros(0)
     if high == low:
@@ -22,7 +35,7 @@ def sigma_histogram(database: LogDatabase, bins: int) -> tuple[np.ndarray, np.nd
     counts = np.zeros(bins, np.int64)
     found = database.rows(
         "SELECT least(CAST(floor((sigma_x - $1) / ($2 - $1) * $3) AS BIGINT), $3 - 1) AS bin, "
-        "count(*) FROM blur_log WHERE applied GROUP BY bin",
+        f"count(*) FROM blur_log WHERE {_GAUSSIAN} GROUP BY bin",
         low, high, bins,
     )  # fmt: skip
     for index, count in found:
@@ -41,6 +54,33 @@ def text_histogram(counts: np.ndarray, edges: np.ndarray, width: int = 40) -> li
         f"{int(count):8d} {'#' * round(width * int(count) / peak)}"
         for i, count in enumerate(counts)
     ]
+
+
+def kind_lines(database: LogDatabase) -> list[str]:
+    """The mix of kinds among the blurred rows and each kind's parameter ranges, or the
+    corruption's severities; nothing for a Gaussian-only log (today's summary says it all)."""
+    mix = database.rows(f"SELECT {KIND_SQL} AS kind, count(*) FROM blur_log WHERE applied "
+                        "GROUP BY kind ORDER BY count(*) DESC, kind")  # fmt: skip
+    corruptions = database.rows(
+        "SELECT corruption, severity, count(*) FROM blur_log WHERE applied AND corruption <> '' "
+        "GROUP BY corruption, severity ORDER BY corruption, severity"
+    )
+    if [kind for kind, _ in mix] in ([], ["gaussian"]) and not corruptions:
+        return []
+    total = sum(count for _, count in mix)
+    lines = ["kinds of blurred rows: " + ", ".join(
+        f"{kind} {count} ({count / total:.1%})" for kind, count in mix)]  # fmt: skip
+    for kind, _ in mix:
+        for column in KIND_PARAMETERS.get(kind, ()):
+            low, mean, high = database.rows(
+                f'SELECT min("{column}"), avg("{column}"), max("{column}") FROM blur_log '
+                f"WHERE applied AND {KIND_SQL} = ?", kind,
+            )[0]  # fmt: skip
+            lines.append(f"  {kind} {column}: min {low:.3f}, mean {mean:.3f}, max {high:.3f}")
+    if corruptions:
+        lines.append("corruption severities: " + ", ".join(
+            f"{name} {severity}: {count}" for name, severity, count in corruptions))  # fmt: skip
+    return lines
 
 
 def dataset_lines(database: LogDatabase) -> list[str]:
@@ -71,8 +111,8 @@ def summary(log_dir: str, plot: str | None = None) -> str:
     with log_database(log_dir) as database:
         rows, keys, applied, low, mean, high = database.rows(
             "SELECT count(*), count(DISTINCT key), count(*) FILTER (WHERE applied), "
-            "min(sigma_x) FILTER (WHERE applied), avg(sigma_x) FILTER (WHERE applied), "
-            "max(sigma_x) FILTER (WHERE applied) FROM blur_log"
+            f"min(sigma_x) FILTER (WHERE {_GAUSSIAN}), avg(sigma_x) FILTER (WHERE {_GAUSSIAN}), "
+            f"max(sigma_x) FILTER (WHERE {_GAUSSIAN}) FROM blur_log"
         )[0]
         lines = [f"log: {database.log_dir}", f"rows: {rows}"]
         problem = completion(database.log_dir, rows)
@@ -82,11 +122,12 @@ def summary(log_dir: str, plot: str | None = None) -> str:
         if rows:
             lines += [f"distinct keys: {keys}",
                       f"applied: {applied} of {rows} ({applied / rows:.1%})"]  # fmt: skip
-            if applied:
-                lines.append(f"sigma_x of blurred rows: min {low:.3f}, mean {mean:.3f}, "
+            lines += kind_lines(database)
+            if low is not None:
+                lines.append(f"sigma_x of Gaussian-blurred rows: min {low:.3f}, mean {mean:.3f}, "
                              f"max {high:.3f}")  # fmt: skip
-            lines.append("histogram of sigma_x (blurred rows):")
-            lines += text_histogram(*sigma_histogram(database, 10))
+                lines.append("histogram of sigma_x (Gaussian-blurred rows):")
+                lines += text_histogram(*sigma_histogram(database, 10))
         lines += dataset_lines(database)
         stages = errors_by_stage(database)
         if stages is None:

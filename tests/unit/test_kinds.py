@@ -269,3 +269,23 @@ def test_spec_round_trips_through_the_logs_metadata():
     )  # fmt: skip
     assert spec_from(spec_parameters(spec)) == spec
     assert spec_from({"min_sigma": 0.2, "max_sigma": 1.0}) == BlurSpec(0.2, 1.0)  # an old log
+
+
+def test_glass_shuffle_compiles_without_a_writable_cache(monkeypatch):
+    """Where numba finds nowhere to cache (a read-only image), the loop compiles in memory."""
+    import numba
+
+    real = numba.njit
+
+    def no_cache(*args, **kwargs):
+        if kwargs.get("cache"):
+            raise RuntimeError("cannot cache function '_loop': no locator available")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(numba, "njit", no_cache)
+    monkeypatch.setattr(kinds, "_COMPILED", None)
+    image = np.random.default_rng(2).integers(0, 255, (20, 20, 3), dtype=np.uint8)
+    dy, dx = kinds.glass_displacements(1, 20, 20, 2, 1)
+    expected = reference_shuffle(image.copy(), dy, dx, 2)
+    np.testing.assert_array_equal(kinds.glass_shuffle(image.copy(), dy, dx, 2), expected)
+    assert kinds._COMPILED is not None
