@@ -358,6 +358,17 @@ def _check_required(opts: BlurAugmentOptions) -> None:
 
 
 _DRAW_DEFAULTS = {"min_sigma": 0.0, "max_sigma": 3.0, "probability": 1.0, "sigma_y": "same"}
+# The options of each kind's draw (an option of a kind --blur does not draw is a mistake).
+_KIND_OPTIONS = {"min_sigma": "gaussian", "max_sigma": "gaussian", "sigma_y": "gaussian",
+                 "motion_length": "motion", "motion_angle": "motion",
+                 "defocus_radius": "defocus", "zoom_factor": "zoom", "glass_delta": "glass",
+                 "glass_sigma": "glass", "glass_iterations": "glass"}  # fmt: skip
+
+
+def _draw_options_given(opts: BlurAugmentOptions) -> list[str]:
+    """The options of a drawn blur the command line gives (none go with a ladder)."""
+    names = dict.fromkeys([*_DRAW_DEFAULTS, "blur", *_KIND_OPTIONS])
+    return [f"--{name}" for name in names if getattr(opts, name) is not None]
 
 
 def _blur_spec(opts: BlurAugmentOptions) -> tuple[BlurSpec, int]:
@@ -436,6 +447,11 @@ def _kind_ranges(opts: BlurAugmentOptions) -> KindRanges:
         glass_iterations=base.glass_iterations if opts.glass_iterations is None
         else opts.glass_iterations,
     )  # fmt: skip
+    drawn = {kind for kind, _ in ranges.weights}
+    for name, kind in _KIND_OPTIONS.items():
+        if getattr(opts, name) is not None and kind not in drawn:
+            raise UsageError(f"--{name} is a parameter of {kind} blur, which --blur "
+                             f"({opts.blur or 'gaussian'}) does not draw")  # fmt: skip
     if ranges.zoom_factor[0] < 1:
         raise UsageError(f"--zoom_factor must be >= 1, got {opts.zoom_factor!r}")
     if ranges.glass_delta[0] < 1 or ranges.glass_iterations < 1:
@@ -452,7 +468,7 @@ def _corruption(opts: BlurAugmentOptions) -> tuple[BlurSpec, int]:
         raise UsageError(f"--severities must be integers 1-5, got {opts.severities!r}") from None
     if not severities or any(not 1 <= s <= 5 for s in severities):
         raise UsageError(f"--severities must be integers 1-5, got {opts.severities!r}")
-    given = [f"--{name}" for name in (*_DRAW_DEFAULTS, "blur") if getattr(opts, name) is not None]
+    given = _draw_options_given(opts)
     if given:
         raise UsageError(f"--corruption and {given[0]} cannot be combined: --corruption is a "
                          f"fixed ladder, {given[0]} is for a drawn blur")  # fmt: skip
@@ -470,7 +486,7 @@ def _ladder(opts: BlurAugmentOptions) -> tuple[BlurSpec, int]:
         raise UsageError(f"--sigmas must be comma-separated numbers, got {opts.sigmas!r}") from None
     if not sigmas or any(not s >= 0 for s in sigmas):
         raise UsageError(f"--sigmas must be numbers >= 0, got {opts.sigmas!r}")
-    given = [f"--{name}" for name in (*_DRAW_DEFAULTS, "blur") if getattr(opts, name) is not None]
+    given = _draw_options_given(opts)
     if given:
         raise UsageError(
             f"--sigmas and {given[0]} cannot be combined: --sigmas is a fixed ladder, "

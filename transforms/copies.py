@@ -26,6 +26,19 @@ def copy_params(job: BlurJob, key: str, copy_index: int) -> BlurParams:
     return sample(job.seed, copy_index, key, job.spec)
 
 
+def decode_path(job: BlurJob, key: str) -> str:
+    """--codec_path, unless a copy of this image gets a blur that cannot work on JPEG planes
+    (glass blur, a benchmark corruption): then the image is decoded to pixels, once for all
+    its copies."""
+    if job.codec_path == "pixels":
+        return job.codec_path
+    for copy_index in job.copy_indices():
+        params = copy_params(job, key, copy_index)
+        if not params.identity and not imaging.takes_planes_for(params):
+            return "pixels"
+    return job.codec_path
+
+
 def copy_sigmas(job: BlurJob, key: str, copy_index: int) -> tuple[bool, float, float]:
     """(applied, sigma_x, sigma_y) of a copy; an original is never blurred."""
     params = copy_params(job, key, copy_index)
@@ -109,7 +122,7 @@ def make_copies(
                     f"the image is {len(source):,} bytes, over --max_bytes={job.max_bytes:,}"
                 )
             out_format = out_format or codec.probe(source).format
-            decoded = imaging.decode(source, out_format, job.decode_path, job.max_pixels)
+            decoded = imaging.decode(source, out_format, decode_path(job, key), job.max_pixels)
     except StageError as error:
         return ImageCopies(job, key, source or b"", out_format or "", None, None, error)
     return ImageCopies(job, key, source, out_format, decoded, codec.properties(decoded))

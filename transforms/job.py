@@ -34,14 +34,6 @@ class BlurJob:
     max_bytes: int = DEFAULT_MAX_BYTES  # --max_bytes: the largest file read whole
 
     @property
-    def decode_path(self) -> str:
-        """--codec_path, unless a kind of the run cannot blur JPEG planes (glass blur, the
-        benchmark corruptions): then every JPEG is decoded to pixels."""
-        spec = self.spec
-        glass = any(kind == "glass" and weight > 0 for kind, weight in spec.kinds.weights)
-        return "pixels" if spec.corruption or glass else self.codec_path
-
-    @property
     def numbered(self) -> bool:
         """Blurred copies are named name_blur{k}.ext when there are several or originals."""
         return self.copies > 1 or self.include_originals

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import posixpath
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any
@@ -146,7 +147,11 @@ def ground_truth(copies: list[Copy], metadata: dict[str, Any], given: str | None
             keys.join(output, k) for k in dataset.get("index_files", []) if k.endswith(".json")
         ]
         written = [f for f in files if storage.exists(f)]  # (other splits' may not be)
-        return _from_coco_files(written, copies, "the output's COCO JSON")
+        # the splits the run blurred (a benchmark's val2017) are what is evaluated; the others
+        # were copied as they are, and their ids may be another split's
+        augmented = set(dataset.get("augmented_splits") or ())
+        blurred = [f for f in written if _split_hint(f) in augmented]
+        return _from_coco_files(blurred or written, copies, "the output's COCO JSON")
     if kind == "yolo":
         return _from_yolo(copies, output, dataset)
     if kind == "voc":
@@ -171,7 +176,7 @@ def _from_coco_files(files: list[str], copies: list[Copy], source: str) -> Groun
             raise UsageError(f"{path} is not a COCO JSON (no images)")
         if not any("bbox" in a for a in data.get("annotations", [])[:1000]):
             continue  # captions, keypoints-only or panoptic JSONs hold no boxes
-        found = _match_file_names(data["images"], wanted)
+        found = _match_file_names(data["images"], wanted, _split_hint(path))
         keep = set(found.values())
         if keep & {i["id"] for i in images}:
             raise UsageError(f"{path} reuses image ids of another JSON of the log: give one "
@@ -186,8 +191,19 @@ def _from_coco_files(files: list[str], copies: list[Copy], source: str) -> Groun
     return GroundTruth(images, annotations, list(categories.values()), id_of, source)
 
 
-def _match_file_names(entries: list[Any], wanted: set[str]) -> dict[str, int]:
-    """copy path -> image id, where an entry's file_name is the path or its tail."""
+def _split_hint(path: str) -> str:
+    """The split a COCO JSON describes, from its name (instances_val2017.json) or, where the
+    name says none (Roboflow's _annotations.coco.json), its folder."""
+    name = posixpath.basename(path)
+    match = re.fullmatch(r"[a-z_]+?_([^_]+)\.json", name)
+    if match and not name.startswith("_"):
+        return match.group(1)
+    return posixpath.basename(posixpath.dirname(path))
+
+
+def _match_file_names(entries: list[Any], wanted: set[str], split: str = "") -> dict[str, int]:
+    """copy path -> image id, where an entry's file_name is the path or its tail; a tail that
+    two splits share (train2017/a.jpg, val2017/a.jpg) goes to the one under the JSON's split."""
     by_tail: dict[str, list[str]] = {}
     for relative in wanted:
         parts = relative.split("/")
@@ -198,6 +214,8 @@ def _match_file_names(entries: list[Any], wanted: set[str]) -> dict[str, int]:
         if not isinstance(entry, dict) or not isinstance(entry.get("file_name"), str):
             continue
         candidates = by_tail.get(entry["file_name"].lstrip("./"), [])
+        if len(candidates) > 1 and split:
+            candidates = [c for c in candidates if split in c.split("/")[:-1]]
         if len(candidates) == 1:
             found[candidates[0]] = entry["id"]
     return found

@@ -21,7 +21,7 @@ from apache_beam.pvalue import TaggedOutput
 from transforms import codec, imaging, jpeg_planes
 from transforms.beam.counters import COUNTERS
 from transforms.beam.overlap import Overlap, Where, where_of, windowed
-from transforms.copies import ImageCopies, log_row, make_copies
+from transforms.copies import ImageCopies, decode_path, log_row, make_copies
 from transforms.errors import StageError, error_row
 from transforms.io import progress, storage
 from transforms.io.failures import is_transient, stage
@@ -303,7 +303,7 @@ class BlurSample(beam.DoFn):
                 with stage("decode"):
                     props = codec.properties(codec.decode(source, job.max_pixels))
             elif imaging.takes_planes(source, codec.format_for_path(plan.image.key),
-                                      job.decode_path):  # fmt: skip
+                                      decode_path(job, plan.image.key)):  # fmt: skip
                 props = dataclasses.replace(props, codec_path=jpeg_planes.PATH_PLANES)
             return [self._logged_again(plan, c, source, props, fetched) for c in plan.copies]
         except StageError:
