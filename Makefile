@@ -26,8 +26,9 @@ lint: $(BIN)/blur-augment
 	$(BIN)/ruff format --check .
 
 bench: $(BIN)/blur-augment
-	$(BIN)/python -m pip install --quiet -e ".[bench]"  # the peers (albumentations)
+	$(BIN)/python -m pip install --quiet -e ".[bench]"  # the peers (albumentations, imagecorruptions)
 	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/kinds.py
 
 format: $(BIN)/blur-augment
 	$(BIN)/ruff format .

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -105,11 +106,26 @@ def _compensated(sigma: float, factor: int) -> float:
 
 
 def pyramid_blur(image: np.ndarray, sigma_x: float, sigma_y: float, factor: int) -> np.ndarray:
-    """Approximate Gaussian: reflect-101 pad, area downscale by `factor`, exact Gaussian with the
-    compensated sigma, linear upscale, crop. The padding makes the borders behave like the exact
-    blur's reflect-101, so the accuracy bound holds up to the edge."""
+    """Approximate Gaussian: the exact one with the compensated sigma at 1/factor resolution
+    (at_lower_resolution)."""
+
+    def small_blur(small: np.ndarray) -> np.ndarray:
+        # Separable filtering here too: with OpenCV 5 it measured 1.3-2.5x faster than
+        # GaussianBlur's fixed-point path on these small images (benchmarks/throughput.py).
+        sigma_small_x, sigma_small_y = _compensated(sigma_x, factor), _compensated(sigma_y, factor)
+        return gaussian_blur(small, sigma_small_x, sigma_small_y)[0]
+
+    return at_lower_resolution(image, factor, 3 * max(sigma_x, sigma_y), small_blur)
+
+
+def at_lower_resolution(
+    image: np.ndarray, factor: int, reach: float, small_filter: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """A wide filter at 1/factor resolution: reflect-101 pad by its `reach` (pixels), area
+    downscale by `factor`, `small_filter`, linear upscale, crop. The padding makes the borders
+    behave like the exact filter's reflect-101, so the accuracy bound holds up to the edge."""
     height, width = image.shape[:2]
-    pad = math.ceil(3 * max(sigma_x, sigma_y)) + 2 * factor
+    pad = math.ceil(reach) + 2 * factor
     pad += -pad % factor
     bottom = pad + (-(height + 2 * pad) % factor)
     right = pad + (-(width + 2 * pad) % factor)
@@ -119,10 +135,7 @@ def pyramid_blur(image: np.ndarray, sigma_x: float, sigma_y: float, factor: int)
         (padded.shape[1] // factor, padded.shape[0] // factor),
         interpolation=cv2.INTER_AREA,
     )
-    sigma_small_x, sigma_small_y = _compensated(sigma_x, factor), _compensated(sigma_y, factor)
-    # Separable filtering here too: with OpenCV 5 it measured 1.3-2.5x faster than
-    # GaussianBlur's fixed-point path on these small images (benchmarks/throughput.py).
-    blurred, _ = gaussian_blur(small, sigma_small_x, sigma_small_y)
+    blurred = small_filter(small)
     large = cv2.resize(blurred, (padded.shape[1], padded.shape[0]), interpolation=cv2.INTER_LINEAR)
     return large[pad : pad + height, pad : pad + width].reshape(image.shape)
 

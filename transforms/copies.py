@@ -224,7 +224,8 @@ def blur_description(
         return shape[1], shape[0], "kernel"
     if params.kind == "defocus":
         shape = kinds.defocus_kernel(params.defocus_radius).shape
-        return shape[1], shape[0], "kernel"
+        factor = kinds.defocus_factor(params.defocus_radius, (1, 1), props.shape, blur_method)
+        return shape[1], shape[0], "kernel" if factor == 1 else f"pyramid{factor}"
     if params.kind == "zoom":
         return 1, 1, "layers"
     size = kernel_for(params.glass_sigma, params.glass_sigma, props.dtype).width

@@ -17,7 +17,7 @@ import math
 import cv2
 import numpy as np
 
-from transforms.kinds import glass_displacements, glass_shuffle
+from transforms.kinds import glass_shuffle_seeded
 from transforms.sampling import CORRUPTIONS, BlurParams
 
 
@@ -130,10 +130,7 @@ def glass_blur(image: np.ndarray, severity: int, seed: int) -> np.ndarray:
     sigma, delta, iterations = CORRUPTIONS["glass_blur"][severity - 1]
     values, top = _unit(image)
     first = np.ascontiguousarray(_truncated(scipy_gaussian(values, sigma), top, image.dtype))
-    height, width = image.shape[:2]
-    dy, dx = glass_displacements(seed, height, width, delta, iterations)
-    if dy.size:
-        glass_shuffle(first, dy, dx, delta)
+    glass_shuffle_seeded(first, seed, delta, iterations)
     return _truncated(scipy_gaussian(first.astype(np.float32) / top, sigma), top, image.dtype)
 
 

@@ -59,17 +59,18 @@ def takes_planes_for(params: BlurParams) -> bool:
 
 
 def plane_filter(
-    params: BlurParams, size: tuple[int, int]
+    params: BlurParams, size: tuple[int, int], method: str = "auto"
 ) -> Callable[[np.ndarray, np.ndarray, tuple], None]:
     """The kind's filter of one array, given how many pixels one of its samples spans; `size`
-    is the image's (width, height) in pixels, whose centre zoom blur keeps in every plane."""
+    is the image's (width, height) in pixels, whose centre zoom blur keeps in every plane;
+    `method` "exact" keeps wide disks at full resolution."""
 
     def apply(source: np.ndarray, target: np.ndarray, scale: tuple[float, float]) -> None:
         if params.kind == "motion":
             kinds.filtered(source, kinds.motion_kernel(params.motion_length, params.motion_angle,
                                                         scale), out=target)  # fmt: skip
         elif params.kind == "defocus":
-            kinds.filtered(source, kinds.defocus_kernel(params.defocus_radius, scale), out=target)
+            kinds.defocus(source, params.defocus_radius, scale, method, out=target)
         elif params.kind == "zoom":
             # a plane's sample i spans pixels [scale * i, scale * (i + 1)): the image's centre
             centre = (size[0] / (2 * scale[0]) - 0.5, size[1] / (2 * scale[1]) - 0.5)
@@ -85,7 +86,8 @@ def blur_with(image: Decoded, params: BlurParams, method: str = "auto") -> Decod
     if params.kind == "gaussian" and not params.corruption:
         return blur(image, params.sigma_x, params.sigma_y, method)
     if isinstance(image, jpeg_planes.JpegPlanes):
-        return jpeg_planes.filter_planes(image, plane_filter(params, (image.width, image.height)))
+        size = (image.width, image.height)
+        return jpeg_planes.filter_planes(image, plane_filter(params, size, method))
     pixels = image.pixels
     if params.corruption:
         blurred = corruptions.corrupted(pixels, params)
@@ -95,7 +97,7 @@ def blur_with(image: Decoded, params: BlurParams, method: str = "auto") -> Decod
                               p.glass_seed, _exact_gaussian)  # fmt: skip
     else:
         blurred = np.empty_like(pixels)
-        plane_filter(params, (pixels.shape[1], pixels.shape[0]))(pixels, blurred, (1, 1))
+        plane_filter(params, (pixels.shape[1], pixels.shape[0]), method)(pixels, blurred, (1, 1))
     return codec.Decoded(
         blurred, image.format, image.metadata_types, image.metadata, image.tiff_tags
     )

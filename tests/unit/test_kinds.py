@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import math
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
+from tests.support.helpers import textured
 from transforms import kinds
 from transforms.sampling import (
     CORRUPTIONS,
@@ -110,10 +113,53 @@ def test_motion_blur_moves_nothing_a_dot_stays_centred():
     assert centroid(out) == pytest.approx((30, 30), abs=0.05)
 
 
-def test_zoom_factors_are_at_most_a_step_apart_from_1_to_the_factor():
-    factors = kinds.zoom_factors(1.25)
-    assert factors[0] == 1.0 and factors[-1] == pytest.approx(1.25)
-    assert np.diff(factors).max() <= kinds.ZOOM_STEP + 1e-12
+@pytest.mark.parametrize(("factor", "layers"), [(1.005, 2), (1.1, 16), (1.25, 32), (1.31, 32)])
+def test_zoom_factors_are_at_most_a_step_apart_from_1_to_the_factor(factor, layers):
+    factors = kinds.zoom_factors(factor)
+    assert len(factors) == layers
+    assert factors[0] == 1.0 and factors[-1] == pytest.approx(factor)
+    assert (factors[1:] / factors[:-1] - 1).max() <= kinds.ZOOM_STEP + 1e-12
+
+
+def layered_zoom(image: np.ndarray, factor: float) -> np.ndarray:
+    """Zoom blur the slow way: every layer warped from the source on its own, in float."""
+    height, width = image.shape[:2]
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    total = np.zeros(image.shape, np.float64)
+    for f in kinds.zoom_factors(factor):
+        matrix = np.array([[1 / f, 0, cx * (1 - 1 / f)], [0, 1 / f, cy * (1 - 1 / f)]])
+        layer = cv2.warpAffine(image.astype(np.float32), matrix, (width, height),
+                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_REFLECT_101)  # fmt: skip
+        total += layer.reshape(image.shape)
+    return total / len(kinds.zoom_factors(factor))
+
+
+def sample_photo() -> np.ndarray:
+    """A bundled photograph at 640x480 (sharp: downsized by area)."""
+    path = sorted((Path(__file__).parents[2] / "samples" / "images").rglob("*.jpg"))[0]
+    return cv2.resize(cv2.imread(str(path)), (640, 480), interpolation=cv2.INTER_AREA)
+
+
+@pytest.mark.parametrize("factor", [1.03, 1.11, 1.31])
+@pytest.mark.parametrize(
+    ("image", "mean_bound", "max_bound"),
+    [("photo", 0.2, 5), ("photo16", 0.2, 5), ("texture", 0.8, 4)],
+)
+def test_zoom_by_doubling_is_the_layered_mean(factor, image, mean_bound, max_bound):
+    """The stated accuracy of the k-warp doubling against 2**k separate warps (rounded as
+    ours is): resampling the running mean k times softens what a photograph has little of."""
+    pixels = {
+        "photo": sample_photo,
+        "photo16": lambda: sample_photo().astype(np.uint16) * 257,
+        "texture": lambda: cv2.GaussianBlur(textured(121, 163, 3, seed=4), (0, 0), 1.0),
+    }[image]()
+    scale = 257.0 if pixels.dtype == np.uint16 else 1.0
+    ours = kinds.zoom(pixels, factor).astype(np.float64)
+    difference = np.abs(ours - np.rint(layered_zoom(pixels, factor))) / scale
+    assert difference.mean() <= mean_bound and difference.max() <= max_bound, (
+        difference.mean(), difference.max()
+    )  # fmt: skip
 
 
 def test_zoom_keeps_the_centre_and_dtype_and_blurs_outwards():
@@ -283,9 +329,47 @@ def test_glass_shuffle_compiles_without_a_writable_cache(monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(numba, "njit", no_cache)
-    monkeypatch.setattr(kinds, "_COMPILED", None)
+    monkeypatch.setattr(kinds, "_COMPILED", {})
     image = np.random.default_rng(2).integers(0, 255, (20, 20, 3), dtype=np.uint8)
     dy, dx = kinds.glass_displacements(1, 20, 20, 2, 1)
     expected = reference_shuffle(image.copy(), dy, dx, 2)
     np.testing.assert_array_equal(kinds.glass_shuffle(image.copy(), dy, dx, 2), expected)
-    assert kinds._COMPILED is not None
+    assert "given" in kinds._COMPILED
+
+
+@pytest.mark.parametrize("radius", [6.0, 8.0, 12.0, 25.0])
+@pytest.mark.parametrize("image", ["photo", "photo16", "gray"])
+def test_wide_defocus_at_half_resolution_is_within_the_stated_bound(radius, image):
+    """The stated accuracy of the half-resolution disk against the exact one: within 5 grey
+    levels everywhere, borders included, and PSNR >= 50 dB."""
+    photo = sample_photo()
+    pixels = {"photo": photo, "photo16": photo.astype(np.uint16) * 257,
+              "gray": cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY)}[image]  # fmt: skip
+    scale = 257.0 if pixels.dtype == np.uint16 else 1.0
+    assert kinds.defocus_factor(radius, (1, 1), pixels.shape, "auto") == 2
+    exact = kinds.defocus(pixels, radius, method="exact")
+    np.testing.assert_array_equal(exact, kinds.filtered(pixels, kinds.defocus_kernel(radius)))
+    fast = kinds.defocus(pixels, radius)
+    assert fast.dtype == pixels.dtype and fast.shape == pixels.shape
+    difference = np.abs(fast.astype(float) - exact) / scale
+    psnr = 10 * math.log10(255**2 / np.mean(difference**2))
+    assert difference.max() <= 5 and psnr >= 50, (difference.max(), psnr)
+
+
+def test_narrow_disks_and_subsampled_planes_stay_exact():
+    assert kinds.defocus_factor(5.9, (1, 1), (480, 640), "auto") == 1
+    assert kinds.defocus_factor(10.0, (2, 2), (240, 320), "auto") == 1  # 5 chroma samples
+    assert kinds.defocus_factor(30.0, (1, 1), (12, 640), "auto") == 1  # too small to halve
+
+
+def test_seeded_glass_shuffle_draws_the_field_it_documents():
+    image = np.random.default_rng(5).integers(0, 255, (41, 57, 3), dtype=np.uint8)
+    for delta, iterations in ((1, 2), (3, 1), (4, 3)):
+        dy, dx = kinds.glass_displacements(2**63 + 7, 41, 57, delta, iterations)
+        expected = kinds.glass_shuffle(image.copy(), dy, dx, delta)
+        got = kinds.glass_shuffle_seeded(image.copy(), 2**63 + 7, delta, iterations)
+        np.testing.assert_array_equal(got, expected)
+    # every displacement in [-delta, delta) drawn about equally often
+    dy, dx = kinds.glass_displacements(1, 300, 300, 3, 1)
+    counts = np.bincount((dy + 3).ravel(), minlength=6)
+    assert counts.min() > 0.9 * counts.mean() and np.array_equal(np.unique(dx), np.arange(-3, 3))

@@ -1,0 +1,198 @@
+"""Blur kinds benchmark: each kind through blur-augment's whole per-image path against its
+peers, on 1920x1080 JPEGs, one core.
+
+    python benchmarks/kinds.py            # a few minutes on 2 cores
+    python benchmarks/kinds.py --quick    # one round, two images
+
+For each kind (gaussian, motion, defocus, zoom, glass) and each severity 1-5 of ImageNet-C /
+COCO-C, the kind's parameters are the severity's (sigma 1-6, motion length 21-41 at a random
+angle, defocus radius 3-10, zoom to 1.11-1.31, glass sigma/displacement/iterations). Measured,
+interleaved in rounds over the same files, median seconds per image:
+
+- `ours (kind)`: decode -> the kind's blur (`--blur KIND`, JPEGs as planes where the kind
+  allows) -> encode, the functions the pipeline's sample step calls;
+- `ours (corruption)`: the same path with `--corruption NAME` (the reference's arithmetic);
+- `albumentations`: OpenCV decode -> the corresponding transform, same parameters -> OpenCV
+  encode;
+- `imagecorruptions`: `corrupt(pixels, severity, NAME)` on pixels decoded beforehand (its
+  decode and encode are not counted: the ratios against it are conservative).
+
+Results go to stdout and to benchmarks/results/kinds.json. No assertion: people judge the
+figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import importlib.util
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.throughput import encoded_set, machine  # noqa: E402
+from transforms import imaging  # noqa: E402
+from transforms.blur import kernel_size  # noqa: E402
+from transforms.copies import unchanged  # noqa: E402
+from transforms.imaging import blur_with  # noqa: E402
+from transforms.sampling import CORRUPTIONS, BlurParams, corruption_params  # noqa: E402
+from transforms.tuning import tune_worker_process  # noqa: E402
+
+KINDS = {"gaussian": "gaussian_blur", "motion": "motion_blur", "defocus": "defocus_blur",
+         "zoom": "zoom_blur", "glass": "glass_blur"}  # fmt: skip
+SIZE = (1920, 1080)
+
+
+def kind_params(kind: str, severity: int, angle: float, seed: int) -> BlurParams:
+    """The kind at a severity's parameters (`--blur KIND` with ranges pinned to them)."""
+    c = CORRUPTIONS[KINDS[kind]][severity - 1]
+    if kind == "gaussian":
+        return BlurParams(True, float(c), float(c))
+    if kind == "motion":
+        return BlurParams(True, 0, 0, kind, motion_length=2 * c[0] + 1, motion_angle=angle)
+    if kind == "defocus":
+        return BlurParams(True, 0, 0, kind, defocus_radius=float(c[0]))
+    if kind == "zoom":
+        top = float(np.arange(*c)[-1])  # the reference's largest zoom
+        return BlurParams(True, 0, 0, kind, zoom_factor=top)
+    return BlurParams(True, 0, 0, kind, glass_delta=c[1], glass_sigma=c[0], glass_iterations=c[2],
+                      glass_seed=seed)  # fmt: skip
+
+
+def ours(datas: list[bytes], params: list[BlurParams]) -> None:
+    """decode -> blur -> encode, the sample step's functions (no Beam)."""
+    for data, p in zip(datas, params, strict=True):
+        path = "pixels" if p.corruption or p.kind == "glass" else "auto"
+        decoded = imaging.decode(data, "jpeg", path)
+        blurred = decoded if unchanged(p, "uint8") else blur_with(decoded, p)
+        imaging.encode(blurred, "jpeg")
+
+
+def albumentations_transform(kind: str, severity: int, angle: float):
+    import albumentations as A
+
+    c = CORRUPTIONS[KINDS[kind]][severity - 1]
+    if kind == "gaussian":
+        size = kernel_size(float(c), np.dtype("uint8"))
+        return A.GaussianBlur(blur_limit=(size, size), sigma_limit=(c, c), p=1.0)
+    if kind == "motion":
+        size = 2 * c[0] + 1
+        # symmetric about the pixel (direction 0), as ours
+        return A.MotionBlur(blur_limit=(size, size), allow_shifted=False,
+                            angle_range=(angle % 360, angle % 360), direction_range=(0, 0),
+                            p=1.0)  # fmt: skip
+    if kind == "defocus":
+        return A.Defocus(radius=(c[0], c[0]), alias_blur=(c[1], c[1]), p=1.0)
+    if kind == "zoom":
+        return A.ZoomBlur(max_factor=(c[1], c[1]), step_factor=(c[2], c[2]), p=1.0)
+    return A.GlassBlur(sigma=c[0], max_delta=c[1], iterations=c[2], mode="exact", p=1.0)
+
+
+def albumentations_loop(datas: list[bytes], transforms: list) -> None:
+    for data, transform in zip(datas, transforms, strict=True):
+        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        cv2.imencode(".jpg", transform(image=pixels)["image"], [cv2.IMWRITE_JPEG_QUALITY, 95])
+
+
+def imagecorruptions_loop(pixels: list[np.ndarray], name: str, severities: list[int]) -> None:
+    from imagecorruptions import corrupt
+
+    for image, severity in zip(pixels, severities, strict=True):
+        corrupt(image, severity, name)
+
+
+def timed(function: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def loops_for(kind: str, datas: list[bytes], severities: list[int]) -> dict[str, Callable]:
+    angles = [-45 + 90 * ((i * 0.618034) % 1) for i in range(len(datas))]
+    name = KINDS[kind]
+    kind_list = [kind_params(kind, s, a, 1000 + i)
+                 for i, (s, a) in enumerate(zip(severities, angles, strict=True))]  # fmt: skip
+    corrupt_list = [corruption_params(name, s, (a + 45) / 90, 1000 + i)
+                    for i, (s, a) in enumerate(zip(severities, angles, strict=True))]  # fmt: skip
+    loops = {
+        "ours (kind)": functools.partial(ours, datas, kind_list),
+        "ours (corruption)": functools.partial(ours, datas, corrupt_list),
+    }
+    if importlib.util.find_spec("albumentations"):
+        transforms = [albumentations_transform(kind, s, a)
+                      for s, a in zip(severities, angles, strict=True)]  # fmt: skip
+        loops["albumentations"] = functools.partial(albumentations_loop, datas, transforms)
+    if importlib.util.find_spec("imagecorruptions"):
+        rgb = [cv2.imdecode(np.frombuffer(d, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1].copy()
+               for d in datas]  # fmt: skip
+        loops["imagecorruptions"] = functools.partial(imagecorruptions_loop, rgb, name,
+                                                      severities)  # fmt: skip
+    return loops
+
+
+def run_kind(kind: str, datas: list[bytes], severities: list[int], rounds: int) -> list[dict]:
+    loops = loops_for(kind, datas, severities)
+    for loop in loops.values():  # warm-up: imports, numba's compilation, first-call caches
+        loop.func(*(a[:1] if isinstance(a, list) else a for a in loop.args))
+    times: dict[str, list[float]] = {name: [] for name in loops}
+    for _ in range(rounds):
+        for name, loop in loops.items():
+            times[name].append(timed(loop))
+    per_image = {name: statistics.median(t) / len(datas) for name, t in times.items()}
+    kind_s, corruption_s = per_image["ours (kind)"], per_image["ours (corruption)"]
+    return [
+        {"kind": kind, "loop": name, "images": len(datas), "seconds_per_image": seconds,
+         "ours_kind_speedup": seconds / kind_s, "ours_corruption_speedup": seconds / corruption_s}
+        for name, seconds in per_image.items()
+    ]  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="two images, one round")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "kinds.json"))
+    args = parser.parse_args()
+    images, rounds = (2, 1) if args.quick else (5, 3)
+    tune_worker_process()
+    missing = [m for m in ("albumentations", "imagecorruptions") if not importlib.util.find_spec(m)]
+    if missing:
+        print(f"(no {', '.join(missing)} rows: pip install -e '.[bench]')", flush=True)
+    datas = encoded_set(SIZE, "jpeg", images)
+    severities = [1 + i % 5 for i in range(images)]  # every severity once (with 5 images)
+    saved = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(saved)})
+    results = []
+    started = time.perf_counter()
+    try:
+        print(f"1920x1080 JPEG, one core, severities {severities}, median of {rounds} rounds:")
+        for kind in KINDS:
+            rows = run_kind(kind, datas, severities, rounds)
+            results += rows
+            for r in rows:
+                vs = "" if r["loop"].startswith("ours") else (
+                    f"  ours (kind) x{r['ours_kind_speedup']:.1f} faster, ours (corruption) "
+                    f"x{r['ours_corruption_speedup']:.1f}")  # fmt: skip
+                print(f"{kind:>9} {r['loop']:<18} {1000 * r['seconds_per_image']:9.1f} ms/image"
+                      f"{vs}", flush=True)  # fmt: skip
+    finally:
+        os.sched_setaffinity(0, saved)
+    report = {"machine": machine(), "size": list(SIZE), "severities": severities,
+              "rounds": rounds, "results": results,
+              "total_seconds": time.perf_counter() - started}  # fmt: skip
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=1))
+    print(f"written {args.out} in {report['total_seconds']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
