@@ -286,14 +286,20 @@ def _dispatch(args: argparse.Namespace) -> int:
 class _DropWorkerNoise(logging.Filter):
     """Known-harmless warnings of DirectRunner's multi_processing workers (they parse the
     pipeline options before importing ours, the options reach the DoFns pickled anyway, and
-    have no semi-persistent directory outside a container), and Beam's traceback of a DoFn
-    that failed the run: the command reports that failure in one line of its own."""
+    have no semi-persistent directory outside a container), and Beam's tracebacks of a DoFn
+    that failed the run (the local runner's, and the portable job service's and its SDK
+    workers', which log them on the root logger): the command reports that failure in one
+    line of its own."""
 
     NOISE = ("Discarding unparseable args", "No semi_persistent_directory found")
+    JOB_FAILED = "Error running pipeline"  # the embedded job service, before it re-raises
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if record.name.startswith("apache_beam") and "[while running '" in message:
+        if "[while running '" in message and (record.name.startswith("apache_beam")
+                                              or record.name == "root"):  # fmt: skip
+            return False
+        if record.name.startswith("apache_beam.runners") and message.startswith(self.JOB_FAILED):
             return False
         return not any(noise in message for noise in self.NOISE)
 

@@ -234,6 +234,15 @@ class BlurAugmentOptions(PipelineOptions):
             default=False,
             help="Replace the Parquet shards of an earlier run in --log and --errors.",
         )
+        group.add_argument(
+            "--no_wait",
+            type=str_to_bool,
+            nargs="?",
+            const=True,
+            default=False,
+            help="Submit the job and return without waiting for it (portable, Flink and Spark "
+            "runners wait by default and print the summary; Dataflow never waits).",
+        )
 
 
 @dataclass(frozen=True)
@@ -250,6 +259,7 @@ class RunConfig:
     dataset: str = "images"  # as asked (--dataset); job.layout is what detection found
     splits: tuple[str, ...] = ()  # --splits
     manifest: str | None = None  # --input_manifest: the files to blur, instead of a listing
+    no_wait: bool = False  # --no_wait: submit and return
     manifest_column: str = DEFAULT_COLUMN
 
     def parameters(self) -> dict[str, object]:
@@ -342,6 +352,7 @@ def resolve(options: PipelineOptions) -> RunConfig:
         splits=tuple(s.strip() for s in (opts.splits or "").split(",") if s.strip()),
         manifest=_absolute(opts.input_manifest) if opts.input_manifest else None,
         manifest_column=opts.manifest_column,
+        no_wait=opts.no_wait,
     )
 
 

@@ -3,20 +3,30 @@ the summary printed to stderr, and the exit status --max_error_rate asks for."""
 
 from __future__ import annotations
 
+import io
 import sys
 
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.runners.runner import PipelineResult
 
 from pipeline.options import RunConfig
+from pipeline.schema import SHARD_GLOB
 from transforms import jpeg_planes
+from transforms import keys as keys_module
 from transforms.beam.counters import NAMES, NAMESPACE
+from transforms.io import storage
 
 
-def counters(result: PipelineResult) -> dict[str, int]:
-    """The job's counters, summed over steps (every name, 0 when nothing counted it)."""
+def counters(result: PipelineResult) -> dict[str, int] | None:
+    """The job's counters, summed over steps (every name, 0 when nothing counted it); None
+    when the runner reports none at all (some portable runners report no user metrics)."""
     totals = dict.fromkeys(NAMES, 0)
-    query = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
+    try:
+        query = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
+    except Exception:  # NotImplementedError, or a job service that cannot say
+        return None
+    if not query["counters"]:
+        return None
     for counter in query["counters"]:
         name = counter.key.metric.name
         value = counter.committed if counter.committed is not None else counter.attempted
@@ -45,9 +55,35 @@ def error_rate_status(config: RunConfig, totals: dict[str, int]) -> int:
     return ERROR_RATE_EXIT
 
 
-def print_run_summary(config: RunConfig, totals: dict[str, int], elapsed: float) -> None:
+def counted_from_tables(config: RunConfig) -> dict[str, int]:
+    """The counters a summary needs, from what the job wrote: its log rows are the written
+    outputs, its error rows the failed ones, their distinct keys the matched files."""
+    totals = dict.fromkeys(NAMES, 0)
+    log_keys, log_rows = _keys(config.log)
+    error_keys, error_rows = _keys(config.errors)
+    matched = len(log_keys | error_keys)
+    totals.update(matched=matched, images=matched, written=log_rows, failed=error_rows)
+    return totals
+
+
+def _keys(directory: str) -> tuple[set[str], int]:
+    """The distinct keys and the row count of a directory's Parquet shards (none: empty)."""
+    import pyarrow.parquet as pq
+
+    keys, rows = set(), 0
+    for shard in storage.list_files(keys_module.join(directory, SHARD_GLOB)):
+        table = pq.read_table(io.BytesIO(storage.read_bytes(shard)), columns=["key"])
+        keys.update(table.column("key").to_pylist())
+        rows += table.num_rows
+    return keys, rows
+
+
+def print_run_summary(
+    config: RunConfig, totals: dict[str, int], elapsed: float, source: str = "metrics"
+) -> None:
     """The run's summary on stderr: what was matched and written, then a line per thing worth
-    knowing (shards, the dataset, warnings, the codec path), then where the log is."""
+    knowing (shards, the dataset, warnings, the codec path), then where the log is. `source`
+    "tables": the counts come from the log and the error table (counted_from_tables)."""
     outputs = totals["written"] + totals["failed"]
     lines = _manifest_lines(config, totals)
     lines += [
@@ -57,8 +93,12 @@ def print_run_summary(config: RunConfig, totals: dict[str, int], elapsed: float)
         f"({outputs / elapsed if elapsed > 0 else 0:.1f} images/s)",
     ]
     lines += _shard_lines(totals) + _dataset_lines(config, totals) + _note_lines(config, totals)
+    if source == "tables":
+        lines.append("  (the runner reported no metrics: counted from the log and the error "
+                     "table; files skipped or excluded are not known)")  # fmt: skip
     lines += [f"  log:    {config.log}", f"  errors: {config.errors}"]
-    lines += _accounting_lines(config, totals)
+    if source != "tables":
+        lines += _accounting_lines(config, totals)
     print("\n".join(lines), file=sys.stderr)
 
 

@@ -1,5 +1,6 @@
-"""The `run` command: validate, prepare the log directories, launch the graph, and on the
-local runner wait and print the run's summary."""
+"""The `run` command: validate, prepare the log directories, launch the graph on any runner
+(the local one, PortableRunner, Flink, Spark, Dataflow), wait for it and print the run's
+summary."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import contextlib
 import dataclasses
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import (
     GoogleCloudOptions,
     PipelineOptions,
+    PortableOptions,
     SetupOptions,
     StandardOptions,
     TestOptions,
@@ -24,7 +28,12 @@ from pipeline.graph import build
 from pipeline.local import local_runner, on_terminal, pinned_local, progress_bar
 from pipeline.logdirs import prepare_log_dirs
 from pipeline.options import RunConfig, refuse_unknown_options, resolve
-from pipeline.outcome import counters, error_rate_status, print_run_summary
+from pipeline.outcome import (
+    counted_from_tables,
+    counters,
+    error_rate_status,
+    print_run_summary,
+)
 from pipeline.usage import UsageError, str_to_bool
 from transforms.io import storage
 
@@ -39,6 +48,7 @@ def launch(argv: list[str] | None = None) -> tuple[RunConfig, PipelineOptions, P
     refuse_unknown_options(list(argv or []))
     options = PipelineOptions(argv)
     config = resolve(options)
+    refuse_detached_local_workers(config, options)
     setup = options.view_as(SetupOptions)
     setup.beam_plugins = sorted({*(setup.beam_plugins or []), storage.PLUGIN_MODULE})
     test_options = options.view_as(TestOptions)
@@ -72,30 +82,105 @@ def console_url(project: str | None, region: str | None, job_id: str) -> str:
     )
 
 
-def is_local(options: PipelineOptions) -> bool:
-    runner = options.view_as(StandardOptions).runner
-    return runner is None or "direct" in str(runner).lower()
+def refuse_detached_local_workers(config: RunConfig, options: PipelineOptions) -> None:
+    """--no_wait where the job lives in this process (Beam's embedded job service, or
+    LOOPBACK workers) would end the job with the command: refused, not a silent loss."""
+    portable = options.view_as(PortableOptions)
+    if config.no_wait and (portable.job_endpoint == "embed"
+                           or str(portable.environment_type).upper() == "LOOPBACK"):  # fmt: skip
+        raise UsageError(
+            "--no_wait cannot go with --job_endpoint embed or --environment_type LOOPBACK: "
+            "the job runs inside this command and would end with it"
+        )
+
+
+def is_dataflow(options: PipelineOptions) -> bool:
+    return "dataflow" in str(options.view_as(StandardOptions).runner).lower()
+
+
+def waits(config: RunConfig, options: PipelineOptions) -> bool:
+    """Whether `run` waits for the job and prints its summary: on every runner (the local one,
+    PortableRunner, Flink, Spark, Prism) unless --no_wait; Dataflow submissions return at once
+    (a flex template's launcher must), with the console URL."""
+    return not config.no_wait and not is_dataflow(options)
 
 
 def run(argv: list[str] | None = None) -> int:
-    """The `run` command: launch; on the local runner wait and print the run's summary."""
+    """The `run` command: launch, wait for the job (see `waits`), print the run's summary and
+    return its exit status."""
     started = time.monotonic()
     config, options, result = launch(argv)
     if options.view_as(TestOptions).dry_run:
         print("blur-augment: dry run: the job was built and not submitted", file=sys.stderr)
         return 0
-    if not is_local(options):
-        job_id = result.job_id() if hasattr(result, "job_id") else "?"
-        print(
-            f"blur-augment: submitted job {job_id}; when it is done, the log is in {config.log}",
-            file=sys.stderr,
-        )
-        cloud = options.view_as(GoogleCloudOptions)
-        if "dataflow" in str(options.view_as(StandardOptions).runner).lower():
-            print(f"  follow it at {console_url(cloud.project, cloud.region, job_id)}",
-                  file=sys.stderr)  # fmt: skip
+    if not waits(config, options):
+        _print_submitted(config, options, result)
         return 0
-    result.wait_until_finish()
+    loopback = str(options.view_as(PortableOptions).environment_type).upper() == "LOOPBACK"
+    with worker_tracebacks_dropped() if loopback else contextlib.nullcontext():
+        finished(result)
     totals = counters(result)
-    print_run_summary(config, totals, time.monotonic() - started)
+    source = "metrics"
+    if totals is None:  # the runner reports no metrics: count what the job wrote
+        totals, source = counted_from_tables(config), "tables"
+    print_run_summary(config, totals, time.monotonic() - started, source)
     return error_rate_status(config, totals)
+
+
+def finished(result: PipelineResult) -> None:
+    """Wait for the job; Ctrl-C cancels it (then stops the command, as locally); a job that
+    ends in any state but DONE raises, so the command exits non-zero with one line."""
+    try:
+        state = result.wait_until_finish()
+    except KeyboardInterrupt:
+        with contextlib.suppress(Exception):
+            result.cancel()
+        raise
+    state = state or result.state
+    if state is not None and str(state).split(".")[-1] not in ("DONE", "UNKNOWN"):
+        raise RuntimeError(f"the job ended in state {state}")
+
+
+class _WithoutWorkerTracebacks:
+    """stderr, less the tracebacks other threads print (see worker_tracebacks_dropped)."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self._dropping: set[int] = set()
+
+    def write(self, text: str) -> int:
+        if threading.current_thread() is not threading.main_thread():
+            thread = threading.get_ident()
+            if text.startswith("Traceback (most recent call last)"):
+                self._dropping.add(thread)
+                return len(text)
+            if thread in self._dropping and text == "\n":  # print()'s end
+                self._dropping.discard(thread)
+                return len(text)
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def worker_tracebacks_dropped() -> Iterator[None]:
+    """LOOPBACK SDK workers run in this process, and print a failed bundle's traceback on
+    stderr (Beam's sdk_worker.py) before the job reports the failure: the command tells it in
+    one line of its own (the traceback is logged at DEBUG)."""
+    stream = sys.stderr
+    sys.stderr = _WithoutWorkerTracebacks(stream)
+    try:
+        yield
+    finally:
+        sys.stderr = stream
+
+
+def _print_submitted(config: RunConfig, options: PipelineOptions, result: PipelineResult) -> None:
+    job_id = result.job_id() if hasattr(result, "job_id") else "?"
+    print(f"blur-augment: submitted job {job_id}; when it is done, the log is in {config.log}",
+          file=sys.stderr)  # fmt: skip
+    if is_dataflow(options):
+        cloud = options.view_as(GoogleCloudOptions)
+        print(f"  follow it at {console_url(cloud.project, cloud.region, job_id)}",
+              file=sys.stderr)  # fmt: skip

@@ -55,7 +55,7 @@ LOG_SCHEMA = pa.schema(
         # Added in 0.4: the sha256 of each file in label_uris, in the same order, so that
         # `blur-augment verify` checks label files and masks as it checks the images.
         ("label_sha256", pa.list_(pa.string())),
-        # Added in 0.4 with the blur kinds: the copy's kind (gaussian, motion, defocus, zoom,
+        # Added in 0.5 with the blur kinds: the copy's kind (gaussian, motion, defocus, zoom,
         # glass; "none" when not blurred) and each kind's drawn parameters (0 where a kind has
         # none); for a benchmark corruption, its name and severity.
         ("blur_kind", pa.string()),

@@ -187,7 +187,7 @@ def params_of_row(row: dict[str, Any]) -> BlurParams:
 
 
 def kind_columns(params: BlurParams) -> dict[str, Any]:
-    """The log's columns of the blur's kind (added in 0.4): 0 where a kind has no such
+    """The log's columns of the blur's kind (added in 0.5): 0 where a kind has no such
     parameter, "" where there is no corruption."""
     return {
         "blur_kind": params.kind if params.applied else "none",
