@@ -38,7 +38,9 @@ from pipeline.usage import UsageError, str_to_bool
 from transforms.io import storage
 
 
-def launch(argv: list[str] | None = None) -> tuple[RunConfig, PipelineOptions, PipelineResult]:
+def launch(
+    argv: list[str] | None = None,
+) -> tuple[RunConfig, PipelineOptions, PipelineResult | None]:
     """Validate, prepare the log directories and start the job; returns without waiting.
 
     Nothing here lists the input: matching happens inside the job. The only storage calls are
@@ -49,6 +51,7 @@ def launch(argv: list[str] | None = None) -> tuple[RunConfig, PipelineOptions, P
     options = PipelineOptions(argv)
     config = resolve(options)
     refuse_detached_local_workers(config, options)
+    warn_of_local_paths_on_a_cluster(config, options)
     setup = options.view_as(SetupOptions)
     setup.beam_plugins = sorted({*(setup.beam_plugins or []), storage.PLUGIN_MODULE})
     test_options = options.view_as(TestOptions)
@@ -69,9 +72,26 @@ def launch(argv: list[str] | None = None) -> tuple[RunConfig, PipelineOptions, P
         )
     pipeline = beam.Pipeline(runner=runner, options=options)
     build(pipeline, config)
+    if test_options.dry_run and not is_dataflow(options):
+        return config, options, None  # only Dataflow's runner knows --dry_run: do not submit
     with progress_bar(config.job.progress_dir) if shows_progress else contextlib.nullcontext():
-        result = pipeline.run()  # the local runner returns once the run is over
+        result = submitted(pipeline, options)  # the local runner returns once the run is over
     return config, options, result
+
+
+def submitted(pipeline: beam.Pipeline, options: PipelineOptions) -> PipelineResult:
+    """The pipeline started; a job service that never answers is said in those words (Beam
+    says FutureTimeoutError())."""
+    try:
+        return pipeline.run()
+    except Exception as error:
+        if type(error).__name__ != "FutureTimeoutError":
+            raise
+        endpoint = options.view_as(PortableOptions).job_endpoint
+        raise RuntimeError(
+            f"no job service answered at {endpoint} (--job_endpoint): is the Flink or Spark "
+            "job server running there?"
+        ) from error
 
 
 def console_url(project: str | None, region: str | None, job_id: str) -> str:
@@ -92,6 +112,23 @@ def refuse_detached_local_workers(config: RunConfig, options: PipelineOptions) -
             "--no_wait cannot go with --job_endpoint embed or --environment_type LOOPBACK: "
             "the job runs inside this command and would end with it"
         )
+
+
+def warn_of_local_paths_on_a_cluster(config: RunConfig, options: PipelineOptions) -> None:
+    """Workers in containers or on other machines (Flink, Spark, a portable job server with
+    DOCKER or PROCESS workers) see their own disks: a local --input or --output works only on
+    a mount they all share. Said once, before anything runs."""
+    if pinned_local(options) or is_dataflow(options):
+        return
+    environment = str(options.view_as(PortableOptions).environment_type or "DOCKER").upper()
+    if environment == "LOOPBACK":
+        return
+    paths = {"--input": config.input, "--output": config.job.output, "--log": config.log}
+    local = [name for name, path in paths.items() if storage.scheme(path) in (None, "file")]
+    if local:
+        print(f"blur-augment: warning: {', '.join(local)} are local paths, and {environment} "
+              "workers see their own disks: use gs:// (or another filesystem every worker "
+              "reads), or a mount every worker shares", file=sys.stderr)  # fmt: skip
 
 
 def is_dataflow(options: PipelineOptions) -> bool:
@@ -170,10 +207,8 @@ def worker_tracebacks_dropped() -> Iterator[None]:
     one line of its own (the traceback is logged at DEBUG)."""
     stream = sys.stderr
     sys.stderr = _WithoutWorkerTracebacks(stream)
-    try:
-        yield
-    finally:
-        sys.stderr = stream
+    yield  # (on an exception, left in place: a cancelled job's threads print until exit)
+    sys.stderr = stream
 
 
 def _print_submitted(config: RunConfig, options: PipelineOptions, result: PipelineResult) -> None:

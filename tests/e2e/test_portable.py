@@ -170,3 +170,28 @@ def test_ctrl_c_cancels_the_job_and_a_failed_state_raises():
     assert running.cancelled
     with pytest.raises(RuntimeError, match="state FAILED"):
         run_module.finished(_Failed())
+
+
+def test_local_paths_with_container_workers_are_warned_of(tmp_path: Path):
+    write_image(tmp_path / "in" / "x.png", textured(8, 8, 3))
+    done = run(tmp_path / "in", tmp_path / "out", "--runner", "PortableRunner", "--job_endpoint",
+               "127.0.0.1:1", "--environment_type", "DOCKER", "--dry_run=True")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "warning: --input, --output, --log are local paths, and DOCKER workers" in done.stderr
+    quiet = run(tmp_path / "in", tmp_path / "out2", *PORTABLE, "--dry_run=True")
+    assert "warning" not in quiet.stderr  # LOOPBACK workers are this process
+
+
+def test_a_job_service_that_never_answers_is_one_line(tmp_path: Path):
+    import socket
+
+    with socket.socket() as free:  # a port nobody listens on
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    write_image(tmp_path / "in" / "x.png", textured(8, 8, 3))
+    done = run(tmp_path / "in", tmp_path / "out", "--runner", "PortableRunner", "--job_endpoint",
+               f"127.0.0.1:{port}", "--job_server_timeout", "3", "--environment_type",
+               "LOOPBACK")  # fmt: skip
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.startswith("blur-augment")]
+    assert len(lines) == 1 and f"no job service answered at 127.0.0.1:{port}" in lines[0]
