@@ -195,3 +195,19 @@ def test_a_job_service_that_never_answers_is_one_line(tmp_path: Path):
     assert done.returncode == 1
     lines = [line for line in done.stderr.splitlines() if line.startswith("blur-augment")]
     assert len(lines) == 1 and f"no job service answered at 127.0.0.1:{port}" in lines[0]
+
+
+@pytest.mark.parametrize(
+    "runner",
+    [("--runner", "FlinkRunner", "--flink_master", "flink-jobmanager:8081"),
+     ("--runner", "SparkRunner", "--spark_master_url", "spark://spark-master:7077")],
+)  # fmt: skip
+def test_flink_and_spark_commands_of_the_docs_build_offline(runner):
+    """What docs/clusters.md tells a Flink or Spark user to type is accepted and builds (the
+    job is not submitted: no cluster here, and nothing is downloaded)."""
+    done = blur_augment("run", "--input", "gs://in-bucket/train", "--output",
+                        "gs://out-bucket/blurred", *runner, "--environment_type", "DOCKER",
+                        "--environment_config", "blur-augment:0.5.0", "--dry_run=True")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "dry run: the job was built and not submitted" in done.stderr
+    assert "warning" not in done.stderr  # gs:// paths: every worker reads them
