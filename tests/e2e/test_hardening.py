@@ -8,7 +8,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -18,30 +17,10 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image, ImageOps
 
-from tests.support.command import blur_augment
+from tests.support.command import blur_augment, measured
 from tests.support.datasets import coco
 from tests.support.helpers import textured, write_image
 from tests.support.shards import encoded, read_webdataset
-
-MEASURED = """
-import resource, sys
-from pipeline.cli import main
-code = main(sys.argv[1:])
-peak = max(resource.getrusage(who).ru_maxrss for who in
-           (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-print(f"PEAK_MB {peak // 1024}", file=sys.stderr)
-sys.exit(code)
-"""
-
-
-def measured(*args: str, timeout: float = 240) -> tuple[subprocess.CompletedProcess, int]:
-    """The command in a fresh process, with the peak memory (MB) of its process tree; a hang
-    fails the test at `timeout`."""
-    done = subprocess.run([sys.executable, "-c", MEASURED, *args], capture_output=True,
-                          text=True, timeout=timeout)  # fmt: skip
-    peak = int(done.stderr.rsplit("PEAK_MB ", 1)[1].split()[0])
-    done.stderr = done.stderr.rsplit("PEAK_MB ", 1)[0]
-    return done, peak
 
 
 def log_rows(out: Path) -> list[dict]:

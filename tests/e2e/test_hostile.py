@@ -7,7 +7,6 @@ import io
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pytest
 from PIL import Image
 
 from tests.support import corpus
-from tests.support.command import COMMAND, blur_augment
+from tests.support.command import COMMAND, blur_augment, measured
 
 
 @pytest.fixture(scope="module")
@@ -83,20 +82,9 @@ def test_huge_header_is_refused_with_little_memory(tmp_path: Path):
     decoding 30000x30000 RGB pixels would take."""
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "huge.png").write_bytes(corpus.png_claiming(30000, 30000))
-    code = (
-        "import resource, sys\n"
-        "from pipeline.cli import main\n"
-        "code = main(sys.argv[1:])\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
-        "sys.exit(code)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code, "run", "--input", str(tmp_path / "in"), "--output",
-         str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    done, peak_mb = measured("run", "--input", str(tmp_path / "in"), "--output",
+                             str(tmp_path / "out"), timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    peak_mb = int(done.stdout.strip().splitlines()[-1])
     assert peak_mb < 1000, f"peak RSS {peak_mb} MB"
     [error] = pq.read_table(tmp_path / "out" / "_blur_errors").to_pylist()
     assert "--max_pixels" in error["message"]

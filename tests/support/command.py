@@ -25,6 +25,30 @@ def blur_augment(*args: str, env: dict[str, str] | None = None) -> subprocess.Co
     )  # fmt: skip
 
 
+# The peak resident memory of the command's own process is VmHWM, which starts afresh at exec:
+# ru_maxrss would carry over the high-water mark of the process that started it (the test
+# runner, hundreds of MB into the suite). Its children's peaks are bounded by its own at start.
+_MEASURED = """
+import re, resource, sys
+from pipeline.cli import main
+code = main(sys.argv[1:])
+own = int(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1))
+children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(f"PEAK_MB {max(own, children) // 1024}", file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def measured(*args: str, timeout: float = 240) -> tuple[subprocess.CompletedProcess, int]:
+    """main(args) in a fresh process, with the peak memory (MB) of its process tree; a hang
+    fails the test at `timeout`."""
+    done = subprocess.run([sys.executable, "-c", _MEASURED, *args], capture_output=True,
+                          text=True, timeout=timeout)  # fmt: skip
+    peak = int(done.stderr.rsplit("PEAK_MB ", 1)[1].split()[0])
+    done.stderr = done.stderr.rsplit("PEAK_MB ", 1)[0]
+    return done, peak
+
+
 def cli(capsys, *args: str) -> tuple[int, str, str]:
     """main() in this process: (exit code, stdout, stderr)."""
     code = main(list(args))
