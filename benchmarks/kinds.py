@@ -12,6 +12,9 @@ interleaved in rounds over the same files, median seconds per image:
 - `ours (kind)`: decode -> the kind's blur (`--blur KIND`, JPEGs as planes where the kind
   allows) -> encode, the functions the pipeline's sample step calls;
 - `ours (corruption)`: the same path with `--corruption NAME` (the reference's arithmetic);
+- `ours (codecs only)`: the kind's decode and encode without the blur, the floor of the two
+  above (against imagecorruptions, which is timed without codecs, it caps the ratio any blur
+  could reach);
 - `albumentations`: OpenCV decode -> the corresponding transform, same parameters -> OpenCV
   encode;
 - `imagecorruptions`: `corrupt(pixels, severity, NAME)` on pixels decoded beforehand (its
@@ -69,12 +72,13 @@ def kind_params(kind: str, severity: int, angle: float, seed: int) -> BlurParams
                       glass_seed=seed)  # fmt: skip
 
 
-def ours(datas: list[bytes], params: list[BlurParams]) -> None:
-    """decode -> blur -> encode, the sample step's functions (no Beam)."""
+def ours(datas: list[bytes], params: list[BlurParams], blur: bool = True) -> None:
+    """decode -> blur -> encode, the sample step's functions (no Beam); without `blur`, the
+    same decode and encode alone: the floor no blur can go below."""
     for data, p in zip(datas, params, strict=True):
         path = "pixels" if p.corruption or p.kind == "glass" else "auto"
         decoded = imaging.decode(data, "jpeg", path)
-        blurred = decoded if unchanged(p, "uint8") else blur_with(decoded, p)
+        blurred = decoded if not blur or unchanged(p, "uint8") else blur_with(decoded, p)
         imaging.encode(blurred, "jpeg")
 
 
@@ -127,6 +131,7 @@ def loops_for(kind: str, datas: list[bytes], severities: list[int]) -> dict[str,
     loops = {
         "ours (kind)": functools.partial(ours, datas, kind_list),
         "ours (corruption)": functools.partial(ours, datas, corrupt_list),
+        "ours (codecs only)": functools.partial(ours, datas, kind_list, blur=False),
     }
     if importlib.util.find_spec("albumentations"):
         transforms = [albumentations_transform(kind, s, a)
@@ -143,7 +148,7 @@ def loops_for(kind: str, datas: list[bytes], severities: list[int]) -> dict[str,
 def run_kind(kind: str, datas: list[bytes], severities: list[int], rounds: int) -> list[dict]:
     loops = loops_for(kind, datas, severities)
     for loop in loops.values():  # warm-up: imports, numba's compilation, first-call caches
-        loop.func(*(a[:1] if isinstance(a, list) else a for a in loop.args))
+        loop.func(*(a[:1] if isinstance(a, list) else a for a in loop.args), **loop.keywords)
     times: dict[str, list[float]] = {name: [] for name in loops}
     for _ in range(rounds):
         for name, loop in loops.items():
