@@ -27,7 +27,8 @@ def blur_augment(*args: str, env: dict[str, str] | None = None) -> subprocess.Co
 
 # The peak resident memory of the command's own process is VmHWM, which starts afresh at exec:
 # ru_maxrss would carry over the high-water mark of the process that started it (the test
-# runner, hundreds of MB into the suite). Its children's peaks are bounded by its own at start.
+# runner, hundreds of MB into the suite). A child's ru_maxrss starts at the command's own peak
+# when it is started, which is no more than that peak at the end: the larger of the two holds.
 _MEASURED = """
 import re, resource, sys
 from pipeline.cli import main
@@ -44,6 +45,7 @@ def measured(*args: str, timeout: float = 240) -> tuple[subprocess.CompletedProc
     fails the test at `timeout`."""
     done = subprocess.run([sys.executable, "-c", _MEASURED, *args], capture_output=True,
                           text=True, timeout=timeout)  # fmt: skip
+    assert "PEAK_MB " in done.stderr, done.stderr  # the command died before main() returned
     peak = int(done.stderr.rsplit("PEAK_MB ", 1)[1].split()[0])
     done.stderr = done.stderr.rsplit("PEAK_MB ", 1)[0]
     return done, peak
