@@ -15,6 +15,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends libturbojpeg0 \
 
 WORKDIR /opt/blur-augment
 COPY pyproject.toml README.md ./
+COPY blur_augment ./blur_augment
 COPY pipeline ./pipeline
 COPY transforms ./transforms
 COPY deploy/launcher.py ./deploy/launcher.py

@@ -63,7 +63,7 @@ def generate(path: Path, images: int, annotations: int) -> None:
 
 
 def step_index(source: str) -> dict:
-    from transforms.labels import coco
+    from blur_augment.transforms.labels import coco
 
     with open(source, "rb") as stream:
         count = sum(1 for entry in coco.iter_images(stream) if coco.checked_file_name(entry))
@@ -71,7 +71,7 @@ def step_index(source: str) -> dict:
 
 
 def step_rewrite(source: str, target: str, copies: int) -> dict:
-    from transforms.labels import coco
+    from blur_augment.transforms.labels import coco
 
     with open(source, "rb") as stream:
         ids = [entry["id"] for entry in coco.iter_images(stream)]

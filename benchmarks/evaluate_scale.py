@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.schema import LOG_SCHEMA, with_run_metadata  # noqa: E402
+from blur_augment.pipeline.schema import LOG_SCHEMA, with_run_metadata  # noqa: E402
 
 CATEGORIES = 80
 
@@ -103,7 +103,7 @@ import contextlib, io, resource, sys, time, json
 started = time.perf_counter()
 which, truth, found = sys.argv[1], sys.argv[2], sys.argv[3]
 if which == "blur-augment":
-    from pipeline.cli import main
+    from blur_augment.pipeline.cli import main
     with contextlib.redirect_stdout(io.StringIO()):
         code = main(["evaluate", truth, "--predictions", found, *sys.argv[4:], "--format", "json"])
     assert code == 0

@@ -44,12 +44,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.throughput import encoded_set, machine  # noqa: E402
-from transforms import imaging  # noqa: E402
-from transforms.blur import kernel_size  # noqa: E402
-from transforms.copies import unchanged  # noqa: E402
-from transforms.imaging import blur_with  # noqa: E402
-from transforms.sampling import CORRUPTIONS, BlurParams, corruption_params  # noqa: E402
-from transforms.tuning import tune_worker_process  # noqa: E402
+from blur_augment.transforms import imaging  # noqa: E402
+from blur_augment.transforms.blur import kernel_size  # noqa: E402
+from blur_augment.transforms.copies import unchanged  # noqa: E402
+from blur_augment.transforms.imaging import blur_with  # noqa: E402
+from blur_augment.transforms.sampling import CORRUPTIONS, BlurParams, corruption_params  # noqa: E402
+from blur_augment.transforms.tuning import tune_worker_process  # noqa: E402
 
 KINDS = {"gaussian": "gaussian_blur", "motion": "motion_blur", "defocus": "defocus_blur",
          "zoom": "zoom_blur", "glass": "glass_blur"}  # fmt: skip

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.schema import LOG_SCHEMA, MARKER, with_run_metadata  # noqa: E402
+from blur_augment.pipeline.schema import LOG_SCHEMA, MARKER, with_run_metadata  # noqa: E402
 
 COPIES = 10
 SHARD_ROWS = 500_000
@@ -38,7 +38,7 @@ OUTPUT = "/data/train-blurred"
 # the process (ru_maxrss would carry over the high-water mark of the process that forked it).
 _MEASURED = """
 import re, sys
-from pipeline.cli import main
+from blur_augment.pipeline.cli import main
 code = main(sys.argv[1:])
 peak = re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)
 print(f"RESULT {code} {int(peak) // 1024}", file=sys.stderr)

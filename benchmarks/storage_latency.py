@@ -53,10 +53,10 @@ def upload(url: str, bucket_name: str, count: int, size: tuple[int, int]) -> Non
 # write awaited): the serial reference, as the DoFn worked before it overlapped storage.
 _COMMAND = """
 import sys
-import transforms.beam.sample as step
+import blur_augment.transforms.beam.sample as step
 if sys.argv[1] == "serial":
     step.READ_AHEAD = step.WRITE_BEHIND = 0
-from pipeline.cli import main
+from blur_augment.pipeline.cli import main
 sys.exit(main(sys.argv[2:]))
 """
 

@@ -41,10 +41,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from transforms import imaging, jpeg_planes  # noqa: E402
-from transforms.blur import kernel_size  # noqa: E402
-from transforms.sampling import BlurSpec, sample  # noqa: E402
-from transforms.tuning import tune_worker_process  # noqa: E402
+from blur_augment.transforms import imaging, jpeg_planes  # noqa: E402
+from blur_augment.transforms.blur import kernel_size  # noqa: E402
+from blur_augment.transforms.sampling import BlurSpec, sample  # noqa: E402
+from blur_augment.transforms.tuning import tune_worker_process  # noqa: E402
 
 SIZES = {"640x480": (640, 480), "1920x1080": (1920, 1080), "3840x2160": (3840, 2160)}
 FORMATS = {"jpeg": (".jpg", [cv2.IMWRITE_JPEG_QUALITY, 95]), "png": (".png", [])}
@@ -261,7 +261,7 @@ def file_loop(directory: Path, out: Path) -> None:
 
 _RUN_AND_MEASURE = """
 import resource, sys, time
-from pipeline.cli import main
+from blur_augment.pipeline.cli import main
 started = time.perf_counter()
 code = main(sys.argv[1:])
 elapsed = time.perf_counter() - started

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from pipeline.cli import main
+from blur_augment.pipeline.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["run", *sys.argv[1:]]))

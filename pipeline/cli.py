@@ -15,10 +15,10 @@ from collections.abc import Iterator
 
 from apache_beam.options.pipeline_options import _BeamArgumentParser
 
-from pipeline.analysis import OUTPUT_FORMATS
-from pipeline.options import BlurAugmentOptions
-from pipeline.usage import UsageError, package_version
-from transforms.sampling import CORRUPTIONS, KINDS
+from blur_augment.pipeline.analysis import OUTPUT_FORMATS
+from blur_augment.pipeline.options import BlurAugmentOptions
+from blur_augment.pipeline.usage import UsageError, package_version
+from blur_augment.transforms.sampling import CORRUPTIONS, KINDS
 
 PROG = "blur-augment"
 
@@ -189,7 +189,7 @@ _BY_HELP = (
 
 def _write_or_print(data: bytes, out: str | None) -> None:
     if out:
-        from transforms.io import storage
+        from blur_augment.transforms.io import storage
 
         storage.write_bytes(out, data)
         print(f"written to {out}", file=sys.stderr)
@@ -198,8 +198,8 @@ def _write_or_print(data: bytes, out: str | None) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from pipeline.analysis import evaluate as evaluation_module
-    from transforms.io import storage
+    from blur_augment.pipeline.analysis import evaluate as evaluation_module
+    from blur_augment.transforms.io import storage
 
     result = evaluation_module.run(args.log_dir, args.predictions, args.ground_truth,
                                    args.iou_type, args.bins, args.bootstrap, args.by)  # fmt: skip
@@ -218,13 +218,13 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _summary(args: argparse.Namespace) -> None:
-    from pipeline import analysis
+    from blur_augment.pipeline import analysis
 
     print(analysis.summary(args.log_dir, plot=args.plot))
 
 
 def _query(args: argparse.Namespace) -> None:
-    from pipeline import analysis
+    from blur_augment.pipeline import analysis
 
     if args.format == "parquet" and not args.out:
         raise UsageError("--format parquet needs --out FILE")
@@ -233,8 +233,8 @@ def _query(args: argparse.Namespace) -> None:
 
 
 def _report(args: argparse.Namespace) -> None:
-    from pipeline import analysis
-    from transforms.io import storage
+    from blur_augment.pipeline import analysis
+    from blur_augment.transforms.io import storage
 
     lower = None if args.lower_is_better == "auto" else args.lower_is_better == "true"
     options = (args.log_dir, args.results, args.on, args.metric, args.bins, lower)
@@ -249,15 +249,15 @@ def _report(args: argparse.Namespace) -> None:
     else:
         sys.stdout.write(analysis.render(result.table(), args.format).decode())
     if args.plot:
-        from pipeline.analysis import plots
+        from blur_augment.pipeline.analysis import plots
 
         storage.write_bytes(args.plot, plots.report_png(result))
         print(f"chart written to {args.plot}", file=sys.stderr)
 
 
 def _preview(args: argparse.Namespace) -> None:
-    from pipeline import analysis
-    from transforms.io import storage
+    from blur_augment.pipeline import analysis
+    from blur_augment.transforms.io import storage
 
     try:
         data = storage.read_bytes(args.image)
@@ -309,7 +309,7 @@ def _run(rest: list[str], interrupts: _Interrupts) -> int:
     if "-h" in rest or "--help" in rest:
         print(_run_help())
         return 0
-    from pipeline.run import run
+    from blur_augment.pipeline.run import run
 
     with interrupts.watching():
         status = run(rest)
@@ -321,7 +321,7 @@ def _run(rest: list[str], interrupts: _Interrupts) -> int:
 
 def _verify(args: argparse.Namespace, rest: list[str]) -> int:
     """`verify`: Beam options (--direct_num_workers, ...) go to Beam."""
-    from pipeline import verify
+    from blur_augment.pipeline import verify
 
     verdict = verify.verify(args.log_dir, verify.recompute_count(args.recompute), rest)
     verify.print_verdict(args.log_dir, verdict)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import dataclasses
 import posixpath
 
-from pipeline.options import RunConfig
-from pipeline.usage import UsageError
-from transforms import keys
-from transforms.io import storage
-from transforms.labels import yolo
-from transforms.labels.errors import LabelError
-from transforms.labels.layout import CocoIndex, Layout, classify, voc_list_split
+from blur_augment.pipeline.options import RunConfig
+from blur_augment.pipeline.usage import UsageError
+from blur_augment.transforms import keys
+from blur_augment.transforms.io import storage
+from blur_augment.transforms.labels import yolo
+from blur_augment.transforms.labels.errors import LabelError
+from blur_augment.transforms.labels.layout import CocoIndex, Layout, classify, voc_list_split
 
 # Split folder names as exported by Roboflow and used by Ultralytics' own datasets.
 COMMON_SPLITS = ("train", "valid", "val", "test")

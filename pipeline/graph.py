@@ -8,12 +8,12 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 
-from pipeline.options import RunConfig
-from pipeline.schema import ERROR_SCHEMA, LOG_SCHEMA, MARKER, with_run_metadata
-from pipeline.usage import package_version
-from transforms import keys
-from transforms.beam.graph import BlurDataset
-from transforms.beam.marker import WriteMarker
+from blur_augment.pipeline.options import RunConfig
+from blur_augment.pipeline.schema import ERROR_SCHEMA, LOG_SCHEMA, MARKER, with_run_metadata
+from blur_augment.pipeline.usage import package_version
+from blur_augment.transforms import keys
+from blur_augment.transforms.beam.graph import BlurDataset
+from blur_augment.transforms.beam.marker import WriteMarker
 
 
 def run_metadata(config: RunConfig) -> dict[str, object]:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from transforms.io import progress
+from blur_augment.transforms.io import progress
 
 
 def on_terminal() -> bool:

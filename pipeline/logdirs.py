@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import logging
 
-from pipeline.options import RunConfig
-from pipeline.schema import MARKER, SHARD_GLOB
-from pipeline.usage import UsageError
-from transforms import keys
-from transforms.io import storage
+from blur_augment.pipeline.options import RunConfig
+from blur_augment.pipeline.schema import MARKER, SHARD_GLOB
+from blur_augment.pipeline.usage import UsageError
+from blur_augment.transforms import keys
+from blur_augment.transforms.io import storage
 
 _log = logging.getLogger(__name__)
 

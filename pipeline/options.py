@@ -11,16 +11,16 @@ from dataclasses import dataclass
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
-from pipeline.schema import DEFAULT_ERRORS_DIR, DEFAULT_LOG_DIR
-from pipeline.usage import UsageError, str_to_bool
-from transforms import jpeg_planes, keys
-from transforms.blur import BLUR_METHODS
-from transforms.codec import DEFAULT_MAX_PIXELS
-from transforms.job import DEFAULT_MAX_BYTES, BlurJob
-from transforms.jpeg_planes import CODEC_PATHS, PATH_PLANES
-from transforms.labels.layout import DATASET_KINDS, Layout
-from transforms.manifests import DEFAULT_COLUMN
-from transforms.sampling import (
+from blur_augment.pipeline.schema import DEFAULT_ERRORS_DIR, DEFAULT_LOG_DIR
+from blur_augment.pipeline.usage import UsageError, str_to_bool
+from blur_augment.transforms import jpeg_planes, keys
+from blur_augment.transforms.blur import BLUR_METHODS
+from blur_augment.transforms.codec import DEFAULT_MAX_PIXELS
+from blur_augment.transforms.job import DEFAULT_MAX_BYTES, BlurJob
+from blur_augment.transforms.jpeg_planes import CODEC_PATHS, PATH_PLANES
+from blur_augment.transforms.labels.layout import DATASET_KINDS, Layout
+from blur_augment.transforms.manifests import DEFAULT_COLUMN
+from blur_augment.transforms.sampling import (
     CORRUPTIONS,
     KINDS,
     SIGMA_Y_MODES,

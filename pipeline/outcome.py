@@ -9,12 +9,12 @@ import sys
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.runners.runner import PipelineResult
 
-from pipeline.options import RunConfig
-from pipeline.schema import SHARD_GLOB
-from transforms import jpeg_planes
-from transforms import keys as keys_module
-from transforms.beam.counters import NAMES, NAMESPACE
-from transforms.io import storage
+from blur_augment.pipeline.options import RunConfig
+from blur_augment.pipeline.schema import SHARD_GLOB
+from blur_augment.transforms import jpeg_planes
+from blur_augment.transforms import keys as keys_module
+from blur_augment.transforms.beam.counters import NAMES, NAMESPACE
+from blur_augment.transforms.io import storage
 
 
 def counters(result: PipelineResult) -> dict[str, int] | None:

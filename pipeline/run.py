@@ -23,19 +23,19 @@ from apache_beam.options.pipeline_options import (
 )
 from apache_beam.runners.runner import PipelineResult
 
-from pipeline.dataset import detect
-from pipeline.graph import build
-from pipeline.local import local_runner, on_terminal, pinned_local, progress_bar
-from pipeline.logdirs import prepare_log_dirs
-from pipeline.options import RunConfig, refuse_unknown_options, resolve
-from pipeline.outcome import (
+from blur_augment.pipeline.dataset import detect
+from blur_augment.pipeline.graph import build
+from blur_augment.pipeline.local import local_runner, on_terminal, pinned_local, progress_bar
+from blur_augment.pipeline.logdirs import prepare_log_dirs
+from blur_augment.pipeline.options import RunConfig, refuse_unknown_options, resolve
+from blur_augment.pipeline.outcome import (
     counted_from_tables,
     counters,
     error_rate_status,
     print_run_summary,
 )
-from pipeline.usage import UsageError, str_to_bool
-from transforms.io import storage
+from blur_augment.pipeline.usage import UsageError, str_to_bool
+from blur_augment.transforms.io import storage
 
 
 def launch(

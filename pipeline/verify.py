@@ -20,13 +20,13 @@ import pyarrow.parquet as pq
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.options import refuse_unknown_options
-from pipeline.schema import MARKER, SHARD_GLOB, run_metadata
-from pipeline.usage import UsageError
-from transforms import keys
-from transforms.beam.counters import VERIFY_NAMESPACE
-from transforms.beam.verify import Expected, VerifyLog
-from transforms.io import storage
+from blur_augment.pipeline.options import refuse_unknown_options
+from blur_augment.pipeline.schema import MARKER, SHARD_GLOB, run_metadata
+from blur_augment.pipeline.usage import UsageError
+from blur_augment.transforms import keys
+from blur_augment.transforms.beam.counters import VERIFY_NAMESPACE
+from blur_augment.transforms.beam.verify import Expected, VerifyLog
+from blur_augment.transforms.io import storage
 
 PROBLEMS_SHOWN = 50  # problem lines printed; the count says how many there were
 
@@ -68,7 +68,7 @@ def _marker(log_dir: str) -> dict | None:
 
 def verify(log_dir: str, recompute: int | None, beam_args: list[str]) -> Verdict:
     """Check the log at `log_dir` (see the module's docstring)."""
-    from pipeline.local import local_runner
+    from blur_augment.pipeline.local import local_runner
 
     log_dir = log_dir.rstrip("/")
     shards = storage.list_files(keys.join(log_dir, SHARD_GLOB))

@@ -10,11 +10,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from transforms import codec, imaging, jpeg_planes, kinds
-from transforms.blur import kernel_for, method_factor, method_name
-from transforms.errors import StageError, failing_as
-from transforms.job import ORIGINAL_COPY, BlurJob
-from transforms.sampling import BlurParams, sample
+from blur_augment.transforms import codec, imaging, jpeg_planes, kinds
+from blur_augment.transforms.blur import kernel_for, method_factor, method_name
+from blur_augment.transforms.errors import StageError, failing_as
+from blur_augment.transforms.job import ORIGINAL_COPY, BlurJob
+from blur_augment.transforms.sampling import BlurParams, sample
 
 _UNBLURRED = BlurParams(applied=False, sigma_x=0.0, sigma_y=0.0)
 

@@ -17,8 +17,8 @@ import math
 import cv2
 import numpy as np
 
-from transforms.kinds import glass_shuffle_seeded
-from transforms.sampling import CORRUPTIONS, BlurParams
+from blur_augment.transforms.kinds import glass_shuffle_seeded
+from blur_augment.transforms.sampling import CORRUPTIONS, BlurParams
 
 
 def _unit(image: np.ndarray) -> tuple[np.ndarray, float]:

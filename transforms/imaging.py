@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from transforms import codec, corruptions, jpeg_planes, kinds
-from transforms.blur import blur as blur_pixels
-from transforms.sampling import BlurParams
+from blur_augment.transforms import codec, corruptions, jpeg_planes, kinds
+from blur_augment.transforms.blur import blur as blur_pixels
+from blur_augment.transforms.sampling import BlurParams
 
 Decoded = codec.Decoded | jpeg_planes.JpegPlanes
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from transforms import codec, keys
-from transforms.labels.layout import Layout
-from transforms.sampling import BlurSpec
+from blur_augment.transforms import codec, keys
+from blur_augment.transforms.labels.layout import Layout
+from blur_augment.transforms.sampling import BlurSpec
 
 ORIGINAL_COPY = -1  # copy_index of an unchanged original (--include_originals)
 DEFAULT_MAX_BYTES = 1 << 30  # --max_bytes: the largest file read whole (1 GiB)

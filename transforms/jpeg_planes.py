@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from transforms import codec
-from transforms.blur import blur
+from blur_augment.transforms import codec
+from blur_augment.transforms.blur import blur
 
 PATH_PLANES = "yuv_planes"  # the log's codec_path for an image made here
 PATH_PIXELS = codec.PATH_PIXELS  # decoded to full-resolution pixels (OpenCV, tifffile, Pillow)

@@ -16,7 +16,7 @@ import math
 import cv2
 import numpy as np
 
-from transforms.blur import at_lower_resolution
+from blur_augment.transforms.blur import at_lower_resolution
 
 ZOOM_STEP = 0.01  # zoom blur: consecutive layers' zooms differ by at most 1%
 _SUBSAMPLES = 8  # defocus: coverage of a pixel by the disk, from 8x8 points in it

@@ -12,12 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from transforms import keys
-from transforms.errors import StageError, failing_as
-from transforms.job import ORIGINAL_COPY, BlurJob
-from transforms.labels import coco, voc, yolo
-from transforms.labels.errors import LabelError
-from transforms.labels.layout import IMAGE, LABEL, MASK
+from blur_augment.transforms import keys
+from blur_augment.transforms.errors import StageError, failing_as
+from blur_augment.transforms.job import ORIGINAL_COPY, BlurJob
+from blur_augment.transforms.labels import coco, voc, yolo
+from blur_augment.transforms.labels.errors import LabelError
+from blur_augment.transforms.labels.layout import IMAGE, LABEL, MASK
 
 ENTRY = "entry"  # a member that is a line of an index file (COCO JSON image, VOC list line)
 CLASH = "clash"  # a copy of an image whose output name another input's output takes too

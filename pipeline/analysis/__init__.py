@@ -8,14 +8,14 @@ what to install. Arrows point one way: `page` uses `report` and `summary`, which
 `database`, `reading`, `formatting` and `stats`; `plots` draws what they computed.
 """
 
-from pipeline.analysis.formatting import OUTPUT_FORMATS, format_table, render
-from pipeline.analysis.page import html_report
-from pipeline.analysis.preview import Sheet, preview_sheet
-from pipeline.analysis.query import query
-from pipeline.analysis.reading import read_table
-from pipeline.analysis.report import Report, report
-from pipeline.analysis.stats import confidence_interval
-from pipeline.analysis.summary import summary
+from blur_augment.pipeline.analysis.formatting import OUTPUT_FORMATS, format_table, render
+from blur_augment.pipeline.analysis.page import html_report
+from blur_augment.pipeline.analysis.preview import Sheet, preview_sheet
+from blur_augment.pipeline.analysis.query import query
+from blur_augment.pipeline.analysis.reading import read_table
+from blur_augment.pipeline.analysis.report import Report, report
+from blur_augment.pipeline.analysis.stats import confidence_interval
+from blur_augment.pipeline.analysis.summary import summary
 
 __all__ = [
     "OUTPUT_FORMATS",

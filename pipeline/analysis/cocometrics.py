@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.usage import UsageError
+from blur_augment.pipeline.usage import UsageError
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 RECALL_THRESHOLDS = np.linspace(0.0, 1.0, 101)

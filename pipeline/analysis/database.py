@@ -20,10 +20,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipeline.schema import DEFAULT_ERRORS_DIR, ERROR_SCHEMA, LOG_SCHEMA, METADATA_KEY, SHARD_GLOB
-from pipeline.usage import UsageError
-from transforms import keys
-from transforms.io import storage
+from blur_augment.pipeline.schema import DEFAULT_ERRORS_DIR, ERROR_SCHEMA, LOG_SCHEMA, METADATA_KEY, SHARD_GLOB
+from blur_augment.pipeline.usage import UsageError
+from blur_augment.transforms import keys
+from blur_augment.transforms.io import storage
 
 # DuckDB's own memory for a command (it spills beyond it): the command's peak stays under
 # 1 GB with Python, pyarrow and DuckDB's code around it, whatever the log's size.

@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.usage import UsageError
-from transforms import keys
-from transforms.io import storage
-from transforms.labels.yolo import load_yaml
+from blur_augment.pipeline.usage import UsageError
+from blur_augment.transforms import keys
+from blur_augment.transforms.io import storage
+from blur_augment.transforms.labels.yolo import load_yaml
 
 PREDICTION_COLUMNS = ("image", "category", "x_min", "y_min", "x_max", "y_max", "score")
 

@@ -19,17 +19,17 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.analysis.cocometrics import METRICS, evaluate_level
-from pipeline.analysis.detection import (
+from blur_augment.pipeline.analysis.cocometrics import METRICS, evaluate_level
+from blur_augment.pipeline.analysis.detection import (
     Accounting,
     Detections,
     GroundTruth,
     ground_truth,
     predictions,
 )
-from pipeline.analysis.formatting import csv_text
-from pipeline.analysis.levels import Level, accounting_lines, levels, log_copies
-from pipeline.usage import UsageError
+from blur_augment.pipeline.analysis.formatting import csv_text
+from blur_augment.pipeline.analysis.levels import Level, accounting_lines, levels, log_copies
+from blur_augment.pipeline.usage import UsageError
 
 
 @dataclass
@@ -105,12 +105,12 @@ class Evaluation:
         return csv_text([r.as_dict() for r in _shown(self)])
 
     def chart_png(self) -> bytes:
-        from pipeline.analysis import plots
+        from blur_augment.pipeline.analysis import plots
 
         return plots.evaluation_png(self)
 
     def page(self) -> str:
-        from pipeline.analysis import evaluation_page
+        from blur_augment.pipeline.analysis import evaluation_page
 
         return evaluation_page.page(self)
 
@@ -172,7 +172,7 @@ def run(
 ) -> Any:  # fmt: skip
     """`evaluate`: predicted masks (a folder of PNGs, for a dataset with masks) give mean IoU
     and pixel accuracy per level, anything else detection AP."""
-    from pipeline.analysis import segmentation
+    from blur_augment.pipeline.analysis import segmentation
 
     if segmentation.is_mask_folder(predictions_path):
         return segmentation.evaluate_masks(log_dir, predictions_path, bins, by)

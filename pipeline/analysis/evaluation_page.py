@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.analysis.cocometrics import METRICS
-from pipeline.analysis.levels import accounting_lines
-from pipeline.analysis.page import _STYLE, _img
+from blur_augment.pipeline.analysis.cocometrics import METRICS
+from blur_augment.pipeline.analysis.levels import accounting_lines
+from blur_augment.pipeline.analysis.page import _STYLE, _img
 
 GALLERY = 8
 SHOWN_SCORE = 0.3
@@ -62,9 +62,9 @@ def _boxed(image: dict[str, Any], truth: list[dict], found: list[dict], uri: str
     """A thumbnail of one copy with its boxes drawn (ground truth green, predictions orange)."""
     import cv2
 
-    from pipeline.analysis.preview import _displayable
-    from transforms import codec
-    from transforms.io import storage
+    from blur_augment.pipeline.analysis.preview import _displayable
+    from blur_augment.transforms import codec
+    from blur_augment.transforms.io import storage
 
     pixels = np.ascontiguousarray(_displayable(codec.decode(storage.read_bytes(uri)).pixels))
     for boxes, colour in ((truth, (80, 180, 60)), (found, (40, 140, 240))):

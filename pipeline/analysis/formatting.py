@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from pipeline.usage import UsageError
+from blur_augment.pipeline.usage import UsageError
 
 OUTPUT_FORMATS = ("table", "csv", "json", "parquet")
 

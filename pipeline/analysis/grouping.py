@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from pipeline.schema import LOG_SCHEMA
-from pipeline.usage import UsageError
-from transforms.sampling import CORRUPTION_KINDS, spec_from
+from blur_augment.pipeline.schema import LOG_SCHEMA
+from blur_augment.pipeline.usage import UsageError
+from blur_augment.transforms.sampling import CORRUPTION_KINDS, spec_from
 
 # Each kind's main parameter: what its levels bin on unless --by says otherwise.
 KIND_COLUMN = {"gaussian": "sigma_x", "motion": "motion_length", "defocus": "defocus_radius",

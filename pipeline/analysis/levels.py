@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.analysis.database import log_database
-from pipeline.analysis.detection import Accounting, Copy
-from pipeline.analysis.grouping import (
+from blur_augment.pipeline.analysis.database import log_database
+from blur_augment.pipeline.analysis.detection import Accounting, Copy
+from blur_augment.pipeline.analysis.grouping import (
     KIND_COLUMN,
     KIND_SQL,
     Bound,
@@ -16,7 +16,7 @@ from pipeline.analysis.grouping import (
     check_column,
     range_columns,
 )
-from pipeline.usage import UsageError
+from blur_augment.pipeline.usage import UsageError
 
 CLEAN = "clean"
 

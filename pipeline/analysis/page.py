@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pipeline.analysis.report import Report
+    from blur_augment.pipeline.analysis.report import Report
 
 _STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222;
@@ -160,9 +160,9 @@ def _thumbnails(database: Any, report: Report, label: str | None, worst_first: b
                 limit: int) -> list[Thumbnail]:  # fmt: skip
     """Up to `limit` copies of a bin, each read through the project's storage layer (gs://
     too) and shrunk; an image that cannot be read is shown as a caption saying why."""
-    from pipeline.analysis.preview import thumbnail
-    from pipeline.analysis.report import bin_members
-    from transforms.io.items import read_items
+    from blur_augment.pipeline.analysis.preview import thumbnail
+    from blur_augment.pipeline.analysis.report import bin_members
+    from blur_augment.transforms.io.items import read_items
 
     members = bin_members(database, report, label, limit, worst_first)
     image_column = (database.metadata or {}).get("image_column") or None
@@ -192,10 +192,10 @@ def html_report(
 ) -> tuple[Report, str]:
     """The report and its self-contained HTML page (matplotlib charts, thumbnails of the worst
     and the best bin)."""
-    from pipeline.analysis import plots
-    from pipeline.analysis.database import log_database
-    from pipeline.analysis.report import report as make_report
-    from pipeline.analysis.summary import errors_by_stage, sigma_histogram
+    from blur_augment.pipeline.analysis import plots
+    from blur_augment.pipeline.analysis.database import log_database
+    from blur_augment.pipeline.analysis.report import report as make_report
+    from blur_augment.pipeline.analysis.summary import errors_by_stage, sigma_histogram
 
     with log_database(log_dir) as database:
         result = make_report(log_dir, results_path, on, metric, bins, lower_is_better, database,

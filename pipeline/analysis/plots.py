@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipeline.usage import UsageError
+from blur_augment.pipeline.usage import UsageError
 
 if TYPE_CHECKING:
-    from pipeline.analysis.report import Report
+    from blur_augment.pipeline.analysis.report import Report
 
 
 def _pyplot():

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.usage import UsageError
-from transforms.sampling import BlurParams, corruption_params
+from blur_augment.pipeline.usage import UsageError
+from blur_augment.transforms.sampling import BlurParams, corruption_params
 
 
 def _displayable(pixels: np.ndarray) -> np.ndarray:
@@ -91,7 +91,7 @@ def preview_sheet(
     tile size (blur first, then scale, as the model sees it)."""
     import cv2
 
-    from transforms import codec
+    from blur_augment.transforms import codec
 
     sheet = sheet or Sheet(values=tuple(sigmas or ()))
     if sigmas is not None and not sigmas:
@@ -114,9 +114,9 @@ def preview_sheet(
 
 def _blurred(decoded, params: BlurParams) -> tuple[np.ndarray, str]:
     """The pixels as a copy with these parameters gets them, and its kernel as logged."""
-    from transforms import codec
-    from transforms.copies import blur_description, unchanged
-    from transforms.imaging import blur_with
+    from blur_augment.transforms import codec
+    from blur_augment.transforms.copies import blur_description, unchanged
+    from blur_augment.transforms.imaging import blur_with
 
     props = codec.properties(decoded)
     kernel_width, kernel_height, method = blur_description(params, props, "auto")
@@ -154,7 +154,7 @@ def thumbnail(data: bytes, width: int = 180) -> bytes:
     `preview` shows it (16-bit scaled, gray expanded, alpha over a checkerboard)."""
     import cv2
 
-    from transforms import codec
+    from blur_augment.transforms import codec
 
     pixels = _displayable(codec.decode(data).pixels)
     height, full_width = pixels.shape[:2]

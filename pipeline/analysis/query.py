@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from pipeline.analysis.database import duckdb_module, log_database
-from pipeline.analysis.reading import warn_if_incomplete
-from pipeline.usage import UsageError
+from blur_augment.pipeline.analysis.database import duckdb_module, log_database
+from blur_augment.pipeline.analysis.reading import warn_if_incomplete
+from blur_augment.pipeline.usage import UsageError
 
 
 def query(log_dir: str, sql: str) -> pa.Table:

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from pipeline.analysis import grouping
-from pipeline.analysis.database import LogDatabase, duckdb_module, log_database
-from pipeline.analysis.formatting import format_table
-from pipeline.analysis.reading import warn_if_incomplete
-from pipeline.analysis.stats import confidence_interval
-from pipeline.usage import UsageError
+from blur_augment.pipeline.analysis import grouping
+from blur_augment.pipeline.analysis.database import LogDatabase, duckdb_module, log_database
+from blur_augment.pipeline.analysis.formatting import format_table
+from blur_augment.pipeline.analysis.reading import warn_if_incomplete
+from blur_augment.pipeline.analysis.stats import confidence_interval
+from blur_augment.pipeline.usage import UsageError
 
 _NUMERIC = ("BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
             "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")  # fmt: skip

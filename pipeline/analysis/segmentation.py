@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.analysis.detection import Copy
-from pipeline.analysis.formatting import csv_text
-from pipeline.analysis.levels import Level, levels, log_copies
-from pipeline.usage import UsageError
-from transforms import keys
-from transforms.io import storage
+from blur_augment.pipeline.analysis.detection import Copy
+from blur_augment.pipeline.analysis.formatting import csv_text
+from blur_augment.pipeline.analysis.levels import Level, levels, log_copies
+from blur_augment.pipeline.usage import UsageError
+from blur_augment.transforms import keys
+from blur_augment.transforms.io import storage
 
 IGNORE = 255
 MASK_METRICS = ("mIoU", "pixel_accuracy")
@@ -106,12 +106,12 @@ class MaskEvaluation:
         return csv_text([r.as_dict() for r in ([self.clean] if self.clean else []) + self.rows])
 
     def chart_png(self) -> bytes:
-        from pipeline.analysis import plots
+        from blur_augment.pipeline.analysis import plots
 
         return plots.mask_evaluation_png(self)
 
     def page(self) -> str:
-        from pipeline.analysis import evaluation_page
+        from blur_augment.pipeline.analysis import evaluation_page
 
         return evaluation_page.mask_page(self)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.analysis.database import LogDatabase, log_database
-from pipeline.analysis.grouping import KIND_SQL
-from pipeline.analysis.reading import completion
-from pipeline.schema import MARKER
-from transforms.io import storage
+from blur_augment.pipeline.analysis.database import LogDatabase, log_database
+from blur_augment.pipeline.analysis.grouping import KIND_SQL
+from blur_augment.pipeline.analysis.reading import completion
+from blur_augment.pipeline.schema import MARKER
+from blur_augment.transforms.io import storage
 
 _GAUSSIAN = f"applied AND {KIND_SQL} = 'gaussian'"
 # Each kind's drawn parameters, as the summary lists their ranges.
@@ -136,7 +136,7 @@ def summary(log_dir: str, plot: str | None = None) -> str:
             lines.append(f"errors: {sum(c for _, c in stages)} ({database.errors_dir})")
             lines += [f"  {stage}: {count}" for stage, count in stages]
         if plot:
-            from pipeline.analysis import plots
+            from blur_augment.pipeline.analysis import plots
 
             counts, edges = sigma_histogram(database, 20)
             storage.write_bytes(plot, plots.sigma_histogram_png(counts, edges, rows - applied))

@@ -16,15 +16,15 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.utils.windowed_value import WindowedValue
 
-from pipeline.graph import build
-from pipeline.options import RunConfig
+from blur_augment.pipeline.graph import build
+from blur_augment.pipeline.options import RunConfig
 from tests.support.helpers import textured, write_image
-from transforms.beam.matching import ListInput, MatchInputs
-from transforms.beam.sample import BlurSample
-from transforms.job import BlurJob
-from transforms.labels.layout import IMAGE
-from transforms.plan import Member
-from transforms.sampling import BlurSpec, sample
+from blur_augment.transforms.beam.matching import ListInput, MatchInputs
+from blur_augment.transforms.beam.sample import BlurSample
+from blur_augment.transforms.job import BlurJob
+from blur_augment.transforms.labels.layout import IMAGE
+from blur_augment.transforms.plan import Member
+from blur_augment.transforms.sampling import BlurSpec, sample
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -152,8 +152,8 @@ def test_pipeline_rows_and_errors(dataset: Path, tmp_path: Path):
 _COUNT_PAGE_FAULTS = """
 import resource, sys
 import numpy as np
-from transforms.tuning import reuse_freed_image_buffers
-from transforms.blur import blur
+from blur_augment.transforms.tuning import reuse_freed_image_buffers
+from blur_augment.transforms.blur import blur
 if sys.argv[1] == "tuned":
     assert reuse_freed_image_buffers()
 image = np.random.default_rng(0).integers(0, 256, (1080, 1920, 3), dtype=np.uint8)
@@ -190,7 +190,7 @@ def test_worker_reuses_freed_image_buffers():
     ],
 )
 def test_codec_path_is_logged(tmp_path: Path, key, codec_path, sigma, expected):
-    from transforms import codec, jpeg_planes
+    from blur_augment.transforms import codec, jpeg_planes
 
     if expected == "yuv_planes" and jpeg_planes.missing_reason():
         pytest.skip(jpeg_planes.missing_reason())
@@ -212,8 +212,8 @@ def test_codec_path_is_logged(tmp_path: Path, key, codec_path, sigma, expected):
 def test_without_libturbojpeg_jpegs_take_the_pixel_path_and_the_summary_says_so(
     tmp_path: Path, monkeypatch, capsys
 ):
-    from pipeline.run import run
-    from transforms import jpeg_planes
+    from blur_augment.pipeline.run import run
+    from blur_augment.transforms import jpeg_planes
 
     monkeypatch.setattr(jpeg_planes, "_library", lambda: (None, "no libturbojpeg here"))
     write_image(tmp_path / "in" / "x.jpg", textured(30, 40, 3))

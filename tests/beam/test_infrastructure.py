@@ -17,9 +17,9 @@ from google.api_core import exceptions as api
 from tests.beam.test_beam import run_dofn
 from tests.support.command import blur_augment
 from tests.support.helpers import textured, write_image
-from transforms.io import storage
-from transforms.io.failures import InfrastructureError
-from transforms.job import BlurJob
+from blur_augment.transforms.io import storage
+from blur_augment.transforms.io.failures import InfrastructureError
+from blur_augment.transforms.job import BlurJob
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.beam.matching import ListInput
-from transforms.io import listing
+from blur_augment.transforms.beam.matching import ListInput
+from blur_augment.transforms.io import listing
 
 
 def whole_match(pattern: str) -> list[str]:

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.run import run
-from transforms.manifests import ManifestError, kind_of, uri_of
+from blur_augment.pipeline.run import run
+from blur_augment.transforms.manifests import ManifestError, kind_of, uri_of
 
 
 def log_rows(out: Path) -> list[dict]:

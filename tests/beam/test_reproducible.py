@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.run import run
+from blur_augment.pipeline.run import run
 from tests.support.helpers import textured, write_image
-from transforms import keys
-from transforms.sampling import BlurSpec, sample, uniforms
+from blur_augment.transforms import keys
+from blur_augment.transforms.sampling import BlurSpec, sample, uniforms
 
 MODES = [
     ("in_memory", 1),

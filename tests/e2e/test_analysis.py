@@ -12,10 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.analysis import confidence_interval, query, report
-from pipeline.cli import main
-from pipeline.run import run
-from pipeline.schema import LOG_SCHEMA
+from blur_augment.pipeline.analysis import confidence_interval, query, report
+from blur_augment.pipeline.cli import main
+from blur_augment.pipeline.run import run
+from blur_augment.pipeline.schema import LOG_SCHEMA
 from tests.support.command import cli
 from tests.support.helpers import textured, write_image
 

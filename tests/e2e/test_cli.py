@@ -16,11 +16,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.cli import main
-from pipeline.schema import ERROR_SCHEMA, LOG_SCHEMA, run_metadata
+from blur_augment.pipeline.cli import main
+from blur_augment.pipeline.schema import ERROR_SCHEMA, LOG_SCHEMA, run_metadata
 from tests.support.command import COMMAND, blur_augment
 from tests.support.helpers import ConnectionSentinel, max_abs_diff, reference_blur
-from transforms.sampling import BlurSpec, sample
+from blur_augment.transforms.sampling import BlurSpec, sample
 
 GOOD = ["cats/a.jpg", "cats/deep/b.png", "gray.png", "wide16.png", "alpha/c.PNG"]
 
@@ -172,10 +172,10 @@ def _interrupt_inside_runner(wrap: bool):
     ],
 )
 def test_ctrl_c_inside_the_runner_is_reported(monkeypatch, capsys, wrap, status, message):
-    import pipeline.run
+    import blur_augment.pipeline.run
 
     started_with = signal.getsignal(signal.SIGINT)  # SIG_IGN under nohup, else Python's own
-    monkeypatch.setattr(pipeline.run, "run", _interrupt_inside_runner(wrap))
+    monkeypatch.setattr(blur_augment.pipeline.run, "run", _interrupt_inside_runner(wrap))
     assert main(["run", "--input", "x", "--output", "y"]) == status
     assert message in capsys.readouterr().err
     assert signal.getsignal(signal.SIGINT) is started_with

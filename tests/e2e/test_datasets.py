@@ -16,7 +16,7 @@ import pytest
 import supervision as sv
 import yaml
 
-from pipeline.cli import main
+from blur_augment.pipeline.cli import main
 from tests.support import datasets
 from tests.support.helpers import textured, write_image
 

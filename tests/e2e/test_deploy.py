@@ -15,11 +15,11 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import SetupOptions, _BeamArgumentParser
 from apache_beam.portability.api import beam_runner_api_pb2
 
-from pipeline.options import BlurAugmentOptions
-from pipeline.run import launch
+from blur_augment.pipeline.options import BlurAugmentOptions
+from blur_augment.pipeline.run import launch
 from tests.support.command import blur_augment
 from tests.support.helpers import textured, write_image
-from transforms import jpeg_planes
+from blur_augment.transforms import jpeg_planes
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "us-central1-docker.pkg.dev/my-project/blur-augment/blur-augment:test"
@@ -70,7 +70,7 @@ def test_dataflow_job_builds_offline(monkeypatch):
     }
     assert images == {IMAGE}
     # Workers import the storage plugin before anything else (see transforms/io/storage.py).
-    assert "transforms.io.storage" in job.options.view_as(SetupOptions).beam_plugins
+    assert "blur_augment.transforms.io.storage" in job.options.view_as(SetupOptions).beam_plugins
 
 
 def test_dry_run_false_is_not_a_dry_run(tmp_path: Path):

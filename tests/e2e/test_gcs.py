@@ -8,11 +8,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.analysis import query, read_table, summary
+from blur_augment.pipeline.analysis import query, read_table, summary
 from tests.support.command import blur_augment, read_log_from_gcs
 from tests.support.helpers import ConnectionSentinel, textured
-from transforms.io import storage
-from transforms.sampling import BlurSpec, sample
+from blur_augment.transforms.io import storage
+from blur_augment.transforms.sampling import BlurSpec, sample
 
 NESTED = {
     "train/cats/a.jpg": textured(40, 48, 3, seed=1),

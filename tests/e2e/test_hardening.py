@@ -414,8 +414,8 @@ def test_unknown_options_are_refused_with_the_closest_one(tmp_path: Path, typo, 
 
 
 def test_no_error_row_is_a_bare_exception_text():
-    from transforms.codec import ImageError
-    from transforms.errors import error_row
+    from blur_augment.transforms.codec import ImageError
+    from blur_augment.transforms.errors import error_row
 
     assert (
         error_row("k", "u", 0, "decode", ZeroDivisionError("division by zero"))["message"]
@@ -552,7 +552,7 @@ def test_without_libturbojpeg_the_note_is_one_line_and_the_run_quiet(tmp_path: P
 
 
 def test_the_missing_library_reason_is_one_line(monkeypatch):
-    from transforms import jpeg_planes
+    from blur_augment.transforms import jpeg_planes
 
     monkeypatch.setenv(jpeg_planes.LIBRARY_ENV, "none")
     jpeg_planes._library.cache_clear()

@@ -159,7 +159,7 @@ def test_palette_and_one_bit_become_plain_8_bit(hostile_run):
 def test_every_file_decodes_to_the_same_pixels_every_time(tmp_path: Path):
     """Decoders disagree and some are not even deterministic (OpenCV on planar 16-bit TIFF):
     the same file must give the same pixels on every call, in the stored size."""
-    from transforms.codec import ImageError, decode, probe
+    from blur_augment.transforms.codec import ImageError, decode, probe
 
     expected = corpus.build(tmp_path)
     for key, (kind, _) in expected.items():
@@ -175,7 +175,7 @@ def test_every_file_decodes_to_the_same_pixels_every_time(tmp_path: Path):
 
 
 def test_files_made_elsewhere_decode_to_their_true_pixels(tmp_path: Path):
-    from transforms.codec import decode
+    from blur_augment.transforms.codec import decode
 
     corpus.build(tmp_path)
     made = tmp_path / "made"

@@ -24,10 +24,10 @@ from tests.support.command import blur_augment
 from tests.support.detector import coco_shapes
 from tests.support.helpers import textured, write_image
 from tests.support.shards import read_webdataset, webdataset_samples, write_webdataset
-from transforms import codec, jpeg_planes
-from transforms.copies import params_of_row
-from transforms.imaging import blur_with
-from transforms.sampling import KindRanges, glass_seed
+from blur_augment.transforms import codec, jpeg_planes
+from blur_augment.transforms.copies import params_of_row
+from blur_augment.transforms.imaging import blur_with
+from blur_augment.transforms.sampling import KindRanges, glass_seed
 
 ALL_KINDS = "gaussian,motion,defocus,zoom,glass"
 DEFAULTS = KindRanges()

@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline import outcome
-from pipeline import run as run_module
-from pipeline.options import resolve
+from blur_augment.pipeline import outcome
+from blur_augment.pipeline import run as run_module
+from blur_augment.pipeline.options import resolve
 from tests.support import datasets
 from tests.support.command import blur_augment
 from tests.support.helpers import textured, write_image

@@ -26,8 +26,8 @@ from tests.support.shards import (
     write_hf_parquet,
     write_webdataset,
 )
-from transforms.sampling import BlurSpec, sample
-from transforms.shards import parquet, split_item_uri, webdataset
+from blur_augment.transforms.sampling import BlurSpec, sample
+from blur_augment.transforms.shards import parquet, split_item_uri, webdataset
 
 # -- the pure layer ----------------------------------------------------------------------------
 
@@ -365,7 +365,7 @@ def test_shards_gs_to_gs(gcs_client, bucket_name, tmp_path: Path):
 def test_report_html_shows_images_inside_shards(tmp_path: Path):
     """The gallery of `report --html` reads its thumbnails out of the output shards (a tar
     member, a Parquet row), so a sharded run's worst bin is as visible as a folder's."""
-    from transforms.io.items import read_items
+    from blur_augment.transforms.io.items import read_items
 
     write_webdataset(tmp_path / "in" / "train-000000.tar", webdataset_samples(0, 4))
     write_hf_parquet(tmp_path / "in" / "rows.parquet", 4)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.cli import main
+from blur_augment.pipeline.cli import main
 
 COMMAND = str(Path(sys.executable).parent / "blur-augment")
 
@@ -31,7 +31,7 @@ def blur_augment(*args: str, env: dict[str, str] | None = None) -> subprocess.Co
 # when it is started, which is no more than that peak at the end: the larger of the two holds.
 _MEASURED = """
 import re, resource, sys
-from pipeline.cli import main
+from blur_augment.pipeline.cli import main
 code = main(sys.argv[1:])
 own = int(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1))
 children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

@@ -78,7 +78,7 @@ def _relative(value: object, root: str) -> object:
 
 def run_job(root: Path) -> dict:
     """Run the job over inputs built in `root`; what it made, paths relative to `root`."""
-    from pipeline.cli import main
+    from blur_augment.pipeline.cli import main
 
     build_inputs(root)
     made: dict[str, dict] = {}

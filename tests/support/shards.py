@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from tests.support.helpers import textured
-from transforms import imaging
+from blur_augment.transforms import imaging
 
 
 def encoded(extension: str, image: np.ndarray) -> bytes:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tests.support.helpers import max_abs_diff, reference_blur, textured
-from transforms.blur import Kernel, blur, gaussian_blur, kernel_for, kernel_size
+from blur_augment.transforms.blur import Kernel, blur, gaussian_blur, kernel_for, kernel_size
 
 
 @pytest.mark.parametrize(

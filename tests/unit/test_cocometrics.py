@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.analysis.cocometrics import evaluate_level, match_level
+from blur_augment.pipeline.analysis.cocometrics import evaluate_level, match_level
 
 STATS = {"AP": 0, "AP50": 1, "AP75": 2, "AR100": 8}
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.corpus import png_claiming
 from tests.support.helpers import textured
-from transforms.codec import (
+from blur_augment.transforms.codec import (
     Header,
     ImageError,
     check_header,

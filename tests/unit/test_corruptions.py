@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from transforms import corruptions
-from transforms.kinds import glass_displacements
-from transforms.sampling import CORRUPTIONS, corruption_params
+from blur_augment.transforms import corruptions
+from blur_augment.transforms.kinds import glass_displacements
+from blur_augment.transforms.sampling import CORRUPTIONS, corruption_params
 
 reference = pytest.importorskip(
     "imagecorruptions",

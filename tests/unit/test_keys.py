@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from transforms.keys import (
+from blur_augment.transforms.keys import (
     MatchPlan,
     UnsafeKeyError,
     check_key,

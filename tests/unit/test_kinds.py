@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from tests.support.helpers import textured
-from transforms import kinds
-from transforms.sampling import (
+from blur_augment.transforms import kinds
+from blur_augment.transforms.sampling import (
     CORRUPTIONS,
     BlurSpec,
     KindRanges,

@@ -8,9 +8,9 @@ import json
 import pytest
 
 from tests.support.datasets import coco_json
-from transforms.labels import coco, voc, yolo
-from transforms.labels.errors import LabelError
-from transforms.labels.layout import (
+from blur_augment.transforms.labels import coco, voc, yolo
+from blur_augment.transforms.labels.errors import LabelError
+from blur_augment.transforms.labels.layout import (
     IMAGE,
     INDEX,
     LABEL,

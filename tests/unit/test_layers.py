@@ -10,37 +10,46 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("transforms", "pipeline")
+# folder -> the name it installs under (the layout's folders, one namespace)
+PACKAGES = {
+    "blur_augment": "blur_augment",
+    "transforms": "blur_augment.transforms",
+    "pipeline": "blur_augment.pipeline",
+}
 
 # layer -> the first-party layers it may import
 ALLOWED = {
     "pure": {"pure"},
+    "api": {"pure", "contract", "api"},  # blur_augment/: what a training loop imports
     "io": {"pure", "io"},
     "beam": {"pure", "io", "beam"},
     "analysis": {"pure", "io", "analysis", "contract"},
     "contract": {"pure", "contract"},  # pipeline.usage and pipeline.schema: plain definitions
     "pipeline": {"pure", "io", "beam", "analysis", "contract", "pipeline"},
 }
-NO_BEAM = {"pure", "contract", "analysis"}  # layers that must not import apache_beam itself
+NO_BEAM = {"pure", "contract", "analysis", "api"}  # layers that must not import apache_beam itself
 
 
 def layer_of(module: str) -> str:
-    if module.startswith("transforms.io"):
+    if module.startswith("blur_augment.transforms.io"):
         return "io"
-    if module.startswith("transforms.beam"):
+    if module.startswith("blur_augment.transforms.beam"):
         return "beam"
-    if module.startswith("transforms"):
+    if module.startswith("blur_augment.transforms"):
         return "pure"
-    if module.startswith("pipeline.analysis"):
+    if module.startswith("blur_augment.pipeline.analysis"):
         return "analysis"
-    if module in ("pipeline.usage", "pipeline.schema"):
+    if module in ("blur_augment.pipeline.usage", "blur_augment.pipeline.schema"):
         return "contract"
-    return "pipeline"
+    if module.startswith("blur_augment.pipeline") or module == "blur_augment.__main__":
+        return "pipeline"  # `python -m blur_augment` is the command
+    return "api"
 
 
 def module_name(path: Path) -> str:
-    parts = path.relative_to(ROOT).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+    folder, *parts = path.relative_to(ROOT).with_suffix("").parts
+    parts = parts[:-1] if parts[-1] == "__init__" else parts
+    return ".".join([PACKAGES[folder], *parts])
 
 
 def imports_of(source: str, module: str) -> set[str]:
@@ -67,7 +76,9 @@ def violations(module: str, source: str, known: set[str]) -> list[str]:
         top = name.split(".")[0]
         if top == "apache_beam" and layer in NO_BEAM:
             wrong.append(f"{module} ({layer}) imports {name}")
-        if top in PACKAGES and name in known and layer_of(name) not in ALLOWED[layer]:
+        if top in ("pipeline", "transforms"):  # a user's own module of that name would win
+            wrong.append(f"{module} imports {name} outside the blur_augment namespace")
+        if top == "blur_augment" and name in known and layer_of(name) not in ALLOWED[layer]:
             wrong.append(f"{module} ({layer}) imports {name} ({layer_of(name)})")
     return wrong
 
@@ -117,11 +128,14 @@ def _package_of(module: str, other: str) -> bool:
 @pytest.mark.parametrize(
     ("module", "source"),
     [
-        ("transforms.sampling", "import apache_beam as beam"),
-        ("transforms.blur", "from transforms.io import storage"),
-        ("transforms.io.listing", "from transforms.beam.sample import BlurSample"),
-        ("transforms.beam.sample", "from pipeline.options import RunConfig"),
-        ("pipeline.analysis.page", "from transforms.beam.counters import COUNTERS"),
+        ("blur_augment.transforms.sampling", "import apache_beam as beam"),
+        ("blur_augment.transforms.blur", "from blur_augment.transforms.io import storage"),
+        ("blur_augment.transforms.io.listing", "from blur_augment.transforms.beam.sample import BlurSample"),
+        ("blur_augment.transforms.beam.sample", "from blur_augment.pipeline.options import RunConfig"),
+        ("blur_augment.pipeline.analysis.page", "from blur_augment.transforms.beam import counters"),
+        ("blur_augment.transforms.keys", "from transforms.sampling import sample"),
+        ("blur_augment", "from blur_augment.transforms.beam.graph import BlurDataset"),
+        ("blur_augment", "import apache_beam"),
     ],
 )
 def test_a_wrong_way_import_is_caught(module: str, source: str):

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 
 from tests.support.corpus import encoded
-from transforms.copies import make_copies
-from transforms.errors import StageError
-from transforms.job import ORIGINAL_COPY, BlurJob
-from transforms.labels.coco import CopyEntry
-from transforms.labels.errors import LabelError
-from transforms.labels.layout import IMAGE, LABEL, MASK, CocoIndex, Layout
-from transforms.plan import (
+from blur_augment.transforms.copies import make_copies
+from blur_augment.transforms.errors import StageError
+from blur_augment.transforms.job import ORIGINAL_COPY, BlurJob
+from blur_augment.transforms.labels.coco import CopyEntry
+from blur_augment.transforms.labels.errors import LabelError
+from blur_augment.transforms.labels.layout import IMAGE, LABEL, MASK, CocoIndex, Layout
+from blur_augment.transforms.plan import (
     CLASH,
     ENTRY,
     Member,
@@ -23,7 +23,7 @@ from transforms.plan import (
     plan_sample,
     refusal,
 )
-from transforms.sampling import BlurSpec
+from blur_augment.transforms.sampling import BlurSpec
 
 YOLO = Layout("yolo", "ultralytics", ("train", "val"), ("train",))
 VOC = Layout("voc", "devkit", ("train", "val"), ("train",),

@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from transforms.sampling import BlurParams, BlurSpec, sample
+from blur_augment.transforms.sampling import BlurParams, BlurSpec, sample
 
 
 def formula(seed: int, copy: int, key: str, lo: float, hi: float, p: float, mode: str):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from google.api_core import exceptions as api
 
-from transforms.io.failures import is_transient
+from blur_augment.transforms.io.failures import is_transient
 
 
 def chained(outer: BaseException, inner: BaseException) -> BaseException:

@@ -8,7 +8,7 @@ import subprocess
 import tomllib
 from pathlib import Path
 
-from pipeline.usage import package_version
+from blur_augment.pipeline.usage import package_version
 from tests.support.command import COMMAND
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,8 +42,8 @@ def test_every_added_in_note_names_a_released_version():
 def test_logs_record_the_version(tmp_path: Path):
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipeline.graph import run_metadata
-    from pipeline.options import resolve
+    from blur_augment.pipeline.graph import run_metadata
+    from blur_augment.pipeline.options import resolve
 
     config = resolve(
         PipelineOptions(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "o")])

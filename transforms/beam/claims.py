@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from transforms.job import ORIGINAL_COPY, BlurJob
-from transforms.labels.layout import IMAGE
-from transforms.plan import CLASH, Member
+from blur_augment.transforms.job import ORIGINAL_COPY, BlurJob
+from blur_augment.transforms.labels.layout import IMAGE
+from blur_augment.transforms.plan import CLASH, Member
 
 
 def claimed_outputs(

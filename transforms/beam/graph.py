@@ -18,15 +18,15 @@ from typing import Any
 
 import apache_beam as beam
 
-from transforms import keys
-from transforms.beam.claims import claimed_outputs, clashing_claims
-from transforms.beam.index import ReadIndex, RewriteIndex
-from transforms.beam.manifest import DEFAULT_COLUMN, ReadManifest
-from transforms.beam.matching import ListInput, ManifestInputs, MatchInputs
-from transforms.beam.other_files import CopyOtherFile
-from transforms.beam.sample import BlurSample
-from transforms.beam.shards import BlurShard
-from transforms.job import BlurJob
+from blur_augment.transforms import keys
+from blur_augment.transforms.beam.claims import claimed_outputs, clashing_claims
+from blur_augment.transforms.beam.index import ReadIndex, RewriteIndex
+from blur_augment.transforms.beam.manifest import DEFAULT_COLUMN, ReadManifest
+from blur_augment.transforms.beam.matching import ListInput, ManifestInputs, MatchInputs
+from blur_augment.transforms.beam.other_files import CopyOtherFile
+from blur_augment.transforms.beam.sample import BlurSample
+from blur_augment.transforms.beam.shards import BlurShard
+from blur_augment.transforms.job import BlurJob
 
 MEMBERS = "members"
 

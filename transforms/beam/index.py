@@ -14,15 +14,15 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
 
-from transforms import keys
-from transforms.errors import error_row
-from transforms.io import storage
-from transforms.io.failures import stage
-from transforms.job import ORIGINAL_COPY, BlurJob
-from transforms.labels import coco, voc, yolo
-from transforms.labels.errors import LabelError
-from transforms.labels.layout import classify, stem_key, voc_list_split
-from transforms.plan import ENTRY, Member
+from blur_augment.transforms import keys
+from blur_augment.transforms.errors import error_row
+from blur_augment.transforms.io import storage
+from blur_augment.transforms.io.failures import stage
+from blur_augment.transforms.job import ORIGINAL_COPY, BlurJob
+from blur_augment.transforms.labels import coco, voc, yolo
+from blur_augment.transforms.labels.errors import LabelError
+from blur_augment.transforms.labels.layout import classify, stem_key, voc_list_split
+from blur_augment.transforms.plan import ENTRY, Member
 
 
 class ReadIndex(beam.DoFn):

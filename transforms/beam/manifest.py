@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import apache_beam as beam
 
-from transforms.io import storage
-from transforms.manifests import DEFAULT_COLUMN, kind_of, uri_of
+from blur_augment.transforms.io import storage
+from blur_augment.transforms.manifests import DEFAULT_COLUMN, kind_of, uri_of
 
 
 class _CsvLines(beam.DoFn):

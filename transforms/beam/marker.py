@@ -10,7 +10,7 @@ from typing import Any
 
 import apache_beam as beam
 
-from transforms.io import storage
+from blur_augment.transforms.io import storage
 
 
 class WriteMarker(beam.DoFn):

@@ -14,13 +14,13 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import TaggedOutput
 
-from transforms import keys
-from transforms.beam.counters import COUNTERS
-from transforms.errors import error_row
-from transforms.io import listing, progress
-from transforms.job import BlurJob
-from transforms.labels.layout import EXCLUDED, IMAGE, INDEX, OTHER, SHARD, classify
-from transforms.plan import Member
+from blur_augment.transforms import keys
+from blur_augment.transforms.beam.counters import COUNTERS
+from blur_augment.transforms.errors import error_row
+from blur_augment.transforms.io import listing, progress
+from blur_augment.transforms.job import BlurJob
+from blur_augment.transforms.labels.layout import EXCLUDED, IMAGE, INDEX, OTHER, SHARD, classify
+from blur_augment.transforms.plan import Member
 
 _log = logging.getLogger(__name__)
 

@@ -7,13 +7,13 @@ from collections.abc import Iterator
 
 import apache_beam as beam
 
-from transforms import keys
-from transforms.beam.counters import COUNTERS
-from transforms.beam.index import DatasetFile
-from transforms.io import storage
-from transforms.io.failures import stage
-from transforms.job import BlurJob
-from transforms.plan import Member
+from blur_augment.transforms import keys
+from blur_augment.transforms.beam.counters import COUNTERS
+from blur_augment.transforms.beam.index import DatasetFile
+from blur_augment.transforms.io import storage
+from blur_augment.transforms.io.failures import stage
+from blur_augment.transforms.job import BlurJob
+from blur_augment.transforms.plan import Member
 
 
 class CopyOtherFile(beam.DoFn):

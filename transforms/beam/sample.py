@@ -18,16 +18,16 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
 
-from transforms import codec, imaging, jpeg_planes
-from transforms.beam.counters import COUNTERS
-from transforms.beam.overlap import Overlap, Where, where_of, windowed
-from transforms.copies import ImageCopies, decode_path, log_row, make_copies
-from transforms.errors import StageError, error_row
-from transforms.io import progress, storage
-from transforms.io.failures import is_transient, stage
-from transforms.job import BlurJob
-from transforms.labels.errors import LabelError
-from transforms.plan import (
+from blur_augment.transforms import codec, imaging, jpeg_planes
+from blur_augment.transforms.beam.counters import COUNTERS
+from blur_augment.transforms.beam.overlap import Overlap, Where, where_of, windowed
+from blur_augment.transforms.copies import ImageCopies, decode_path, log_row, make_copies
+from blur_augment.transforms.errors import StageError, error_row
+from blur_augment.transforms.io import progress, storage
+from blur_augment.transforms.io.failures import is_transient, stage
+from blur_augment.transforms.job import BlurJob
+from blur_augment.transforms.labels.errors import LabelError
+from blur_augment.transforms.plan import (
     CopyPlan,
     ImagePlan,
     Member,
@@ -37,7 +37,7 @@ from transforms.plan import (
     plan_sample,
     refusal,
 )
-from transforms.tuning import tune_worker_process
+from blur_augment.transforms.tuning import tune_worker_process
 
 READ_AHEAD = 6  # samples whose reads run while earlier samples are blurred
 WRITE_THREADS = 8

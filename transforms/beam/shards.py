@@ -24,15 +24,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.pvalue import TaggedOutput
 
-from transforms import codec, keys
-from transforms.beam.counters import COUNTERS
-from transforms.copies import log_row, make_copies
-from transforms.errors import StageError, error_row
-from transforms.io import progress, storage
-from transforms.io.failures import stage
-from transforms.job import BlurJob
-from transforms.shards import TAR, item_uri, parquet, shard_kind, webdataset
-from transforms.tuning import tune_worker_process
+from blur_augment.transforms import codec, keys
+from blur_augment.transforms.beam.counters import COUNTERS
+from blur_augment.transforms.copies import log_row, make_copies
+from blur_augment.transforms.errors import StageError, error_row
+from blur_augment.transforms.io import progress, storage
+from blur_augment.transforms.io.failures import stage
+from blur_augment.transforms.job import BlurJob
+from blur_augment.transforms.shards import TAR, item_uri, parquet, shard_kind, webdataset
+from blur_augment.transforms.tuning import tune_worker_process
 
 PARQUET_BATCH_ROWS = 64  # rows decoded and blurred between writes: bounds a worker's memory
 

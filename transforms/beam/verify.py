@@ -18,16 +18,16 @@ from typing import Any
 
 import apache_beam as beam
 
-from transforms import codec, imaging, jpeg_planes
-from transforms.beam.counters import VERIFY_COUNTERS
-from transforms.copies import copy_with, kind_columns, params_of_row
-from transforms.errors import StageError
-from transforms.io import storage
-from transforms.io.failures import is_transient
-from transforms.io.items import read_items
-from transforms.job import ORIGINAL_COPY, BlurJob
-from transforms.sampling import glass_seed, sample, spec_from
-from transforms.shards import split_item_uri
+from blur_augment.transforms import codec, imaging, jpeg_planes
+from blur_augment.transforms.beam.counters import VERIFY_COUNTERS
+from blur_augment.transforms.copies import copy_with, kind_columns, params_of_row
+from blur_augment.transforms.errors import StageError
+from blur_augment.transforms.io import storage
+from blur_augment.transforms.io.failures import is_transient
+from blur_augment.transforms.io.items import read_items
+from blur_augment.transforms.job import ORIGINAL_COPY, BlurJob
+from blur_augment.transforms.sampling import glass_seed, sample, spec_from
+from blur_augment.transforms.shards import split_item_uri
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import contextlib
 import errno
 from collections.abc import Iterator
 
-from transforms.errors import StageError
+from blur_augment.transforms.errors import StageError
 
 
 class InfrastructureError(RuntimeError):

@@ -8,8 +8,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from transforms.io import storage
-from transforms.shards import TAR, parquet, shard_kind, split_item_uri, webdataset
+from blur_augment.transforms.io import storage
+from blur_augment.transforms.shards import TAR, parquet, shard_kind, split_item_uri, webdataset
 
 
 def read_items(uris: list[str], image_column: str | None = None) -> dict[str, bytes | Exception]:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.io.storage import file_kind
+from blur_augment.transforms.io.storage import file_kind
 
 FILE = "file"  # a file found by the first-level listing: classified as it is
 PREFIX = "prefix"  # a sub-directory: matched whole (PREFIX**) in its own element

@@ -22,7 +22,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.gcp import gcsio
 from apache_beam.utils.plugin import BeamPlugin
 
-from transforms.job import DEFAULT_MAX_BYTES
+from blur_augment.transforms.job import DEFAULT_MAX_BYTES
 
 _RAW = CompressionTypes.UNCOMPRESSED
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"

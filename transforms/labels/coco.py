@@ -16,7 +16,7 @@ from typing import IO, Any
 
 import ijson
 
-from transforms.labels.errors import LabelError
+from blur_augment.transforms.labels.errors import LabelError
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ import fnmatch
 import posixpath
 from dataclasses import dataclass
 
-from transforms.codec import format_for_path
-from transforms.shards import shard_kind
+from blur_augment.transforms.codec import format_for_path
+from blur_augment.transforms.shards import shard_kind
 
 DATASET_KINDS = ("auto", "images", "yolo", "coco", "voc")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from transforms.labels.errors import LabelError
+from blur_augment.transforms.labels.errors import LabelError
 
 
 def rename_annotation(data: bytes, filename: str, path: str | None) -> bytes:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import yaml
 
-from transforms.labels.errors import LabelError
+from blur_augment.transforms.labels.errors import LabelError
 
 SPLIT_KEYS = ("train", "val", "test", "minival")
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from transforms.keys import output_key
+from blur_augment.transforms.keys import output_key
 
 HF_METADATA = b"huggingface"
 
