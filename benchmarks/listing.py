@@ -31,7 +31,8 @@ _MEASURED = """
 import re, sys, time
 sys.path.insert(0, sys.argv[3])
 from apache_beam.io.filesystems import FileSystems
-from blur_augment.transforms.io import listing, storage  # storage: anonymous client against an emulator
+# storage: the anonymous client against an emulator
+from blur_augment.transforms.io import listing, storage
 from blur_augment.transforms.beam.matching import ListInput
 way, spec = sys.argv[1], sys.argv[2]
 started = time.perf_counter()

@@ -21,11 +21,15 @@ from blur_augment.transforms.jpeg_planes import CODEC_PATHS, PATH_PLANES
 from blur_augment.transforms.labels.layout import DATASET_KINDS, Layout
 from blur_augment.transforms.manifests import DEFAULT_COLUMN
 from blur_augment.transforms.sampling import (
+    BLUR_KINDS,
     CORRUPTIONS,
+    KIND_OF,
     KINDS,
+    PARAMETERS,
     SIGMA_Y_MODES,
     BlurSpec,
     KindRanges,
+    Parameter,
     spec_parameters,
 )
 
@@ -103,20 +107,18 @@ class BlurAugmentOptions(PipelineOptions):
             "--blur",
             default=None,
             help="The blur's kind, or kinds with weights, each copy drawing one: "
-            "gaussian (the default), motion, defocus, zoom, glass; e.g. gaussian=2,motion=1.",
+            + "; ".join(f"{kind.name} ({kind.help})" for kind in BLUR_KINDS.values())
+            + ". Default gaussian; e.g. gaussian=2,motion=1.",
         )
-        for name, what in (
-            ("motion_length", "motion blur's line length, pixels (default 3,25)"),
-            ("motion_angle", "motion blur's angle, degrees counterclockwise (default 0,180)"),
-            ("defocus_radius", "defocus blur's disk radius, pixels (default 1,8)"),
-            ("zoom_factor", "zoom blur's largest zoom (default 1.01,1.25)"),
-            ("glass_delta", "glass blur's largest displacement, pixels (default 1,4)"),
-            ("glass_sigma", "glass blur's Gaussian sigma (default 0.7,1.5)"),
-        ):
-            group.add_argument(f"--{name}", default=None, help=f"MIN,MAX of {what}.")
-        group.add_argument(
-            "--glass_iterations", type=int, default=None, help="Glass blur's passes (default 2)."
-        )
+        for p in PARAMETERS.values():
+            if p.uniform:
+                shown = ",".join(f"{v:g}" for v in p.default)  # type: ignore[union-attr]
+                group.add_argument(
+                    f"--{p.name}", default=None, help=f"MIN,MAX of {p.help} (default {shown})."
+                )
+            else:
+                group.add_argument(f"--{p.name}", type=p.type, default=None,
+                                   help=f"The {p.help} (default {p.default}).")  # fmt: skip
         group.add_argument(
             "--corruption",
             default=None,
@@ -371,9 +373,7 @@ def _check_required(opts: BlurAugmentOptions) -> None:
 _DRAW_DEFAULTS = {"min_sigma": 0.0, "max_sigma": 3.0, "probability": 1.0, "sigma_y": "same"}
 # The options of each kind's draw (an option of a kind --blur does not draw is a mistake).
 _KIND_OPTIONS = {"min_sigma": "gaussian", "max_sigma": "gaussian", "sigma_y": "gaussian",
-                 "motion_length": "motion", "motion_angle": "motion",
-                 "defocus_radius": "defocus", "zoom_factor": "zoom", "glass_delta": "glass",
-                 "glass_sigma": "glass", "glass_iterations": "glass"}  # fmt: skip
+                 **KIND_OF}  # fmt: skip
 
 
 def _draw_options_given(opts: BlurAugmentOptions) -> list[str]:
@@ -422,6 +422,20 @@ def _numbers(option: str, text: str | None, default: tuple, kind=float) -> tuple
     return values
 
 
+def _parameter(p: Parameter, given: object) -> tuple | int:
+    """A kind parameter's range (or fixed value) from its option, checked against its
+    descriptor's minimum."""
+    if not p.uniform:
+        value = p.default if given is None else given
+        low = value
+    else:
+        value = _numbers(p.name, given, p.default, p.type)  # type: ignore[arg-type]
+        low = value[0]
+    if low < p.minimum:
+        raise UsageError(f"--{p.name} must be >= {p.minimum:g}, got {given!r}")
+    return value
+
+
 def _weights(text: str | None) -> tuple[tuple[str, float], ...]:
     """--blur KIND[=WEIGHT],..."""
     if text is None:
@@ -446,27 +460,15 @@ def _weights(text: str | None) -> tuple[tuple[str, float], ...]:
 
 
 def _kind_ranges(opts: BlurAugmentOptions) -> KindRanges:
-    base = KindRanges()
     ranges = KindRanges(
         weights=_weights(opts.blur),
-        motion_length=_numbers("motion_length", opts.motion_length, base.motion_length),
-        motion_angle=_numbers("motion_angle", opts.motion_angle, base.motion_angle),
-        defocus_radius=_numbers("defocus_radius", opts.defocus_radius, base.defocus_radius),
-        zoom_factor=_numbers("zoom_factor", opts.zoom_factor, base.zoom_factor),
-        glass_delta=_numbers("glass_delta", opts.glass_delta, base.glass_delta, int),
-        glass_sigma=_numbers("glass_sigma", opts.glass_sigma, base.glass_sigma),
-        glass_iterations=base.glass_iterations if opts.glass_iterations is None
-        else opts.glass_iterations,
-    )  # fmt: skip
+        **{name: _parameter(p, getattr(opts, name)) for name, p in PARAMETERS.items()},
+    )
     drawn = {kind for kind, _ in ranges.weights}
     for name, kind in _KIND_OPTIONS.items():
         if getattr(opts, name) is not None and kind not in drawn:
             raise UsageError(f"--{name} is a parameter of {kind} blur, which --blur "
                              f"({opts.blur or 'gaussian'}) does not draw")  # fmt: skip
-    if ranges.zoom_factor[0] < 1:
-        raise UsageError(f"--zoom_factor must be >= 1, got {opts.zoom_factor!r}")
-    if ranges.glass_delta[0] < 1 or ranges.glass_iterations < 1:
-        raise UsageError("--glass_delta and --glass_iterations must be >= 1")
     return ranges
 
 

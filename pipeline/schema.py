@@ -11,11 +11,15 @@ from typing import Any
 
 import pyarrow as pa
 
+from blur_augment.transforms.sampling import PARAMETERS
+
 METADATA_KEY = b"blur_augment"
 SHARD_GLOB = "*.parquet"  # the shards of a log or error directory
 MARKER = "_SUCCESS"  # written into the log directory when a run has finished
 DEFAULT_LOG_DIR = "_blur_log"  # under --output, unless --log says otherwise
 DEFAULT_ERRORS_DIR = "_blur_errors"  # under --output, unless --errors says otherwise
+
+_ARROW = {float: pa.float64(), int: pa.int32()}  # a kind parameter's column type
 
 LOG_SCHEMA = pa.schema(
     [
@@ -56,16 +60,11 @@ LOG_SCHEMA = pa.schema(
         # `blur-augment verify` checks label files and masks as it checks the images.
         ("label_sha256", pa.list_(pa.string())),
         # Added in 0.5 with the blur kinds: the copy's kind (gaussian, motion, defocus, zoom,
-        # glass; "none" when not blurred) and each kind's drawn parameters (0 where a kind has
-        # none); for a benchmark corruption, its name and severity.
+        # glass; "none" when not blurred) and each kind's drawn parameters, as its descriptor
+        # names them (sampling.BLUR_KINDS; 0 where a kind has none); for a benchmark
+        # corruption, its name and severity.
         ("blur_kind", pa.string()),
-        ("motion_length", pa.float64()),
-        ("motion_angle", pa.float64()),
-        ("defocus_radius", pa.float64()),
-        ("zoom_factor", pa.float64()),
-        ("glass_delta", pa.int32()),
-        ("glass_sigma", pa.float64()),
-        ("glass_iterations", pa.int32()),
+        *((name, _ARROW[p.type]) for name, p in PARAMETERS.items()),
         ("corruption", pa.string()),
         ("severity", pa.int32()),
     ]

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import importlib.metadata
 
+PROG = "blur-augment"
+OUTPUT_FORMATS = ("table", "csv", "json", "parquet")  # what `query --format` writes
+
 
 def package_version() -> str:
     """The installed version (pyproject.toml's), as the log's metadata and --version say it."""

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from blur_augment.transforms import codec, imaging, jpeg_planes, kinds
+from blur_augment.transforms import codec, imaging, jpeg_planes
 from blur_augment.transforms.blur import kernel_for, method_factor, method_name
 from blur_augment.transforms.errors import StageError, failing_as
 from blur_augment.transforms.job import ORIGINAL_COPY, BlurJob
@@ -37,12 +37,6 @@ def decode_path(job: BlurJob, key: str) -> str:
         if not params.identity and not imaging.takes_planes_for(params):
             return "pixels"
     return job.codec_path
-
-
-def copy_sigmas(job: BlurJob, key: str, copy_index: int) -> tuple[bool, float, float]:
-    """(applied, sigma_x, sigma_y) of a copy; an original is never blurred."""
-    params = copy_params(job, key, copy_index)
-    return params.applied, params.sigma_x, params.sigma_y
 
 
 def unchanged(params: BlurParams, dtype: str) -> bool:
@@ -168,38 +162,7 @@ def log_row(
         "label_uris": [uri for uri, _ in labels],
         "codec_path": "none" if method == "none" else props.codec_path,
         "label_sha256": [hashlib.sha256(data).hexdigest() for _, data in labels],
-        **kind_columns(params),
-    }
-
-
-def params_of_row(row: dict[str, Any]) -> BlurParams:
-    """The blur a log row records (what `verify --recompute` makes a copy again with)."""
-    kind = row.get("blur_kind") or "gaussian"
-    return BlurParams(
-        bool(row["applied"]), float(row["sigma_x"]), float(row["sigma_y"]),
-        "gaussian" if kind == "none" else kind,
-        float(row.get("motion_length") or 0), float(row.get("motion_angle") or 0),
-        float(row.get("defocus_radius") or 0), float(row.get("zoom_factor") or 0),
-        int(row.get("glass_delta") or 0), float(row.get("glass_sigma") or 0),
-        int(row.get("glass_iterations") or 0), 0, str(row.get("corruption") or ""),
-        int(row.get("severity") or 0),
-    )  # fmt: skip
-
-
-def kind_columns(params: BlurParams) -> dict[str, Any]:
-    """The log's columns of the blur's kind (added in 0.5): 0 where a kind has no such
-    parameter, "" where there is no corruption."""
-    return {
-        "blur_kind": params.kind if params.applied else "none",
-        "motion_length": params.motion_length,
-        "motion_angle": params.motion_angle,
-        "defocus_radius": params.defocus_radius,
-        "zoom_factor": params.zoom_factor,
-        "glass_delta": params.glass_delta,
-        "glass_sigma": params.glass_sigma,
-        "glass_iterations": params.glass_iterations,
-        "corruption": params.corruption,
-        "severity": params.severity,
+        **params.kind_columns(),
     }
 
 
@@ -219,14 +182,4 @@ def blur_description(
         kernel = kernel_for(params.sigma_x, params.sigma_y, props.dtype)
         factor = method_factor(params.sigma_x, params.sigma_y, props.shape, blur_method)
         return kernel.width, kernel.height, method_name(factor)
-    if params.kind == "motion":
-        shape = kinds.motion_kernel(params.motion_length, params.motion_angle).shape
-        return shape[1], shape[0], "kernel"
-    if params.kind == "defocus":
-        shape = kinds.defocus_kernel(params.defocus_radius).shape
-        factor = kinds.defocus_factor(params.defocus_radius, (1, 1), props.shape, blur_method)
-        return shape[1], shape[0], "kernel" if factor == 1 else f"pyramid{factor}"
-    if params.kind == "zoom":
-        return 1, 1, "layers"
-    size = kernel_for(params.glass_sigma, params.glass_sigma, props.dtype).width
-    return size, size, "glass"
+    return imaging.kernel_description(params, props.shape, props.dtype, blur_method)

@@ -14,7 +14,8 @@ import numpy as np
 
 from blur_augment.transforms import codec, corruptions, jpeg_planes, kinds
 from blur_augment.transforms.blur import blur as blur_pixels
-from blur_augment.transforms.sampling import BlurParams
+from blur_augment.transforms.blur import kernel_for
+from blur_augment.transforms.sampling import BLUR_KINDS, BlurParams
 
 Decoded = codec.Decoded | jpeg_planes.JpegPlanes
 
@@ -51,53 +52,79 @@ def blur(image: Decoded, sigma_x: float, sigma_y: float, method: str = "auto") -
 
 
 def takes_planes_for(params: BlurParams) -> bool:
-    """Whether a kind can blur JPEG planes as stored: the Gaussian, motion, defocus and zoom
-    blur (their kernels measured in each plane's samples); glass blur (its displacements are
-    per pixel) and the benchmark corruptions (computed as their reference computes them, on
-    pixels) take the pixel path."""
-    return not params.corruption and params.kind in ("gaussian", "motion", "defocus", "zoom")
+    """Whether a kind can blur JPEG planes as stored (its descriptor says: the Gaussian,
+    motion, defocus and zoom blur, their kernels measured in each plane's samples); glass blur
+    (its displacements are per pixel) and the benchmark corruptions (computed as their
+    reference computes them, on pixels) take the pixel path."""
+    return not params.corruption and BLUR_KINDS[params.kind].planes
 
 
-def plane_filter(
-    params: BlurParams, size: tuple[int, int], method: str = "auto"
-) -> Callable[[np.ndarray, np.ndarray, tuple], None]:
-    """The kind's filter of one array, given how many pixels one of its samples spans; `size`
-    is the image's (width, height) in pixels, whose centre zoom blur keeps in every plane;
-    `method` "exact" keeps wide disks at full resolution."""
+# A filter of one array: (params, source, target, scale, size, method). `scale` is how many
+# pixels one of the array's samples spans, `size` the image's (width, height) in pixels, whose
+# centre zoom blur keeps in every plane; `method` "exact" keeps wide disks at full resolution.
+PlaneFilter = Callable[[BlurParams, np.ndarray, np.ndarray, tuple, tuple, str], None]
 
-    def apply(source: np.ndarray, target: np.ndarray, scale: tuple[float, float]) -> None:
-        if params.kind == "motion":
-            kinds.filtered(source, kinds.motion_kernel(params.motion_length, params.motion_angle,
-                                                        scale), out=target)  # fmt: skip
-        elif params.kind == "defocus":
-            kinds.defocus(source, params.defocus_radius, scale, method, out=target)
-        elif params.kind == "zoom":
-            # a plane's sample i spans pixels [scale * i, scale * (i + 1)): the image's centre
-            centre = (size[0] / (2 * scale[0]) - 0.5, size[1] / (2 * scale[1]) - 0.5)
-            np.copyto(target, kinds.zoom(source, params.zoom_factor, centre))
-        else:
-            raise ValueError(f"no plane filter for {params.kind}")
 
-    return apply
+def _motion(p: BlurParams, source, target, scale, size, method) -> None:
+    kinds.filtered(source, kinds.motion_kernel(p.motion_length, p.motion_angle, scale), out=target)
+
+
+def _defocus(p: BlurParams, source, target, scale, size, method) -> None:
+    kinds.defocus(source, p.defocus_radius, scale, method, out=target)
+
+
+def _zoom(p: BlurParams, source, target, scale, size, method) -> None:
+    # a plane's sample i spans pixels [scale * i, scale * (i + 1)): the image's centre
+    centre = (size[0] / (2 * scale[0]) - 0.5, size[1] / (2 * scale[1]) - 0.5)
+    np.copyto(target, kinds.zoom(source, p.zoom_factor, centre))
+
+
+def _glass(p: BlurParams, source, target, scale, size, method) -> None:
+    blurred = kinds.glass(source, p.glass_sigma, p.glass_delta, p.glass_iterations, p.glass_seed,
+                          _exact_gaussian)  # fmt: skip
+    np.copyto(target, blurred)
+
+
+FILTERS: dict[str, PlaneFilter] = {
+    "motion": _motion, "defocus": _defocus, "zoom": _zoom, "glass": _glass,
+}  # fmt: skip  # each kind's filter but the Gaussian's (`blur`)
+
+
+def kernel_description(params: BlurParams, shape: tuple, dtype: str, method: str):
+    """A kind's kernel size on each axis and how it blurred, as the log says it: a motion or
+    defocus kernel's size and "kernel" (or the defocus pyramid's factor), "layers" (zoom),
+    "glass" (the size of its Gaussian)."""
+    if params.kind == "motion":
+        rows, cols = kinds.motion_kernel(params.motion_length, params.motion_angle).shape
+        return cols, rows, "kernel"
+    if params.kind == "defocus":
+        rows, cols = kinds.defocus_kernel(params.defocus_radius).shape
+        factor = kinds.defocus_factor(params.defocus_radius, (1, 1), shape, method)
+        return cols, rows, "kernel" if factor == 1 else f"pyramid{factor}"
+    if params.kind == "zoom":
+        return 1, 1, "layers"
+    size = kernel_for(params.glass_sigma, params.glass_sigma, dtype).width
+    return size, size, "glass"
 
 
 def blur_with(image: Decoded, params: BlurParams, method: str = "auto") -> Decoded:
     """The image blurred as `params` says (any kind, or a benchmark corruption)."""
     if params.kind == "gaussian" and not params.corruption:
         return blur(image, params.sigma_x, params.sigma_y, method)
+    kind_filter = FILTERS[params.kind]
     if isinstance(image, jpeg_planes.JpegPlanes):
         size = (image.width, image.height)
-        return jpeg_planes.filter_planes(image, plane_filter(params, size, method))
+
+        def each_plane(source: np.ndarray, target: np.ndarray, scale: tuple) -> None:
+            kind_filter(params, source, target, scale, size, method)
+
+        return jpeg_planes.filter_planes(image, each_plane)
     pixels = image.pixels
     if params.corruption:
         blurred = corruptions.corrupted(pixels, params)
-    elif params.kind == "glass":
-        p = params
-        blurred = kinds.glass(pixels, p.glass_sigma, p.glass_delta, p.glass_iterations,
-                              p.glass_seed, _exact_gaussian)  # fmt: skip
     else:
         blurred = np.empty_like(pixels)
-        plane_filter(params, (pixels.shape[1], pixels.shape[0]), method)(pixels, blurred, (1, 1))
+        kind_filter(params, pixels, blurred, (1, 1), (pixels.shape[1], pixels.shape[0]), method)
     return codec.Decoded(
         blurred, image.format, image.metadata_types, image.metadata, image.tiff_tags
     )

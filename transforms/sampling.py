@@ -15,7 +15,89 @@ from typing import Literal
 
 SigmaYMode = Literal["same", "independent"]
 SIGMA_Y_MODES: tuple[str, ...] = ("same", "independent")
-KINDS: tuple[str, ...] = ("gaussian", "motion", "defocus", "zoom", "glass")
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter of a blur kind, described once. Its name is its log column, its field of
+    BlurParams and KindRanges and its option (--NAME MIN,MAX). Drawn from uniform `uniform`
+    (1 or 2) uniformly over the option's range (an integer range gives each integer an equal
+    share); `uniform` 0: not drawn, the option's one value (glass_iterations)."""
+
+    name: str
+    type: type  # float or int: the log column's type and the option's numbers
+    default: tuple[float, float] | int  # the range drawn from, or the fixed value
+    uniform: int
+    help: str  # the option's help: what the parameter is, with its unit
+    label: str  # a chart axis
+    minimum: float = 0  # the smallest value the option accepts
+    preview: float = 0  # the value a preview sheet holds it at when it is not the level
+
+    def draw(self, bounds: tuple | int, u: tuple[float, ...]) -> float | int:
+        if not self.uniform:
+            return bounds  # type: ignore[return-value]
+        low, high = bounds  # type: ignore[misc]
+        if self.type is int:
+            return low + min(int(u[self.uniform] * (high - low + 1)), high - low)
+        return low + u[self.uniform] * (high - low)
+
+
+@dataclass(frozen=True)
+class BlurKind:
+    """A blur kind, described once: everything but its filter (`imaging.FILTERS`), read by the
+    sampler, the options and their validation, the log's schema and rows, summary, grouping,
+    preview and plots. Adding a kind is a descriptor here, a filter and their tests."""
+
+    name: str
+    parameters: tuple[Parameter, ...]  # in the log's column order (the Gaussian's: sigma_x/y)
+    level: str  # the column `report` and `evaluate` bin on
+    preview: tuple[float, ...]  # a preview sheet's default values of `level`
+    caption: str  # the level's name on a preview tile
+    planes: bool  # whether it blurs JPEG planes as stored (else pixels)
+    help: str  # its line in --blur's help
+    identity: float = 0  # the level's value that leaves the pixels as they are
+    seeded: bool = False  # draws its own random field (glass: BlurParams.glass_seed)
+
+
+_GAUSSIAN = BlurKind(
+    "gaussian", (), "sigma_x", (0, 1, 2, 3, 5, 10), "sigma", True,
+    "the Gaussian (--min_sigma, --max_sigma, --sigma_y)",
+)  # fmt: skip
+BLUR_KINDS: dict[str, BlurKind] = {
+    kind.name: kind
+    for kind in (
+        _GAUSSIAN,
+        BlurKind("motion", (
+            Parameter("motion_length", float, (3.0, 25.0), 1,
+                      "motion blur's line length, pixels", "motion length (pixels)"),
+            Parameter("motion_angle", float, (0.0, 180.0), 2,
+                      "motion blur's angle, degrees counterclockwise", "motion angle (degrees)"),
+        ), "motion_length", (0, 5, 10, 20, 40, 60), "length", True, "a straight line"),
+        BlurKind("defocus", (
+            Parameter("defocus_radius", float, (1.0, 8.0), 1,
+                      "defocus blur's disk radius, pixels", "defocus radius (pixels)"),
+        ), "defocus_radius", (0, 2, 4, 6, 10, 15), "radius", True, "a disk"),
+        BlurKind("zoom", (
+            Parameter("zoom_factor", float, (1.01, 1.25), 1, "zoom blur's largest zoom",
+                      "zoom factor", minimum=1),
+        ), "zoom_factor", (1, 1.05, 1.1, 1.15, 1.2, 1.3), "zoom", True,
+            "the mean of zooms about the centre", identity=1),
+        BlurKind("glass", (
+            Parameter("glass_delta", int, (1, 4), 1, "glass blur's largest displacement, pixels",
+                      "glass displacement (pixels)", minimum=1),
+            Parameter("glass_sigma", float, (0.7, 1.5), 2, "glass blur's Gaussian sigma",
+                      "glass sigma (pixels)", preview=1.0),
+            Parameter("glass_iterations", int, 2, 0, "glass blur's passes", "glass passes",
+                      minimum=1, preview=2),
+        ), "glass_delta", (0, 1, 2, 3, 4, 6), "delta", False,
+            "local pixel shuffles between Gaussians", seeded=True),
+    )
+}  # fmt: skip
+KINDS: tuple[str, ...] = tuple(BLUR_KINDS)
+PARAMETERS: dict[str, Parameter] = {
+    p.name: p for kind in BLUR_KINDS.values() for p in kind.parameters
+}  # every kind's parameters, in the log's column order
+KIND_OF: dict[str, str] = {p.name: k.name for k in BLUR_KINDS.values() for p in k.parameters}
 
 # ImageNet-C / COCO-C blur corruptions (imagecorruptions' corruptions.py), severity 1..5:
 # gaussian_blur sigma; defocus_blur (radius, alias blur); motion_blur (radius, sigma);
@@ -39,18 +121,23 @@ CORRUPTION_KINDS = {
 }  # fmt: skip
 
 
+def _default(name: str):
+    return PARAMETERS[name].default
+
+
 @dataclass(frozen=True)
 class KindRanges:
-    """The ranges each kind's parameters are drawn from (uniformly), and the kinds' weights."""
+    """The ranges each kind's parameters are drawn from (uniformly), and the kinds' weights; a
+    field per Parameter, its default the descriptor's."""
 
     weights: tuple[tuple[str, float], ...] = (("gaussian", 1.0),)
-    motion_length: tuple[float, float] = (3.0, 25.0)  # pixels, the line's full length
-    motion_angle: tuple[float, float] = (0.0, 180.0)  # degrees, counterclockwise from +x
-    defocus_radius: tuple[float, float] = (1.0, 8.0)  # pixels
-    zoom_factor: tuple[float, float] = (1.01, 1.25)  # the largest zoom of the mean
-    glass_delta: tuple[int, int] = (1, 4)  # pixels, the largest displacement
-    glass_sigma: tuple[float, float] = (0.7, 1.5)  # the Gaussian before and after
-    glass_iterations: int = 2
+    motion_length: tuple[float, float] = _default("motion_length")
+    motion_angle: tuple[float, float] = _default("motion_angle")
+    defocus_radius: tuple[float, float] = _default("defocus_radius")
+    zoom_factor: tuple[float, float] = _default("zoom_factor")
+    glass_delta: tuple[int, int] = _default("glass_delta")
+    glass_sigma: tuple[float, float] = _default("glass_sigma")
+    glass_iterations: int = _default("glass_iterations")
 
     @property
     def gaussian_only(self) -> bool:
@@ -113,6 +200,31 @@ class BlurParams:
         """Whether the pixels would not change (not applied, or nothing to blur with)."""
         return not self.applied
 
+    def kind_columns(self) -> dict[str, object]:
+        """The log's columns of the blur's kind (added in 0.5), in the schema's order: 0 where
+        a kind has no such parameter, "" where there is no corruption."""
+        return {
+            "blur_kind": self.kind if self.applied else "none",
+            **{name: getattr(self, name) for name in PARAMETERS},
+            "corruption": self.corruption,
+            "severity": self.severity,
+        }
+
+    @classmethod
+    def from_row(cls, row: dict) -> BlurParams:
+        """The blur a log row records (older logs: every row Gaussian). A kind's random field
+        (glass displacements) is not logged: its seed comes from the row's seed, copy and key,
+        as the sampler made it."""
+        kind = row.get("blur_kind") or "gaussian"
+        kind = "gaussian" if kind == "none" else kind
+        values = {name: p.type(row.get(name) or 0) for name, p in PARAMETERS.items()}
+        if BLUR_KINDS[kind].seeded and "seed" in row:
+            values["glass_seed"] = glass_seed(row["seed"], row["copy_index"], row["key"])
+        return cls(bool(row["applied"]), float(row["sigma_x"]), float(row["sigma_y"]),
+                   kind, **values,
+                   corruption=str(row.get("corruption") or ""),
+                   severity=int(row.get("severity") or 0))  # fmt: skip
+
 
 def uniforms(seed: int, copy: int, key: str) -> tuple[float, float, float]:
     """Three uniforms in [0, 1) from sha256 of "seed:copy:key", big-endian 64-bit words."""
@@ -128,10 +240,6 @@ def glass_seed(seed: int, copy: int, key: str) -> int:
     """The seed of a copy's glass displacements: 64 bits of sha256("seed:copy:key:glass")."""
     digest = hashlib.sha256(f"{seed}:{copy}:{key}:glass".encode()).digest()
     return int.from_bytes(digest[:8], "big")
-
-
-def _between(bounds: tuple[float, float], u: float) -> float:
-    return bounds[0] + u * (bounds[1] - bounds[0])
 
 
 def _kind(ranges: KindRanges, u: float) -> str:
@@ -164,18 +272,12 @@ def sample(seed: int, copy: int, key: str, spec: BlurSpec) -> BlurParams:
         sigma_x = spec.min_sigma + u1 * span
         sigma_y = sigma_x if spec.sigma_y == "same" else spec.min_sigma + u2 * span
         return BlurParams(applied=True, sigma_x=sigma_x, sigma_y=sigma_y)
-    if kind == "motion":
-        return BlurParams(True, 0.0, 0.0, kind, motion_length=_between(ranges.motion_length, u1),
-                          motion_angle=_between(ranges.motion_angle, u2))  # fmt: skip
-    if kind == "defocus":
-        return BlurParams(True, 0.0, 0.0, kind, defocus_radius=_between(ranges.defocus_radius, u1))
-    if kind == "zoom":
-        return BlurParams(True, 0.0, 0.0, kind, zoom_factor=_between(ranges.zoom_factor, u1))
-    low, high = ranges.glass_delta
-    return BlurParams(True, 0.0, 0.0, kind, glass_delta=low + min(int(u1 * (high - low + 1)),
-                      high - low), glass_sigma=_between(ranges.glass_sigma, u2),
-                      glass_iterations=ranges.glass_iterations,
-                      glass_seed=glass_seed(seed, copy, key))  # fmt: skip
+    described = BLUR_KINDS[kind]
+    u = (u0, u1, u2, u3)
+    values = {p.name: p.draw(getattr(ranges, p.name), u) for p in described.parameters}
+    if described.seeded:
+        values["glass_seed"] = glass_seed(seed, copy, key)
+    return BlurParams(True, 0.0, 0.0, kind, **values)
 
 
 def corruption_params(name: str, severity: int, u2: float, seed: int) -> BlurParams:
@@ -202,6 +304,7 @@ def corruption_params(name: str, severity: int, u2: float, seed: int) -> BlurPar
 def spec_parameters(spec: BlurSpec) -> dict[str, object]:
     """The spec as the log's metadata records it (and `spec_from` reads it back)."""
     ranges = spec.kinds
+    fixed = {name for name, p in PARAMETERS.items() if not p.uniform}
     return {
         "min_sigma": spec.min_sigma,
         "max_sigma": spec.max_sigma,
@@ -209,13 +312,10 @@ def spec_parameters(spec: BlurSpec) -> dict[str, object]:
         "sigma_y": spec.sigma_y,
         "sigmas": list(spec.sigmas),
         "blur": [[kind, weight] for kind, weight in ranges.weights],
-        "motion_length": list(ranges.motion_length),
-        "motion_angle": list(ranges.motion_angle),
-        "defocus_radius": list(ranges.defocus_radius),
-        "zoom_factor": list(ranges.zoom_factor),
-        "glass_delta": list(ranges.glass_delta),
-        "glass_sigma": list(ranges.glass_sigma),
-        "glass_iterations": ranges.glass_iterations,
+        **{
+            name: getattr(ranges, name) if name in fixed else list(getattr(ranges, name))
+            for name in PARAMETERS
+        },
         "corruption": spec.corruption,
         "severities": list(spec.severities),
     }
@@ -223,19 +323,17 @@ def spec_parameters(spec: BlurSpec) -> dict[str, object]:
 
 def spec_from(parameters: dict) -> BlurSpec:
     """The spec a log's metadata records (older logs: the Gaussian draw alone)."""
-    base = KindRanges()
 
-    def pair(name: str, kind=float) -> tuple:
-        value = parameters.get(name)
-        return tuple(kind(v) for v in value) if value else getattr(base, name)
+    def recorded(p: Parameter):
+        value = parameters.get(p.name)
+        if not value:
+            return p.default
+        return p.type(value) if not p.uniform else tuple(p.type(v) for v in value)
 
     ranges = KindRanges(
-        weights=tuple((str(k), float(w)) for k, w in parameters.get("blur") or base.weights),
-        motion_length=pair("motion_length"), motion_angle=pair("motion_angle"),
-        defocus_radius=pair("defocus_radius"), zoom_factor=pair("zoom_factor"),
-        glass_delta=pair("glass_delta", int), glass_sigma=pair("glass_sigma"),
-        glass_iterations=int(parameters.get("glass_iterations") or base.glass_iterations),
-    )  # fmt: skip
+        weights=tuple((str(k), float(w)) for k, w in parameters.get("blur") or (("gaussian", 1),)),
+        **{name: recorded(p) for name, p in PARAMETERS.items()},
+    )
     return BlurSpec(
         float(parameters.get("min_sigma", 0.0)), float(parameters.get("max_sigma", 3.0)),
         float(parameters.get("probability", 1.0)), parameters.get("sigma_y", "same"),

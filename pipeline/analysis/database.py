@@ -20,7 +20,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from blur_augment.pipeline.schema import DEFAULT_ERRORS_DIR, ERROR_SCHEMA, LOG_SCHEMA, METADATA_KEY, SHARD_GLOB
+from blur_augment.pipeline.schema import (
+    DEFAULT_ERRORS_DIR,
+    ERROR_SCHEMA,
+    LOG_SCHEMA,
+    METADATA_KEY,
+    SHARD_GLOB,
+)
 from blur_augment.pipeline.usage import UsageError
 from blur_augment.transforms import keys
 from blur_augment.transforms.io import storage

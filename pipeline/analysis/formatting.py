@@ -9,9 +9,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from blur_augment.pipeline.usage import UsageError
-
-OUTPUT_FORMATS = ("table", "csv", "json", "parquet")
+from blur_augment.pipeline.usage import OUTPUT_FORMATS, UsageError
 
 
 def format_table(table: pa.Table, max_rows: int = 200) -> str:

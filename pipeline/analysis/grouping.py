@@ -3,7 +3,7 @@
 - a `--corruption` run: one level per severity of its ladder (`motion_blur 3`);
 - a `--sigmas` run: one level per sigma of the ladder (`sigma 2`);
 - a drawn run: `bins` equal-width bins of a numeric log column (`--by`, by default the kind's
-  own parameter: sigma_x, motion_length, defocus_radius, zoom_factor, glass_delta) over the
+  own parameter, its descriptor's `level`: sigma_x for the Gaussian, and so on) over the
   run's range of it (its metadata's, else the log's); an integer column with no more values in
   its range than `bins` gets one level per value. When the run mixed kinds, each kind is
   binned on its own (`motion [3, 5.2)`).
@@ -24,11 +24,10 @@ import pyarrow as pa
 
 from blur_augment.pipeline.schema import LOG_SCHEMA
 from blur_augment.pipeline.usage import UsageError
-from blur_augment.transforms.sampling import CORRUPTION_KINDS, spec_from
+from blur_augment.transforms.sampling import BLUR_KINDS, CORRUPTION_KINDS, spec_from
 
-# Each kind's main parameter: what its levels bin on unless --by says otherwise.
-KIND_COLUMN = {"gaussian": "sigma_x", "motion": "motion_length", "defocus": "defocus_radius",
-               "zoom": "zoom_factor", "glass": "glass_delta"}  # fmt: skip
+# Each kind's main parameter (its descriptor's level): what its levels bin on unless --by says.
+KIND_COLUMN = {kind.name: kind.level for kind in BLUR_KINDS.values()}
 NUMERIC_COLUMNS = tuple(
     f.name for f in LOG_SCHEMA
     if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)

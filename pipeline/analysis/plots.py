@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from blur_augment.pipeline.usage import UsageError
+from blur_augment.transforms.sampling import PARAMETERS
 
 if TYPE_CHECKING:
     from blur_augment.pipeline.analysis.report import Report
@@ -62,10 +63,8 @@ def _error_bars(bins: list) -> np.ndarray:
     return np.maximum(np.vstack([below, above]), 0.0)
 
 
-_UNITS = {"sigma_x": "sigma_x (pixels)", "sigma_y": "sigma_y (pixels)",
-          "motion_length": "motion length (pixels)", "motion_angle": "motion angle (degrees)",
-          "defocus_radius": "defocus radius (pixels)", "zoom_factor": "zoom factor",
-          "glass_delta": "glass displacement (pixels)", "severity": "severity"}  # fmt: skip
+_UNITS = {"sigma_x": "sigma_x (pixels)", "sigma_y": "sigma_y (pixels)", "severity": "severity",
+          **{name: p.label for name, p in PARAMETERS.items()}}  # fmt: skip
 
 
 def _panels(plt, groups: dict):

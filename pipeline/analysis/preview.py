@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from blur_augment.pipeline.usage import UsageError
-from blur_augment.transforms.sampling import BlurParams, corruption_params
+from blur_augment.transforms.sampling import BLUR_KINDS, PARAMETERS, BlurParams, corruption_params
 
 
 def _displayable(pixels: np.ndarray) -> np.ndarray:
@@ -28,58 +28,47 @@ def _displayable(pixels: np.ndarray) -> np.ndarray:
     return pixels
 
 
-# The values a sheet shows by default: each kind's parameter over the range that matters.
-PREVIEW_VALUES: dict[str, tuple[float, ...]] = {
-    "gaussian": (0, 1, 2, 3, 5, 10),  # sigma, pixels
-    "motion": (0, 5, 10, 20, 40, 60),  # line length, pixels
-    "defocus": (0, 2, 4, 6, 10, 15),  # disk radius, pixels
-    "zoom": (1, 1.05, 1.1, 1.15, 1.2, 1.3),  # largest zoom factor
-    "glass": (0, 1, 2, 3, 4, 6),  # largest displacement, pixels
-    "corruption": (1, 2, 3, 4, 5),  # severities
-}
-_PARAMETER = {"gaussian": "sigma", "motion": "length", "defocus": "radius", "zoom": "zoom",
-              "glass": "delta"}  # fmt: skip
+CORRUPTION_VALUES = (1, 2, 3, 4, 5)  # a corruption's sheet: its severities
 
 
 @dataclass(frozen=True)
 class Sheet:
     """What a contact sheet shows: one kind (or a benchmark corruption) over `values` of its
-    parameter, the other parameters fixed."""
+    level parameter (its descriptor's), the kind's other parameters fixed (`fixed`, by name;
+    else the descriptor's preview value)."""
 
     kind: str = "gaussian"
     values: tuple[float, ...] = ()
-    motion_angle: float = 0.0
-    glass_sigma: float = 1.0
-    glass_iterations: int = 2
+    fixed: tuple[tuple[str, float], ...] = ()
     corruption: str = ""
-    seed: int = 0  # glass blur's displacements
+    seed: int = 0  # a kind's random field (glass displacements)
 
     def shown(self) -> tuple[float, ...]:
-        return self.values or PREVIEW_VALUES["corruption" if self.corruption else self.kind]
+        return self.values or (CORRUPTION_VALUES if self.corruption else
+                               BLUR_KINDS[self.kind].preview)  # fmt: skip
 
     def params(self, value: float) -> tuple[BlurParams, str]:
         """The blur of one tile and its caption."""
         if self.corruption:
             if int(value) != value or not 1 <= value <= 5:
                 raise UsageError(f"severities are 1 to 5, got {value:g}")
-            u2 = (min(max(self.motion_angle, -45.0), 44.999) + 45) / 90  # the angle, as drawn
-            return (corruption_params(self.corruption, int(value), u2, self.seed),
-                    f"{self.corruption} {int(value)}")  # fmt: skip
-        if value < 0 or (self.kind == "zoom" and value < 1):
-            raise UsageError(f"{self.kind} values must be >= {1 if self.kind == 'zoom' else 0}, "
-                             f"got {value:g}")  # fmt: skip
-        applied = value > (1 if self.kind == "zoom" else 0)
-        caption = f"{self.kind} {_PARAMETER[self.kind]} {value:g}"
-        fields = {
-            "gaussian": {"sigma_x": value, "sigma_y": value},
-            "motion": {"motion_length": value, "motion_angle": self.motion_angle},
-            "defocus": {"defocus_radius": value},
-            "zoom": {"zoom_factor": value},
-            "glass": {"glass_delta": int(value), "glass_sigma": self.glass_sigma,
-                      "glass_iterations": self.glass_iterations, "glass_seed": self.seed},
-        }[self.kind]  # fmt: skip
-        base = {"sigma_x": 0.0, "sigma_y": 0.0}
-        return BlurParams(applied, kind=self.kind, **{**base, **fields}), caption
+            params = corruption_params(self.corruption, int(value), 0.5, self.seed)
+            own = {p.name for p in BLUR_KINDS[params.kind].parameters}
+            given = {n: PARAMETERS[n].type(v) for n, v in self.fixed if n in own}
+            return replace(params, **given), f"{self.corruption} {int(value)}"
+        kind = BLUR_KINDS[self.kind]
+        if value < kind.identity:
+            raise UsageError(f"{self.kind} values must be >= {kind.identity:g}, got {value:g}")
+        fixed = dict(self.fixed)
+        fields = {p.name: p.type(fixed.get(p.name, p.preview)) for p in kind.parameters}
+        fields[kind.level] = PARAMETERS[kind.level].type(value) if kind.parameters else value
+        if kind.name == "gaussian":
+            fields["sigma_y"] = value
+        if kind.seeded:
+            fields["glass_seed"] = self.seed
+        params = BlurParams(value > kind.identity, **{"sigma_x": 0.0, "sigma_y": 0.0, **fields},
+                            kind=self.kind)  # fmt: skip
+        return params, f"{self.kind} {kind.caption} {value:g}"
 
 
 def preview_sheet(

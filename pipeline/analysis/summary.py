@@ -10,15 +10,14 @@ from blur_augment.pipeline.analysis.grouping import KIND_SQL
 from blur_augment.pipeline.analysis.reading import completion
 from blur_augment.pipeline.schema import MARKER
 from blur_augment.transforms.io import storage
+from blur_augment.transforms.sampling import BLUR_KINDS
 
 _GAUSSIAN = f"applied AND {KIND_SQL} = 'gaussian'"
-# Each kind's drawn parameters, as the summary lists their ranges.
+# Each kind's drawn parameters (its descriptor's; the Gaussian's are the sigmas), as the
+# summary lists their ranges.
 KIND_PARAMETERS = {
-    "gaussian": ("sigma_x", "sigma_y"),
-    "motion": ("motion_length", "motion_angle"),
-    "defocus": ("defocus_radius",),
-    "zoom": ("zoom_factor",),
-    "glass": ("glass_delta", "glass_sigma", "glass_iterations"),
+    kind.name: tuple(p.name for p in kind.parameters) or ("sigma_x", "sigma_y")
+    for kind in BLUR_KINDS.values()
 }
 
 

@@ -18,13 +18,13 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from blur_augment.pipeline.graph import build
 from blur_augment.pipeline.options import RunConfig
-from tests.support.helpers import textured, write_image
 from blur_augment.transforms.beam.matching import ListInput, MatchInputs
 from blur_augment.transforms.beam.sample import BlurSample
 from blur_augment.transforms.job import BlurJob
 from blur_augment.transforms.labels.layout import IMAGE
 from blur_augment.transforms.plan import Member
 from blur_augment.transforms.sampling import BlurSpec, sample
+from tests.support.helpers import textured, write_image
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from google.api_core import exceptions as api
 
-from tests.beam.test_beam import run_dofn
-from tests.support.command import blur_augment
-from tests.support.helpers import textured, write_image
 from blur_augment.transforms.io import storage
 from blur_augment.transforms.io.failures import InfrastructureError
 from blur_augment.transforms.job import BlurJob
+from tests.beam.test_beam import run_dofn
+from tests.support.command import blur_augment
+from tests.support.helpers import textured, write_image
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from blur_augment.pipeline.run import run
-from tests.support.helpers import textured, write_image
 from blur_augment.transforms import keys
 from blur_augment.transforms.sampling import BlurSpec, sample, uniforms
+from tests.support.helpers import textured, write_image
 
 MODES = [
     ("in_memory", 1),

@@ -12,7 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from blur_augment.pipeline.analysis import confidence_interval, query, report
+from blur_augment.pipeline.analysis.query import query
+from blur_augment.pipeline.analysis.report import report
+from blur_augment.pipeline.analysis.stats import confidence_interval
 from blur_augment.pipeline.cli import main
 from blur_augment.pipeline.run import run
 from blur_augment.pipeline.schema import LOG_SCHEMA

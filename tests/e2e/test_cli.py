@@ -18,9 +18,9 @@ import pytest
 
 from blur_augment.pipeline.cli import main
 from blur_augment.pipeline.schema import ERROR_SCHEMA, LOG_SCHEMA, run_metadata
+from blur_augment.transforms.sampling import BlurSpec, sample
 from tests.support.command import COMMAND, blur_augment
 from tests.support.helpers import ConnectionSentinel, max_abs_diff, reference_blur
-from blur_augment.transforms.sampling import BlurSpec, sample
 
 GOOD = ["cats/a.jpg", "cats/deep/b.png", "gray.png", "wide16.png", "alpha/c.PNG"]
 

@@ -17,9 +17,9 @@ from apache_beam.portability.api import beam_runner_api_pb2
 
 from blur_augment.pipeline.options import BlurAugmentOptions
 from blur_augment.pipeline.run import launch
+from blur_augment.transforms import jpeg_planes
 from tests.support.command import blur_augment
 from tests.support.helpers import textured, write_image
-from blur_augment.transforms import jpeg_planes
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "us-central1-docker.pkg.dev/my-project/blur-augment/blur-augment:test"

@@ -8,11 +8,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from blur_augment.pipeline.analysis import query, read_table, summary
-from tests.support.command import blur_augment, read_log_from_gcs
-from tests.support.helpers import ConnectionSentinel, textured
+from blur_augment.pipeline.analysis.query import query
+from blur_augment.pipeline.analysis.reading import read_table
+from blur_augment.pipeline.analysis.summary import summary
 from blur_augment.transforms.io import storage
 from blur_augment.transforms.sampling import BlurSpec, sample
+from tests.support.command import blur_augment, read_log_from_gcs
+from tests.support.helpers import ConnectionSentinel, textured
 
 NESTED = {
     "train/cats/a.jpg": textured(40, 48, 3, seed=1),

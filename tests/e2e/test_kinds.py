@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -17,6 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 import supervision as sv
 
+from blur_augment.transforms import codec, jpeg_planes
+from blur_augment.transforms.imaging import blur_with
+from blur_augment.transforms.sampling import BlurParams, KindRanges
 from tests.e2e.test_datasets import same_detections
 from tests.e2e.test_evaluate import coco_results, detections, evaluate_json, reference
 from tests.support import datasets
@@ -24,10 +26,6 @@ from tests.support.command import blur_augment
 from tests.support.detector import coco_shapes
 from tests.support.helpers import textured, write_image
 from tests.support.shards import read_webdataset, webdataset_samples, write_webdataset
-from blur_augment.transforms import codec, jpeg_planes
-from blur_augment.transforms.copies import params_of_row
-from blur_augment.transforms.imaging import blur_with
-from blur_augment.transforms.sampling import KindRanges, glass_seed
 
 ALL_KINDS = "gaussian,motion,defocus,zoom,glass"
 DEFAULTS = KindRanges()
@@ -46,8 +44,7 @@ def log_rows(out: Path) -> list[dict]:
 
 def logged_params(row: dict):
     """The blur a row records, its glass displacements' seed derived as the sampler does."""
-    params = params_of_row(row)
-    return replace(params, glass_seed=glass_seed(row["seed"], row["copy_index"], row["key"]))
+    return BlurParams.from_row(row)
 
 
 def assert_in_ranges(row: dict) -> None:

@@ -16,6 +16,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from blur_augment.transforms.sampling import BlurSpec, sample
+from blur_augment.transforms.shards import parquet, split_item_uri, webdataset
 from tests.support.command import blur_augment
 from tests.support.shards import (
     blurred_as_logged,
@@ -26,8 +28,6 @@ from tests.support.shards import (
     write_hf_parquet,
     write_webdataset,
 )
-from blur_augment.transforms.sampling import BlurSpec, sample
-from blur_augment.transforms.shards import parquet, split_item_uri, webdataset
 
 # -- the pure layer ----------------------------------------------------------------------------
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tests.support.helpers import textured
 from blur_augment.transforms import imaging
+from tests.support.helpers import textured
 
 
 def encoded(extension: str, image: np.ndarray) -> bytes:

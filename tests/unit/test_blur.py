@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.support.helpers import max_abs_diff, reference_blur, textured
 from blur_augment.transforms.blur import Kernel, blur, gaussian_blur, kernel_for, kernel_size
+from tests.support.helpers import max_abs_diff, reference_blur, textured
 
 
 @pytest.mark.parametrize(

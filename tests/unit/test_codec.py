@@ -9,8 +9,6 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.support.corpus import png_claiming
-from tests.support.helpers import textured
 from blur_augment.transforms.codec import (
     Header,
     ImageError,
@@ -20,6 +18,8 @@ from blur_augment.transforms.codec import (
     format_for_path,
     probe,
 )
+from tests.support.corpus import png_claiming
+from tests.support.helpers import textured
 
 
 def encoded(image: np.ndarray, ext: str, params: list[int] | None = None) -> bytes:

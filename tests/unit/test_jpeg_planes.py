@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.support.helpers import textured
 from blur_augment.transforms import codec, jpeg_planes
 from blur_augment.transforms.blur import blur
+from tests.support.helpers import textured
 
 # Under CI the library is installed (.ci/run), so a missing one fails these tests instead of
 # skipping them; elsewhere (no root, no libturbojpeg0) they skip and say why.

@@ -12,7 +12,6 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.support.helpers import textured
 from blur_augment.transforms import kinds
 from blur_augment.transforms.sampling import (
     CORRUPTIONS,
@@ -24,6 +23,7 @@ from blur_augment.transforms.sampling import (
     spec_from,
     spec_parameters,
 )
+from tests.support.helpers import textured
 
 
 def centroid(kernel: np.ndarray) -> tuple[float, float]:

@@ -7,7 +7,6 @@ import json
 
 import pytest
 
-from tests.support.datasets import coco_json
 from blur_augment.transforms.labels import coco, voc, yolo
 from blur_augment.transforms.labels.errors import LabelError
 from blur_augment.transforms.labels.layout import (
@@ -22,6 +21,7 @@ from blur_augment.transforms.labels.layout import (
     classify,
     yolo_label_key,
 )
+from tests.support.datasets import coco_json
 
 
 @pytest.mark.parametrize(

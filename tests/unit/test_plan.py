@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.support.corpus import encoded
 from blur_augment.transforms.copies import make_copies
 from blur_augment.transforms.errors import StageError
 from blur_augment.transforms.job import ORIGINAL_COPY, BlurJob
@@ -24,6 +23,7 @@ from blur_augment.transforms.plan import (
     refusal,
 )
 from blur_augment.transforms.sampling import BlurSpec
+from tests.support.corpus import encoded
 
 YOLO = Layout("yolo", "ultralytics", ("train", "val"), ("train",))
 VOC = Layout("voc", "devkit", ("train", "val"), ("train",),

@@ -10,7 +10,6 @@ how much was checked.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -20,13 +19,13 @@ import apache_beam as beam
 
 from blur_augment.transforms import codec, imaging, jpeg_planes
 from blur_augment.transforms.beam.counters import VERIFY_COUNTERS
-from blur_augment.transforms.copies import copy_with, kind_columns, params_of_row
+from blur_augment.transforms.copies import copy_with
 from blur_augment.transforms.errors import StageError
 from blur_augment.transforms.io import storage
 from blur_augment.transforms.io.failures import is_transient
 from blur_augment.transforms.io.items import read_items
 from blur_augment.transforms.job import ORIGINAL_COPY, BlurJob
-from blur_augment.transforms.sampling import glass_seed, sample, spec_from
+from blur_augment.transforms.sampling import BlurParams, sample, spec_from
 from blur_augment.transforms.shards import split_item_uri
 
 
@@ -132,7 +131,7 @@ def drawn_again(row: dict[str, Any], metadata: dict[str, Any]) -> str | None:
     drawn = sample(row["seed"], row["copy_index"], row["key"], spec_from(metadata))
     logged = {"applied": row["applied"], "sigma_x": row["sigma_x"], "sigma_y": row["sigma_y"]}
     now = {"applied": drawn.applied, "sigma_x": drawn.sigma_x, "sigma_y": drawn.sigma_y}
-    for name, value in kind_columns(drawn).items():
+    for name, value in drawn.kind_columns().items():
         if name in row and row[name] is not None:
             logged[name], now[name] = row[name], value
     if logged != now:
@@ -149,11 +148,7 @@ def remade(row: dict[str, Any], source: bytes, metadata: dict[str, Any]) -> byte
     job = recompute_job(metadata, row["codec_path"])
     out_format = row["format"]
     decoded = imaging.decode(source, out_format, job.codec_path, job.max_pixels)
-    params = params_of_row(row)
-    if params.kind == "glass":
-        params = dataclasses.replace(params, glass_seed=glass_seed(row["seed"],
-                                     row["copy_index"], row["key"]))  # fmt: skip
-    return copy_with(job, source, decoded, params, out_format)
+    return copy_with(job, source, decoded, BlurParams.from_row(row), out_format)
 
 
 class Recompute(beam.DoFn):
