@@ -44,7 +44,7 @@ def described(stage: str, cause: BaseException) -> str:
     a library or of Python itself is told with what failed and its type, never as its bare
     text ("division by zero", "'NoneType' object is not subscriptable")."""
     text = str(cause).strip()
-    if type(cause).__module__.split(".")[0] in ("transforms", "pipeline") and text:
+    if type(cause).__module__.split(".")[0] == "blur_augment" and text:
         return text
     what = _STAGE_FAILURES.get(stage, f"the {stage} stage failed")
     return f"{what} ({type(cause).__name__}: {text or repr(cause)})"
