@@ -13,27 +13,17 @@ from typing import Any
 from blur_augment.transforms import codec, imaging, jpeg_planes
 from blur_augment.transforms.blur import kernel_for, method_factor, method_name
 from blur_augment.transforms.errors import StageError, failing_as
-from blur_augment.transforms.job import ORIGINAL_COPY, BlurJob
-from blur_augment.transforms.sampling import BlurParams, sample
-
-_UNBLURRED = BlurParams(applied=False, sigma_x=0.0, sigma_y=0.0)
+from blur_augment.transforms.job import BlurJob
+from blur_augment.transforms.sampling import BlurParams
 
 
-def copy_params(job: BlurJob, key: str, copy_index: int) -> BlurParams:
-    """The blur of a copy (its kind and parameters); an original is never blurred."""
-    if copy_index == ORIGINAL_COPY:
-        return _UNBLURRED
-    return sample(job.seed, copy_index, key, job.spec)
-
-
-def decode_path(job: BlurJob, key: str) -> str:
+def decode_path(job: BlurJob, draws: Iterable[BlurParams]) -> str:
     """--codec_path, unless a copy of this image gets a blur that cannot work on JPEG planes
     (glass blur, a benchmark corruption): then the image is decoded to pixels, once for all
     its copies."""
     if job.codec_path == "pixels":
         return job.codec_path
-    for copy_index in job.copy_indices():
-        params = copy_params(job, key, copy_index)
+    for params in draws:
         if not params.identity and not imaging.takes_planes_for(params):
             return "pixels"
     return job.codec_path
@@ -76,6 +66,7 @@ class ImageCopies:
     out_format: str
     decoded: imaging.Decoded | None
     properties: codec.Properties | None
+    draws: dict[int, BlurParams]  # each copy's blur, drawn once
     failure: StageError | None = None
 
     @property
@@ -89,8 +80,8 @@ class ImageCopies:
         """Copy `copy_index`'s bytes; StageError when it cannot be made."""
         if self.failure is not None or self.decoded is None:
             raise self.failure or StageError("decode", codec.ImageError("not decoded"))
-        params = copy_params(self.job, self.key, copy_index)
-        return copy_with(self.job, self.source, self.decoded, params, self.out_format)
+        return copy_with(self.job, self.source, self.decoded, self.draws[copy_index],
+                         self.out_format)  # fmt: skip
 
     def each(self, copy_indices: Iterable[int]) -> Iterator[tuple[int, bytes | StageError]]:
         """Each copy index with the copy's bytes or the StageError that stopped it."""
@@ -102,11 +93,17 @@ class ImageCopies:
 
 
 def make_copies(
-    job: BlurJob, key: str, source: bytes | None, out_format: str | None = None
+    job: BlurJob,
+    key: str,
+    source: bytes | None,
+    out_format: str | None = None,
+    draws: dict[int, BlurParams] | None = None,
 ) -> ImageCopies:
     """The copies of the image `key` whose bytes are `source`, written in `out_format` (the
-    format its name says; None: the bytes' own). A failed decode is kept, not raised: every
+    format its name says; None: the bytes' own), with the blurs its plan drew (`draws`; None:
+    drawn here, once, for every copy of the job). A failed decode is kept, not raised: every
     copy then fails with it."""
+    draws = job.draws(key) if draws is None else draws
     try:
         with failing_as("decode"):
             if source is None:
@@ -116,10 +113,11 @@ def make_copies(
                     f"the image is {len(source):,} bytes, over --max_bytes={job.max_bytes:,}"
                 )
             out_format = out_format or codec.probe(source).format
-            decoded = imaging.decode(source, out_format, decode_path(job, key), job.max_pixels)
+            path = decode_path(job, draws.values())
+            decoded = imaging.decode(source, out_format, path, job.max_pixels)
     except StageError as error:
-        return ImageCopies(job, key, source or b"", out_format or "", None, None, error)
-    return ImageCopies(job, key, source, out_format, decoded, codec.properties(decoded))
+        return ImageCopies(job, key, source or b"", out_format or "", None, None, draws, error)
+    return ImageCopies(job, key, source, out_format, decoded, codec.properties(decoded), draws)
 
 
 def log_row(
@@ -130,13 +128,14 @@ def log_row(
     source_bytes: int,
     props: codec.Properties,
     copy_index: int,
+    params: BlurParams,
     output: bytes,
     labels: list[tuple[str, bytes]],
     image_format: str | None = None,
 ) -> dict[str, Any]:
-    """The log row of a written copy, of a loose image or of an image inside a shard (whose
-    `image_format` its key may not tell), with where its label files went and their hashes."""
-    params = copy_params(job, key, copy_index)
+    """The log row of a written copy (blurred as `params`, its plan's draw), of a loose image
+    or of an image inside a shard (whose `image_format` its key may not tell), with where its
+    label files went and their hashes."""
     width, height, method = blur_description(params, props, job.blur_method)
     return {
         "key": key,

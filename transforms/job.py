@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from blur_augment.transforms import codec, keys
 from blur_augment.transforms.labels.layout import Layout
-from blur_augment.transforms.sampling import BlurSpec
+from blur_augment.transforms.sampling import UNBLURRED, BlurParams, BlurSpec, sample
 
 ORIGINAL_COPY = -1  # copy_index of an unchanged original (--include_originals)
 DEFAULT_MAX_BYTES = 1 << 30  # --max_bytes: the largest file read whole (1 GiB)
@@ -41,6 +41,17 @@ class BlurJob:
     def copy_indices(self) -> list[int]:
         """Every output one input may have: the original (--include_originals), then copies."""
         return ([ORIGINAL_COPY] if self.include_originals else []) + list(range(self.copies))
+
+    def draw(self, key: str, copy_index: int) -> BlurParams:
+        """The blur of a copy (its kind and parameters); an original is never blurred. Drawn
+        once per copy, in its plan (or, for an image inside a shard, by make_copies)."""
+        if copy_index == ORIGINAL_COPY:
+            return UNBLURRED
+        return sample(self.seed, copy_index, key, self.spec)
+
+    def draws(self, key: str) -> dict[int, BlurParams]:
+        """Every copy's blur, by copy index."""
+        return {copy_index: self.draw(key, copy_index) for copy_index in self.copy_indices()}
 
     def copy_key(self, key: str, copy_index: int) -> str:
         """Where copy `copy_index` of the file at `key` (an image or one of its label files)

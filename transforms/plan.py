@@ -18,6 +18,7 @@ from blur_augment.transforms.job import ORIGINAL_COPY, BlurJob
 from blur_augment.transforms.labels import coco, voc, yolo
 from blur_augment.transforms.labels.errors import LabelError
 from blur_augment.transforms.labels.layout import IMAGE, LABEL, MASK
+from blur_augment.transforms.sampling import UNBLURRED, BlurParams
 
 ENTRY = "entry"  # a member that is a line of an index file (COCO JSON image, VOC list line)
 CLASH = "clash"  # a copy of an image whose output name another input's output takes too
@@ -57,6 +58,7 @@ class CopyPlan:
     label_uris: tuple[str, ...]
     clash: str = ""
     listings: tuple[tuple[str, Any], ...] = ()  # (index file key, what to add)
+    params: BlurParams = UNBLURRED  # its blur, drawn once here and carried to its log row
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ def _image_plan(
             tuple(keys.join(job.output, job.copy_key(f.key, copy_index)) for f in files),
             clashes.get((image.key, copy_index), ""),
             _listings(job, own, copy_index),
+            job.draw(image.key, copy_index),
         )
         for copy_index in indices
     )

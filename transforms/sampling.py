@@ -226,6 +226,9 @@ class BlurParams:
                    severity=int(row.get("severity") or 0))  # fmt: skip
 
 
+UNBLURRED = BlurParams(applied=False, sigma_x=0.0, sigma_y=0.0)  # an original, or not drawn
+
+
 def uniforms(seed: int, copy: int, key: str) -> tuple[float, float, float]:
     """Three uniforms in [0, 1) from sha256 of "seed:copy:key", big-endian 64-bit words."""
     return _uniforms(seed, copy, key)[:3]  # type: ignore[return-value]

@@ -4,6 +4,7 @@ module of the layout's folders, and the public API and the command's help stay l
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -18,8 +19,13 @@ FOLDERS = {"blur_augment": "blur_augment", "pipeline": "blur_augment/pipeline",
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> zipfile.ZipFile:
-    out = tmp_path_factory.mktemp("wheel")
-    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)]
+    """Built from a copy of the tree (a build writes build/ beside its sources)."""
+    out, tree = tmp_path_factory.mktemp("wheel"), tmp_path_factory.mktemp("tree")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, tree / name)
+    for folder in FOLDERS:
+        shutil.copytree(ROOT / folder, tree / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(tree)]
     subprocess.run(command, check=True, capture_output=True, timeout=300)
     (path,) = out.glob("blur_augment-*.whl")
     return zipfile.ZipFile(path)

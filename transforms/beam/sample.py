@@ -188,8 +188,9 @@ class BlurSample(beam.DoFn):
         try:
             source = self._source(plan, fetched)
             resumed = self._resumed(plan, source, fetched)
+            draws = {copy.copy_index: copy.params for copy in plan.copies}
             copies = None if resumed else make_copies(
-                self._job, image.key, source, codec.format_for_path(image.key)
+                self._job, image.key, source, codec.format_for_path(image.key), draws
             )  # fmt: skip
             if copies is not None and copies.failure is not None:
                 raise copies.failure
@@ -276,7 +277,7 @@ class BlurSample(beam.DoFn):
         exactly."""
         image = plan.image
         row = log_row(self._job, image.key, image.path, copy.output_uri, source_bytes, props,
-                      copy.copy_index, output, labels)  # fmt: skip
+                      copy.copy_index, copy.params, output, labels)  # fmt: skip
         row["split"] = plan.split
         return row
 
@@ -302,8 +303,11 @@ class BlurSample(beam.DoFn):
             if props is None:
                 with stage("decode"):
                     props = codec.properties(codec.decode(source, job.max_pixels))
-            elif imaging.takes_planes(source, codec.format_for_path(plan.image.key),
-                                      decode_path(job, plan.image.key)):  # fmt: skip
+            elif imaging.takes_planes(
+                source,
+                codec.format_for_path(plan.image.key),
+                decode_path(job, [c.params for c in plan.copies]),
+            ):
                 props = dataclasses.replace(props, codec_path=jpeg_planes.PATH_PLANES)
             return [self._logged_again(plan, c, source, props, fetched) for c in plan.copies]
         except StageError:

@@ -26,7 +26,7 @@ from apache_beam.pvalue import TaggedOutput
 
 from blur_augment.transforms import codec, keys
 from blur_augment.transforms.beam.counters import COUNTERS
-from blur_augment.transforms.copies import log_row, make_copies
+from blur_augment.transforms.copies import ImageCopies, log_row, make_copies
 from blur_augment.transforms.errors import StageError, error_row
 from blur_augment.transforms.io import progress, storage
 from blur_augment.transforms.io.failures import stage
@@ -213,14 +213,14 @@ class BlurShard(beam.DoFn):
                 self._fail(tar, name, stage_name, problem)
             return
         made: dict[str, dict[int, bytes | StageError]] = {}  # image member -> copy -> bytes
-        props: dict[str, codec.Properties] = {}  # once per image, whatever the copies
+        decoded: dict[str, ImageCopies] = {}  # properties and draws, once per image
         for member in images:
             tar.outcome.images += 1
             copies = make_copies(self._job, tar.item(member.name)[0], member.data,
                                  codec.format_for_path(member.name))  # fmt: skip
             tar.outcome.planar += copies.planar
             if copies.properties is not None:
-                props[member.name] = copies.properties
+                decoded[member.name] = copies
             made[member.name] = dict(copies.each(self._job.copy_indices()))
         for copy_index in self._job.copy_indices():
             problems = {name: copies[copy_index] for name, copies in made.items()
@@ -231,14 +231,14 @@ class BlurShard(beam.DoFn):
             if problems:
                 self._sample_failed(tar, sample, images, copy_index, problems)
             else:
-                self._write_copy(tar, sample, made, props, copy_index)
+                self._write_copy(tar, sample, made, decoded, copy_index)
 
     def _write_copy(
         self,
         tar: _TarOutput,
         sample: webdataset.Sample,
         made: dict[str, dict[int, bytes | StageError]],
-        props: dict[str, codec.Properties],
+        decoded: dict[str, ImageCopies],
         copy_index: int,
     ) -> None:
         """Copy `copy_index` of a sample, every member renamed, its images blurred."""
@@ -249,9 +249,10 @@ class BlurShard(beam.DoFn):
             webdataset.add_member(tar.writer, member, name, data)  # type: ignore[arg-type]
             if member.name in made:
                 item_key, uri = tar.item(member.name)
+                image = decoded[member.name]
                 tar.outcome.rows.append(log_row(
                     job, item_key, uri, item_uri(tar.target, name), len(member.data),
-                    props[member.name], copy_index, data, [],  # type: ignore[arg-type]
+                    image.properties, copy_index, image.draws[copy_index], data, [],  # type: ignore[arg-type]
                 ))  # fmt: skip
 
     def _sample_failed(
@@ -349,7 +350,7 @@ class BlurShard(beam.DoFn):
                 cells.append(parquet.copied_value(value, made, copy_index, job.numbered))
                 outcome.rows.append(log_row(
                     job, row_key, row_uri, item_uri(target, output_row), len(data), props,
-                    copy_index, made, [], image_format=fmt,
+                    copy_index, copies.draws[copy_index], made, [], image_format=fmt,
                 ))  # fmt: skip
         return taken, cells
 
