@@ -25,6 +25,7 @@ from blur_augment.transforms.labels.layout import IMAGE
 from blur_augment.transforms.plan import Member
 from blur_augment.transforms.sampling import BlurSpec, sample
 from tests.support.helpers import textured, write_image
+from tests.support.requires import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -193,7 +194,7 @@ def test_codec_path_is_logged(tmp_path: Path, key, codec_path, sigma, expected):
     from blur_augment.transforms import codec, jpeg_planes
 
     if expected == "yuv_planes" and jpeg_planes.missing_reason():
-        pytest.skip(jpeg_planes.missing_reason())
+        missing(jpeg_planes.missing_reason())
     source = write_image(tmp_path / "in" / key, textured(30, 40, 3))
     job = BlurJob(output=str(tmp_path / "out"), spec=BlurSpec(sigma, sigma), codec_path=codec_path)
     [row] = run_dofn(job, key, source)

@@ -20,6 +20,7 @@ from blur_augment.transforms.job import BlurJob
 from tests.beam.test_beam import run_dofn
 from tests.support.command import blur_augment
 from tests.support.helpers import textured, write_image
+from tests.support.requires import missing
 
 
 @pytest.mark.parametrize(
@@ -63,7 +64,7 @@ def small_filesystem(path: Path, size: str, read_only: bool = False) -> Iterator
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
                              capture_output=True, text=True)  # fmt: skip
     if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()})")
+        missing(f"cannot mount a tmpfs here ({mounted.stderr.strip()})")
     try:
         yield path
     finally:

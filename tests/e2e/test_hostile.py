@@ -18,6 +18,7 @@ from PIL import Image
 
 from tests.support import corpus
 from tests.support.command import COMMAND, blur_augment, measured
+from tests.support.requires import missing
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,7 @@ def test_unreadable_file_is_a_read_error_row():
     made by an unprivileged user (`nobody`) in a world-writable scratch directory."""
     as_root = os.geteuid() == 0
     if as_root and not shutil.which("setpriv"):
-        pytest.skip("running as root without setpriv to drop privileges")
+        missing("running as root without setpriv to drop privileges")
     scratch = Path(tempfile.mkdtemp(prefix="blur-perm-"))
     try:
         scratch.chmod(0o777)

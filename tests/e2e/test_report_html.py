@@ -3,7 +3,6 @@ by Playwright): every chart and thumbnail loads, nothing is fetched, no console 
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 
 from tests.e2e.test_analysis import log, run_dir, write_results  # noqa: F401 (fixtures)
 from tests.support.command import cli
+from tests.support.requires import requires
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # The flags a closed machine needs (no sandbox as root, no background network, no GPU).
@@ -31,9 +31,7 @@ def _browser_missing() -> str:
 
 
 # Under CI (.ci/run installs Chromium) a missing browser fails the test instead of skipping it.
-needs_browser = pytest.mark.skipif(
-    bool(_browser_missing()) and not os.environ.get("CI"), reason=_browser_missing()
-)
+needs_browser = requires(_browser_missing())
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ what it leaves to the pixel path."""
 from __future__ import annotations
 
 import io
-import os
 
 import cv2
 import numpy as np
@@ -15,13 +14,10 @@ from PIL import Image
 from blur_augment.transforms import codec, jpeg_planes
 from blur_augment.transforms.blur import blur
 from tests.support.helpers import textured
+from tests.support.requires import requires
 
-# Under CI the library is installed (.ci/run), so a missing one fails these tests instead of
-# skipping them; elsewhere (no root, no libturbojpeg0) they skip and say why.
-needs_planes = pytest.mark.skipif(
-    bool(jpeg_planes.missing_reason()) and not os.environ.get("CI"),
-    reason=f"planar JPEG path unavailable: {jpeg_planes.missing_reason()}",
-)
+# Under CI the library is installed (.ci/run); elsewhere (no root, no libturbojpeg0) skipped.
+needs_planes = requires(jpeg_planes.missing_reason(), "planar JPEG path unavailable")
 pytestmark = needs_planes
 
 PILLOW_SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
