@@ -396,11 +396,6 @@ CARRIED_TIFF_TAGS = (274, 282, 283, 296)
 _TIFF_TYPES = {3: "H", 4: "I", 5: "II"}  # SHORT, LONG, RATIONAL: what those tags are stored as
 
 
-def decode_tiff(data: bytes) -> np.ndarray:
-    """A single-image TIFF's pixels as stored (see decode_tiff_with_tags)."""
-    return decode_tiff_with_tags(data)[0]
-
-
 def decode_tiff_with_tags(
     data: bytes,
 ) -> tuple[np.ndarray, tuple[tuple[int, int, tuple[int, ...]], ...]]:

@@ -22,31 +22,15 @@ from typing import Any
 
 import numpy as np
 
+from blur_augment.pipeline.analysis.records import Accounting, Copy
 from blur_augment.pipeline.usage import UsageError
 from blur_augment.transforms import keys
 from blur_augment.transforms.io import storage
+from blur_augment.transforms.labels import yolo
+from blur_augment.transforms.labels.errors import LabelError
 from blur_augment.transforms.labels.yolo import load_yaml
 
 PREDICTION_COLUMNS = ("image", "category", "x_min", "y_min", "x_max", "y_max", "score")
-
-
-@dataclass(frozen=True)
-class Copy:
-    """One row of the log: a written image, where it is relative to --output, its size, and
-    the blur it got."""
-
-    relative: str
-    copy_index: int
-    applied: bool
-    sigma: float
-    width: int
-    height: int
-    label_uris: tuple[str, ...]
-    kind: str = "gaussian"
-    values: tuple[tuple[str, float], ...] = ()  # the log columns its level is chosen by
-
-    def value(self, column: str) -> float:
-        return dict(self.values).get(column, self.sigma if column == "sigma_x" else 0.0)
 
 
 @dataclass
@@ -76,21 +60,6 @@ class GroundTruth:
     @property
     def category_by_name(self) -> dict[str, int]:
         return {str(c["name"]): int(c["id"]) for c in self.categories}
-
-
-@dataclass
-class Accounting:
-    """What could not be matched, counted for the summary."""
-
-    no_image: int = 0  # predictions naming no image of the log
-    unknown_category: int = 0
-    outside_image: int = 0  # boxes reaching outside their image (kept, as COCOeval keeps them)
-    without_file: int = 0  # copies with no prediction file in a folder of them
-    without_predictions: int = 0  # copies with no prediction at all (no detections)
-    examples: dict[str, str] = field(default_factory=dict)
-
-    def note(self, what: str, example: str) -> None:
-        self.examples.setdefault(what, example)
 
 
 @dataclass
@@ -230,53 +199,60 @@ def _image(copy: Copy, image_id: int) -> dict[str, Any]:
             "height": copy.height}  # fmt: skip
 
 
-def _yolo_names(output: str, dataset: dict[str, Any]) -> dict[int, str]:
+def _data_yaml(output: str, dataset: dict[str, Any]) -> dict[str, Any]:
+    """The copies' data.yaml ({} when there is none or it cannot be read)."""
     yaml_key = next((k for k in dataset.get("index_files", []) if k.endswith(".yaml")), None)
     if yaml_key is None:
         return {}
     try:
-        names = load_yaml(_read_text(keys.join(output, yaml_key))).get("names", {})
+        return load_yaml(_read_text(keys.join(output, yaml_key)))
     except Exception:
         return {}
+
+
+def _yolo_names(data: dict[str, Any]) -> dict[int, str]:
+    names = data.get("names", {})
     return dict(enumerate(names)) if isinstance(names, list) else {int(k): str(v) for k, v in
                                                                    names.items()}  # fmt: skip
 
 
 def _from_yolo(copies: list[Copy], output: str, dataset: dict[str, Any]) -> GroundTruth:
     ids = _numbered(copies)
-    names = _yolo_names(output, dataset)
+    data = _data_yaml(output, dataset)
+    names, keypoints = _yolo_names(data), "kpt_shape" in data
     images, annotations, seen = [], [], set()
     for copy in copies:
         images.append(_image(copy, ids[copy.relative]))
         label = next((u for u in copy.label_uris if u.endswith(".txt")), None)
         if label is None:
             continue  # a background image: no objects
-        for number, line in enumerate(_read_text(label).splitlines()):
-            values = line.split()
-            if len(values) < 5:
-                continue
-            cls, coords = int(values[0]), [float(v) for v in values[1:]]
-            seen.add(cls)
-            annotations.append(_yolo_object(cls, coords, copy, ids[copy.relative], number))
+        try:
+            found = yolo.rows(storage.read_bytes(label))
+        except LabelError as error:
+            raise UsageError(f"the label file {label} cannot be read: {error}") from None
+        for row in found:
+            seen.add(row.cls)
+            annotations.append(_yolo_object(row, keypoints, copy, ids[copy.relative]))
     for i, annotation in enumerate(annotations, start=1):
         annotation["id"] = i
     categories = [{"id": c, "name": names.get(c, str(c))} for c in sorted(set(names) | seen)]
     return GroundTruth(images, annotations, categories, ids, "the copies' YOLO label files")
 
 
-def _yolo_object(cls: int, coords: list[float], copy: Copy, image_id: int, line: int) -> dict:
-    """A YOLO row (a box, or a polygon when it has more than four numbers) in pixels."""
+def _yolo_object(row: yolo.Row, keypoints: bool, copy: Copy, image_id: int) -> dict:
+    """A YOLO row (a box, a pose row's box, or a polygon) in pixels."""
     w, h = copy.width, copy.height
-    if len(coords) == 4:
-        cx, cy, bw, bh = coords
-        box = [(cx - bw / 2) * w, (cy - bh / 2) * h, bw * w, bh * h]
-        return {"image_id": image_id, "category_id": cls, "bbox": box, "area": box[2] * box[3],
-                "iscrowd": 0}  # fmt: skip
-    xs, ys = [v * w for v in coords[0::2]], [v * h for v in coords[1::2]]
+    cx, cy, bw, bh = row.box(keypoints)
+    box = [(cx - bw / 2) * w, (cy - bh / 2) * h, bw * w, bh * h]
+    outline = row.polygon(keypoints)
+    if not outline:
+        return {"image_id": image_id, "category_id": row.cls, "bbox": box,
+                "area": box[2] * box[3], "iscrowd": 0}  # fmt: skip
+    xs, ys = [v * w for v in outline[0::2]], [v * h for v in outline[1::2]]
     polygon = [v for pair in zip(xs, ys, strict=False) for v in pair]
     box = [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]
     area = 0.5 * abs(sum(xs[i] * ys[i - 1] - xs[i - 1] * ys[i] for i in range(len(xs))))
-    return {"image_id": image_id, "category_id": cls, "bbox": box, "area": area,
+    return {"image_id": image_id, "category_id": row.cls, "bbox": box, "area": area,
             "segmentation": [polygon], "iscrowd": 0}  # fmt: skip
 
 

@@ -21,7 +21,6 @@ import numpy as np
 
 from blur_augment.pipeline.analysis.cocometrics import METRICS, evaluate_level
 from blur_augment.pipeline.analysis.detection import (
-    Accounting,
     Detections,
     GroundTruth,
     ground_truth,
@@ -29,6 +28,7 @@ from blur_augment.pipeline.analysis.detection import (
 )
 from blur_augment.pipeline.analysis.formatting import csv_text
 from blur_augment.pipeline.analysis.levels import Level, accounting_lines, levels, log_copies
+from blur_augment.pipeline.analysis.records import Accounting
 from blur_augment.pipeline.usage import UsageError
 
 

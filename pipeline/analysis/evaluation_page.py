@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from blur_augment.pipeline.analysis.cocometrics import METRICS
+from blur_augment.pipeline.analysis.htmlparts import STYLE, image_tag
 from blur_augment.pipeline.analysis.levels import accounting_lines
-from blur_augment.pipeline.analysis.page import _STYLE, _img
 
 GALLERY = 8
 SHOWN_SCORE = 0.3
@@ -62,11 +62,11 @@ def _boxed(image: dict[str, Any], truth: list[dict], found: list[dict], uri: str
     """A thumbnail of one copy with its boxes drawn (ground truth green, predictions orange)."""
     import cv2
 
-    from blur_augment.pipeline.analysis.preview import _displayable
+    from blur_augment.pipeline.analysis.preview import displayable
     from blur_augment.transforms import codec
     from blur_augment.transforms.io import storage
 
-    pixels = np.ascontiguousarray(_displayable(codec.decode(storage.read_bytes(uri)).pixels))
+    pixels = np.ascontiguousarray(displayable(codec.decode(storage.read_bytes(uri)).pixels))
     for boxes, colour in ((truth, (80, 180, 60)), (found, (40, 140, 240))):
         for box in boxes:
             x, y, w, h = (round(v) for v in box["bbox"])
@@ -92,7 +92,7 @@ def _gallery(evaluation: Any, found: Any) -> str:
         predicted = [d for d in found.of({image_id}) if d["score"] >= SHOWN_SCORE]
         uri = evaluation.output_root.rstrip("/") + "/" + copy.relative
         try:
-            picture = _img(_boxed(image, boxes, predicted, uri), "image/jpeg", copy.relative)
+            picture = image_tag(_boxed(image, boxes, predicted, uri), "image/jpeg", copy.relative)
         except Exception as error:
             picture = f'<p class="muted">{html.escape(str(error)[:200])}</p>'
         figures.append(f"<figure>{picture}<figcaption>{html.escape(copy.relative)}<br>"
@@ -119,12 +119,12 @@ def page(evaluation: Any) -> str:
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>blur-augment evaluation: AP against blur</title>
-<style>{_STYLE}</style></head>
+<style>{STYLE}</style></head>
 <body>
 <h1>{html.escape(evaluation.iou_type)} AP against blur</h1>
 <p>Log <code>{html.escape(evaluation.log_dir)}</code>. {"; ".join(summary)}.</p>
 {notes}
-<div class="charts">{_img(evaluation.chart_png(), "image/png", "AP against sigma")}</div>
+<div class="charts">{image_tag(evaluation.chart_png(), "image/png", "AP against sigma")}</div>
 <h2>Per level</h2>
 {_table(evaluation)}
 <h2>Per class: the drop from clean</h2>
@@ -147,10 +147,10 @@ def mask_page(evaluation: Any) -> str:
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>blur-augment evaluation: mIoU</title>
-<style>{_STYLE}</style></head><body>
+<style>{STYLE}</style></head><body>
 <h1>Mean IoU against blur</h1>
 <p>Log <code>{html.escape(evaluation.log_dir)}</code>.</p>
-<div class="charts">{_img(evaluation.chart_png(), "image/png", "mIoU against sigma")}</div>
+<div class="charts">{image_tag(evaluation.chart_png(), "image/png", "mIoU against sigma")}</div>
 <table><tr><th>level</th><th>images</th><th>mIoU</th><th>pixel accuracy</th></tr>{body}</table>
 </body></html>
 """

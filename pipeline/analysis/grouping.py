@@ -159,11 +159,6 @@ def level_case(levels: list[Bound], unblurred: int, outside: int) -> str:
     return f"CASE WHEN NOT applied THEN {unblurred} {cases} ELSE {outside} END"
 
 
-def columns_needed(levels: list[Bound]) -> list[str]:
-    """The log columns the levels test, each once."""
-    return sorted({bound.column for bound in levels})
-
-
 def range_columns(level: Bound) -> dict[str, Any]:
     """The level's columns in a table: today's sigma_low/sigma_high for a plain sigma level,
     else its kind, the column it bins and the range."""

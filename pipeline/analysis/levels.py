@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from blur_augment.pipeline.analysis.database import log_database
-from blur_augment.pipeline.analysis.detection import Accounting, Copy
 from blur_augment.pipeline.analysis.grouping import (
     KIND_COLUMN,
     KIND_SQL,
@@ -16,6 +15,7 @@ from blur_augment.pipeline.analysis.grouping import (
     check_column,
     range_columns,
 )
+from blur_augment.pipeline.analysis.records import Accounting, Copy
 from blur_augment.pipeline.usage import UsageError
 
 CLEAN = "clean"

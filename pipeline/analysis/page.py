@@ -3,30 +3,15 @@ as data URIs, no script, nothing fetched), to open in any browser or attach to a
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from blur_augment.pipeline.analysis.htmlparts import STYLE, image_tag, interval, number
+
 if TYPE_CHECKING:
     from blur_augment.pipeline.analysis.report import Report
-
-_STYLE = """
-body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222;
-       padding: 0 1em; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; }
-table { border-collapse: collapse; margin: .5em 0; }
-th, td { padding: .25em .7em; border-bottom: 1px solid #ddd; text-align: left; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; }
-tr.worst td { background: #fbf3d5; }
-.charts img { max-width: 100%; margin: .5em 0; }
-.gallery { display: flex; flex-wrap: wrap; gap: .8em; }
-.gallery figure { margin: 0; width: 180px; font-size: 12px; }
-.gallery img { width: 180px; height: auto; display: block; background: #eee; }
-.gallery figcaption { word-break: break-all; }
-.muted { color: #777; }
-"""
 
 
 @dataclass(frozen=True)
@@ -39,25 +24,6 @@ class Thumbnail:
     value: float
     jpeg: bytes | None  # None: the image could not be read or decoded (the caption says why)
     problem: str = ""
-
-
-def _img(data: bytes, mime: str, alt: str) -> str:
-    encoded = base64.b64encode(data).decode()
-    return f'<img src="data:{mime};base64,{encoded}" alt="{html.escape(alt)}">'
-
-
-def _number(value: Any) -> str:
-    if value is None:
-        return "&ndash;"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return html.escape(str(value))
-
-
-def _interval(low: float | None, high: float | None) -> str:
-    if low is None or high is None or low != low:  # no images, or one (no spread to measure)
-        return "&ndash;"
-    return f"{_number(low)} &ndash; {_number(high)}"
 
 
 def _parameters(parameters: dict[str, Any]) -> str:
@@ -77,8 +43,8 @@ def _bins(report: Report) -> str:
             f"<th>mean {html.escape(report.metric)}</th><th>95% interval</th></tr>")  # fmt: skip
     body = "".join(
         f'<tr class="{"worst" if b.label == report.worst else ""}"><td>{html.escape(b.label)}'
-        f'</td><td class="n">{b.count}</td><td class="n">{_number(b.mean)}</td>'
-        f'<td class="n">{_interval(b.ci_low, b.ci_high)}</td></tr>'
+        f'</td><td class="n">{b.count}</td><td class="n">{number(b.mean)}</td>'
+        f'<td class="n">{interval(b.ci_low, b.ci_high)}</td></tr>'
         for b in report.bins
     )
     return f"<table>{head}{body}</table>"
@@ -89,7 +55,7 @@ def _gallery(title: str, thumbnails: list[Thumbnail], metric: str) -> str:
         return f'<h3>{html.escape(title)}</h3><p class="muted">no matched images</p>'
     figures = []
     for t in thumbnails:
-        picture = (_img(t.jpeg, "image/jpeg", t.key) if t.jpeg is not None
+        picture = (image_tag(t.jpeg, "image/jpeg", t.key) if t.jpeg is not None
                    else f'<p class="muted">{html.escape(t.problem)}</p>')  # fmt: skip
         figures.append(
             f"<figure>{picture}<figcaption>{html.escape(t.key)}<br>sigma {t.sigma:.3g}, "
@@ -132,7 +98,7 @@ def report_page(
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>blur-augment report: {html.escape(report.metric)} against blur</title>
-<style>{_STYLE}</style></head>
+<style>{STYLE}</style></head>
 <body>
 <h1>{html.escape(report.metric)} against blur</h1>
 <p>Log <code>{html.escape(log_dir)}</code>. {direction.capitalize()} is better; 95% intervals:
@@ -140,8 +106,8 @@ def report_page(
 </strong>.</p>
 <p>{matched}</p>
 <div class="charts">
-{_img(chart_png, "image/png", f"mean {report.metric} against sigma")}
-{_img(histogram_png, "image/png", "histogram of sigma_x")}
+{image_tag(chart_png, "image/png", f"mean {report.metric} against sigma")}
+{image_tag(histogram_png, "image/png", "histogram of sigma_x")}
 </div>
 <h2>Per sigma bin</h2>
 {_bins(report)}

@@ -11,7 +11,7 @@ from blur_augment.pipeline.usage import UsageError
 from blur_augment.transforms.sampling import BLUR_KINDS, PARAMETERS, BlurParams, corruption_params
 
 
-def _displayable(pixels: np.ndarray) -> np.ndarray:
+def displayable(pixels: np.ndarray) -> np.ndarray:
     """8-bit BGR for a contact sheet: 16-bit scaled, gray expanded, alpha over a checkerboard."""
     import cv2
 
@@ -96,7 +96,7 @@ def preview_sheet(
     for value in sheet.shown():
         params, caption = sheet.params(float(value))
         pixels, kernel = _blurred(decoded, params)
-        tile = cv2.resize(_displayable(pixels), size, interpolation=cv2.INTER_AREA)
+        tile = cv2.resize(displayable(pixels), size, interpolation=cv2.INTER_AREA)
         tiles.append(_captioned(tile, f"{caption}  {kernel}"))
     return codec.encode(_grid(tiles, columns), "png")
 
@@ -145,7 +145,7 @@ def thumbnail(data: bytes, width: int = 180) -> bytes:
 
     from blur_augment.transforms import codec
 
-    pixels = _displayable(codec.decode(data).pixels)
+    pixels = displayable(codec.decode(data).pixels)
     height, full_width = pixels.shape[:2]
     scale = min(1.0, width / full_width)
     size = (max(1, round(full_width * scale)), max(1, round(height * scale)))

@@ -13,15 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from blur_augment.pipeline.analysis.detection import Copy
 from blur_augment.pipeline.analysis.formatting import csv_text
 from blur_augment.pipeline.analysis.levels import Level, levels, log_copies
+from blur_augment.pipeline.analysis.records import Copy
 from blur_augment.pipeline.usage import UsageError
 from blur_augment.transforms import keys
 from blur_augment.transforms.io import storage
 
 IGNORE = 255
-MASK_METRICS = ("mIoU", "pixel_accuracy")
 
 
 def is_mask_folder(path: str) -> bool:

@@ -146,3 +146,27 @@ def test_coco_refuses_escaping_file_names_and_bad_json():
         coco.checked_file_name({"id": 3, "file_name": "../../etc/passwd"})
     with pytest.raises(LabelError, match="not valid JSON"):
         list(coco.iter_images(io.BytesIO(b'{"images": [{"id": 1,')))
+
+
+def test_one_yolo_row_parser_reads_boxes_polygons_and_pose_rows():
+    """labels/yolo.rows is the one parser: the run checks label files with it and evaluate
+    reads ground truth with it. A pose row (box, then keypoints) is a box where data.yaml
+    gives kpt_shape; without it, more than four numbers are a polygon, as Ultralytics reads
+    them."""
+    from blur_augment.transforms.labels import yolo
+
+    text = (b"0 0.5 0.5 0.2 0.4\n\n1 0.1 0.1 0.3 0.1 0.3 0.5\n"
+            b"2 0.5 0.5 0.2 0.2 0.45 0.45 2 0.55 0.5 1\n")  # fmt: skip
+    box, polygon, pose = yolo.rows(text)
+    assert (box.line, box.cls, box.polygon(False), box.box(False)) == (
+        1,
+        0,
+        (),
+        (0.5, 0.5, 0.2, 0.4),
+    )
+    assert polygon.line == 3 and polygon.polygon(False) == (0.1, 0.1, 0.3, 0.1, 0.3, 0.5)
+    assert polygon.box(False) == pytest.approx((0.2, 0.3, 0.2, 0.4))
+    assert pose.polygon(True) == () and pose.box(True) == (0.5, 0.5, 0.2, 0.2)
+    assert yolo.check_label(text) == 3
+    with pytest.raises(LabelError, match="line 2 has 3 fields"):
+        yolo.rows(b"0 0.5 0.5 0.1 0.1\n0 1 2\n")

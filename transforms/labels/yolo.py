@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import posixpath
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import yaml
 
@@ -18,17 +19,41 @@ from blur_augment.transforms.labels.errors import LabelError
 SPLIT_KEYS = ("train", "val", "test", "minival")
 
 
-def check_label(data: bytes) -> int:
-    """Validate a YOLO label file; returns its number of objects.
+@dataclass(frozen=True)
+class Row:
+    """One object of a YOLO label file: its class and its numbers, normalised to the image."""
 
-    Each row is `class x y w h`, a polygon `class x1 y1 x2 y2 ...` or a pose row, with an
-    integer class >= 0 and finite numbers (Ultralytics' own rows); blank lines are allowed.
-    """
+    line: int  # from 1
+    cls: int
+    values: tuple[float, ...]
+
+    def polygon(self, keypoints: bool) -> tuple[float, ...]:
+        """Its outline (x1, y1, x2, y2, ...), or () when it is a box: a row of four numbers,
+        or a pose row (box then keypoints) in a dataset whose data.yaml gives `kpt_shape`.
+        Otherwise more than four numbers are a polygon, as Ultralytics reads them."""
+        return () if keypoints or len(self.values) == 4 else self.values
+
+    def box(self, keypoints: bool) -> tuple[float, float, float, float]:
+        """(x_center, y_center, width, height): a box or pose row's own, a polygon's bounds."""
+        outline = self.polygon(keypoints)
+        if not outline:
+            cx, cy, w, h = self.values[:4]
+            return cx, cy, w, h
+        xs, ys = outline[0::2], outline[1::2]
+        return ((min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2, max(xs) - min(xs),
+                max(ys) - min(ys))  # fmt: skip
+
+
+def rows(data: bytes) -> list[Row]:
+    """A YOLO label file's objects, validated: each row is `class x y w h`, a polygon
+    `class x1 y1 x2 y2 ...` or a pose row, with an integer class >= 0 and finite numbers
+    (Ultralytics' own rows); blank lines are allowed. The one parser of YOLO rows: the run
+    checks a label file with it, `evaluate` reads ground truth with it."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise LabelError(f"YOLO label file is not UTF-8 text ({error.reason})") from error
-    objects = 0
+    found = []
     for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
         if not fields:
@@ -40,15 +65,20 @@ def check_label(data: bytes) -> int:
             )
         try:
             cls = int(fields[0])
-            values = [float(v) for v in fields[1:]]
+            values = tuple(float(v) for v in fields[1:])
         except ValueError as error:
             raise LabelError(
                 f"YOLO label line {number} is not numeric: {line.strip()!r}"
             ) from error
         if cls < 0 or not all(math.isfinite(v) for v in values):
             raise LabelError(f"YOLO label line {number} has a negative class or a non-finite value")
-        objects += 1
-    return objects
+        found.append(Row(number, cls, values))
+    return found
+
+
+def check_label(data: bytes) -> int:
+    """Validate a YOLO label file (`rows`); returns its number of objects."""
+    return len(rows(data))
 
 
 def _relative(value: str) -> str:
