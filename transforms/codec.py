@@ -29,6 +29,8 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from blur_augment.transforms.errors import explained
+
 # Lower-case extension -> format name as logged.
 FORMAT_BY_EXTENSION: dict[str, str] = {
     ".jpg": "jpeg",
@@ -316,8 +318,8 @@ def library_messages() -> Iterator[list[tuple[int, str]]]:
 
 
 def _described(error: BaseException) -> str:
-    """An exception from a library, told with its type (never a bare "division by zero")."""
-    return f"{type(error).__name__}: {_reason(error)}"
+    """An exception from a library, told as what it says of the data (errors.explained)."""
+    return explained(error)
 
 
 def harmless(message: str) -> bool:

@@ -419,7 +419,10 @@ def test_no_error_row_is_a_bare_exception_text():
 
     assert (
         error_row("k", "u", 0, "decode", ZeroDivisionError("division by zero"))["message"]
-        == "the image cannot be decoded (ZeroDivisionError: division by zero)"
+        == "the image cannot be decoded (a field that must not be zero is zero)"
+    )
+    assert error_row("k", "u", 0, "decode", IndexError("list index out of range"))["message"] == (
+        "the image cannot be decoded (a field points outside the data (truncated or inconsistent))"
     )
     assert error_row("k", "u", 0, "decode", ImageError("a clear reason"))["message"] == (
         "a clear reason")  # fmt: skip

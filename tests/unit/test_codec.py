@@ -148,3 +148,36 @@ def test_jpeg_with_exif_thumbnail_decodes_and_its_truncation_is_refused():
     assert decode(data).pixels.shape == (64, 64, 3)
     with pytest.raises(ImageError, match="truncated"):
         decode(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("compression", ["group4", "tiff_lzw", "raw"])
+def test_a_rotated_tiff_logs_and_keeps_its_stored_axes(orientation: int, compression: str):
+    """The log's width and height are the stored image's, for every orientation tag, as for a
+    JPEG: pixels are never rotated, the tag is kept for viewers. (OpenCV's TIFF decoder
+    applies the tag even under IMREAD_UNCHANGED | IMREAD_IGNORE_ORIENTATION, so it shows a
+    5-8 file transposed: tifffile reads the axes as stored.)"""
+    import io
+
+    import tifffile
+    from PIL import Image, TiffImagePlugin
+
+    from blur_augment.transforms.copies import make_copies
+    from blur_augment.transforms.job import BlurJob
+    from blur_augment.transforms.sampling import BlurSpec
+
+    bits = np.zeros((20, 50), bool)
+    bits[4:9, 3:41] = True
+    image = Image.fromarray(bits) if compression == "group4" else Image.fromarray(
+        textured(20, 50, 3)[:, :, ::-1])  # fmt: skip
+    info = TiffImagePlugin.ImageFileDirectory_v2()
+    info[274] = orientation
+    buffer = io.BytesIO()
+    image.save(buffer, "TIFF", compression=compression, tiffinfo=info)
+    copies = make_copies(BlurJob(output="/o", spec=BlurSpec(1, 1)), "a.tif", buffer.getvalue())
+    assert copies.failure is None
+    props = copies.properties
+    assert (props.width, props.height, props.exif_orientation) == (50, 20, orientation)
+    with tifffile.TiffFile(io.BytesIO(copies.make(0))) as written:
+        page = written.pages.first
+        assert page.shape[:2] == (20, 50) and page.tags[274].value == orientation

@@ -170,3 +170,23 @@ def test_one_yolo_row_parser_reads_boxes_polygons_and_pose_rows():
     assert yolo.check_label(text) == 3
     with pytest.raises(LabelError, match="line 2 has 3 fields"):
         yolo.rows(b"0 0.5 0.5 0.1 0.1\n0 1 2\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('names: !!python/object/apply:os.system ["echo"]\n', "python/object/apply:os.system"),
+        ("names: [a, b\n", "expected ',' or ']'"),
+        ("train: x\n val: y\n", "mapping values are not allowed here (line 2, column 5)"),
+    ],
+)  # fmt: skip
+def test_a_refused_data_yaml_is_one_line(text: str, problem: str):
+    """A Python tag is refused (safe_load) in one line: YAML's problem and where, without its
+    excerpt of the file."""
+    from blur_augment.transforms.labels.yolo import load_yaml
+
+    with pytest.raises(LabelError) as refused:
+        load_yaml(text)
+    message = str(refused.value)
+    assert "\n" not in message and problem in message
+    assert message.startswith("data.yaml is not valid YAML: ")

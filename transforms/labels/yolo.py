@@ -127,7 +127,7 @@ def load_yaml(text: str) -> dict:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise LabelError(f"data.yaml is not valid YAML: {error}") from error
+        raise LabelError(f"data.yaml is not valid YAML: {_yaml_problem(error)}") from error
     except RecursionError:
         raise LabelError("data.yaml is nested too deeply to read") from None
     if not isinstance(data, dict):
@@ -138,6 +138,16 @@ def load_yaml(text: str) -> dict:
             "(&anchor / *alias); refused rather than expanded"
         )
     return data
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """YAML's complaint in one line: its problem and where (not its excerpt of the file)."""
+    if isinstance(error, yaml.MarkedYAMLError):
+        where = error.problem_mark or error.context_mark
+        place = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
+        problem = error.problem or error.context or "not valid"
+        return " ".join(f"{problem}{place}".split())
+    return " ".join(str(error).split())
 
 
 def rewrite_data_yaml(
