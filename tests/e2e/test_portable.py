@@ -211,3 +211,82 @@ def test_flink_and_spark_commands_of_the_docs_build_offline(runner):
     assert done.returncode == 0, done.stderr
     assert "dry run: the job was built and not submitted" in done.stderr
     assert "warning" not in done.stderr  # gs:// paths: every worker reads them
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _serving(process, port: int, seconds: float = 60) -> None:
+    """Wait until `process` accepts connections on `port` (or fail with what it printed)."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the service exited: {process.communicate()[0][-2000:]}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    pytest.fail(f"nothing answered on 127.0.0.1:{port} within {seconds} s")
+
+
+@pytest.fixture
+def job_service_and_worker_pool():
+    """Beam's job service and an SDK worker pool, each a process of its own on 127.0.0.1 (as
+    a cluster's workers are: they import the package by name), stopped at teardown with every
+    worker they started (each in its own session, killed as a group)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    job_port, pool_port = _free_port(), _free_port()
+    commands = [
+        [sys.executable, "-m", "apache_beam.runners.portability.local_job_service_main",
+         "--port", str(job_port)],
+        [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
+         "--service_port", str(pool_port)],
+    ]  # fmt: skip
+    # the pool starts each SDK worker as `python ...`: this environment's, found on PATH
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    started = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True, cwd="/", env=env)
+               for c in commands]  # fmt: skip
+    try:
+        _serving(started[0], job_port)
+        _serving(started[1], pool_port)
+        yield ("--runner", "PortableRunner", "--job_endpoint", f"127.0.0.1:{job_port}",
+               "--environment_type", "EXTERNAL",
+               "--environment_config", f"127.0.0.1:{pool_port}")  # fmt: skip
+    finally:
+        for process in started:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in started:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def test_workers_in_processes_of_their_own_equal_a_local_run(
+    tmp_path: Path, job_service_and_worker_pool: tuple[str, ...]
+):
+    """The closest to Flink's or Spark's workers that runs here: a separate job service and
+    worker pool; the outputs and the log equal the local runner's."""
+    options = ("--copies", "2", "--blur", "gaussian,motion,glass")
+    direct = run(SAMPLES, tmp_path / "direct", *options)
+    assert direct.returncode == 0, direct.stderr
+    external = run(SAMPLES, tmp_path / "external", *options, *job_service_and_worker_pool)
+    assert external.returncode == 0, external.stderr
+    assert files(tmp_path / "external") == files(tmp_path / "direct")
+    assert rows(tmp_path / "external") == rows(tmp_path / "direct")
+    assert "written 14, failed 0" in external.stderr
