@@ -7,8 +7,18 @@ pipeline lives in `blur_augment.pipeline` and its pure functions in `blur_augmen
 
 from __future__ import annotations
 
-from blur_augment.pipeline.usage import package_version
-from blur_augment.transforms.sampling import (
+import os
+
+# Imported from a checkout (its folder first on sys.path: a command run from the repository
+# root, or the image's WORKDIR) this package is the source folder, whose pipeline/ and
+# transforms/ sit beside it rather than inside: found there, as the installed wheel has them.
+_CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_MARKS = ("pyproject.toml", "pipeline/__init__.py", "transforms/__init__.py")
+if all(os.path.isfile(os.path.join(_CHECKOUT, mark)) for mark in _MARKS):
+    __path__.append(_CHECKOUT)
+
+from blur_augment.pipeline.usage import package_version  # noqa: E402 (after __path__)
+from blur_augment.transforms.sampling import (  # noqa: E402
     CORRUPTIONS,
     KINDS,
     BlurParams,

@@ -165,7 +165,8 @@ def test_project_installs_as_the_dockerfile_installs_it(tmp_path: Path):
     assert "--max_sigma" in launcher.stdout
     if not jpeg_planes.missing_reason():  # the image has the library; so does this machine
         planes = subprocess.run(
-            [python, "-c", "from transforms import jpeg_planes as j; print(j.missing_reason())"],
+            [python, "-c", "from blur_augment.transforms import jpeg_planes as j; "
+             "print(j.missing_reason())"],
             capture_output=True, text=True, cwd=workdir, check=True,
         )  # fmt: skip
         assert planes.stdout.strip() == "", planes.stdout
