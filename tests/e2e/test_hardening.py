@@ -444,11 +444,16 @@ def test_reports_draw_bins_whose_metric_is_all_0_or_all_1(tmp_path: Path, capsys
     keys = sorted(r["key"] for r in log_rows(out))
     results.write_text("key,correct\n" + "".join(f"{k},{value}\n" for k in keys))
     chart, page = tmp_path / "chart.png", tmp_path / "page.html"
-    code, text, err = cli(capsys, "report", str(out / "_blur_log"), "--results", str(results),
+    code, _, err = cli(capsys, "report", str(out / "_blur_log"), "--results", str(results),
                           "--bins", "3", "--plot", str(chart), "--html", str(page))  # fmt: skip
     assert code == 0, err
     assert Image.open(chart).size[0] > 100 and "data:image/png;base64," in page.read_text()
-    assert f"{value:.4g}" in text or f"{float(value):.3f}" in text
+    code, data, err = cli(capsys, "report", str(out / "_blur_log"), "--results", str(results),
+                          "--bins", "3", "--format", "json")  # fmt: skip
+    assert code == 0, err
+    bins = [b for b in json.loads(data) if b["images"]]
+    assert bins and all(b["mean_correct"] == value for b in bins)
+    assert all(b["ci95_low"] <= value <= b["ci95_high"] for b in bins)  # clamped, not NaN
 
 
 # -- verify ----------------------------------------------------------------------------------

@@ -3,8 +3,10 @@ in this one, and a log read back from the GCS emulator."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,12 +19,26 @@ from blur_augment.pipeline.cli import main
 COMMAND = str(Path(sys.executable).parent / "blur-augment")
 
 
+def run_in_group(command: list[str], timeout: float, **options) -> subprocess.CompletedProcess:
+    """subprocess.run in a session of its own: on a time-out the whole group (the command and
+    the worker processes it started) is killed, so no worker outlives the test."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True, **options)  # fmt: skip
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # workers left behind by a finished command
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
 def blur_augment(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """The installed command in a fresh process; `env` adds to this process's environment."""
-    return subprocess.run(
-        [COMMAND, *args], capture_output=True, text=True, timeout=300,
-        env={**os.environ, **(env or {})},
-    )  # fmt: skip
+    return run_in_group([COMMAND, *args], timeout=300, env={**os.environ, **(env or {})})
 
 
 # The peak resident memory of the command's own process is VmHWM, which starts afresh at exec:
@@ -43,8 +59,7 @@ sys.exit(code)
 def measured(*args: str, timeout: float = 240) -> tuple[subprocess.CompletedProcess, int]:
     """main(args) in a fresh process, with the peak memory (MB) of its process tree; a hang
     fails the test at `timeout`."""
-    done = subprocess.run([sys.executable, "-c", _MEASURED, *args], capture_output=True,
-                          text=True, timeout=timeout)  # fmt: skip
+    done = run_in_group([sys.executable, "-c", _MEASURED, *args], timeout=timeout)
     assert "PEAK_MB " in done.stderr, done.stderr  # the command died before main() returned
     peak = int(done.stderr.rsplit("PEAK_MB ", 1)[1].split()[0])
     done.stderr = done.stderr.rsplit("PEAK_MB ", 1)[0]
