@@ -4,7 +4,10 @@ refactored code must make them again exactly (tests/e2e/test_golden.py).
 The job covers loose images (8- and 16-bit, gray, alpha, JPEG and PNG, a broken file), a YOLO
 and a COCO dataset with copies and originals, and a WebDataset and a Parquet shard. JPEGs take
 `--codec_path pixels`, so the bytes do not depend on whether this machine has libturbojpeg.
-Paths are stored relative to the job's folder, so the record holds on any machine.
+Paths are stored relative to the job's folder, so the record holds on any machine. Encoded
+bytes depend on the encoders (an OpenCV wheel update may re-encode a JPEG differently), so the
+record keeps the OpenCV version it was made with and, beside each image's byte hash, the hash of
+its decoded pixels: pixels are checked always, bytes only under the recorded OpenCV.
 
 Regenerate (only when a change of behaviour is intended, and say so in the commit):
     .venv/bin/python -m tests.support.golden --write
@@ -20,6 +23,8 @@ import sys
 import tarfile
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pyarrow.parquet as pq
 
 from tests.support.datasets import coco, yolo
@@ -107,8 +112,25 @@ def run_job(root: Path) -> dict:
                 if p.is_file() and not p.relative_to(out).as_posix().startswith("_blur_")
             },
             "dataset_files": sorted(_relative(k, str(root)) for k in marker["dataset_file_hashes"]),
+            "pixels": _pixel_hashes(out),
         }
+    made["opencv"] = cv2.__version__
     return made
+
+
+LOSSLESS = (".png", ".tif", ".tiff", ".bmp")  # decoded pixels depend on our arithmetic alone
+
+
+def _pixel_hashes(out: Path) -> dict[str, str]:
+    """sha256 of the decoded pixels (shape, dtype and values) of each lossless image written."""
+    hashes = {}
+    for path in sorted(out.rglob("*")):
+        name = path.relative_to(out).as_posix()
+        if path.suffix.lower() in LOSSLESS and not name.startswith("_blur_"):
+            pixels = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
+            header = f"{pixels.shape}{pixels.dtype}".encode()
+            hashes[name] = hashlib.sha256(header + pixels.tobytes()).hexdigest()
+    return hashes
 
 
 def main() -> int:
