@@ -9,7 +9,6 @@ from pathlib import Path
 
 from tests.support.golden import RECORD, run_job
 
-
 # Columns that hash or count encoded bytes: the encoder's, compared under its recorded version.
 ENCODED = ("output_bytes", "output_sha256")
 
