@@ -1,6 +1,6 @@
 """The house rules, enforced: the pure layer imports neither Beam nor storage, storage never
 imports the DoFns, the DoFns never import `pipeline`, analysis never imports the DoFn layer,
-and no modules import each other. (DESIGN.md, "Where things live".)"""
+and no modules import each other. (docs/architecture.md, "The rooms".)"""
 
 from __future__ import annotations
 
