@@ -50,8 +50,10 @@ class BlurAugmentOptions(PipelineOptions):
             "--input",
             default=None,
             help="Images to blur: a file pattern on any Beam filesystem (/data/imgs/**, "
-            "gs://b/train/*.jpg) or a directory (all of it, recursively). With "
-            "--input_manifest, the base directory the manifest's URIs are keyed against.",
+            "gs://b/train/*.jpg, a brace list gs://b/shards/train-{000000..000127}.tar) or a "
+            "directory (all of it, recursively). .tar files are WebDataset shards and .parquet "
+            "files Parquet shards, blurred inside. With --input_manifest, the base directory "
+            "the manifest's URIs are keyed against.",
         )
         group.add_argument(
             "--input_manifest",
