@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
+from blur_augment.pipeline.blur_options import blur_spec, check_blur_method, one_of
 from blur_augment.pipeline.schema import DEFAULT_ERRORS_DIR, DEFAULT_LOG_DIR
 from blur_augment.pipeline.usage import UsageError, str_to_bool
 from blur_augment.transforms import jpeg_planes, keys
-from blur_augment.transforms.blur import BLUR_METHODS
 from blur_augment.transforms.codec import DEFAULT_MAX_PIXELS
 from blur_augment.transforms.job import DEFAULT_MAX_BYTES, BlurJob
 from blur_augment.transforms.jpeg_planes import CODEC_PATHS, PATH_PLANES
@@ -23,13 +23,8 @@ from blur_augment.transforms.manifests import DEFAULT_COLUMN
 from blur_augment.transforms.sampling import (
     BLUR_KINDS,
     CORRUPTIONS,
-    KIND_OF,
-    KINDS,
     PARAMETERS,
-    SIGMA_Y_MODES,
     BlurSpec,
-    KindRanges,
-    Parameter,
     spec_parameters,
 )
 
@@ -339,7 +334,7 @@ def resolve(options: PipelineOptions) -> RunConfig:
     """Validate the options and turn them into a RunConfig; UsageError names the option."""
     opts = options.view_as(BlurAugmentOptions)
     _check_required(opts)
-    spec, copies = _blur_spec(opts)
+    spec, copies = blur_spec(opts)
     _check_encoding(opts)
     _check_limits(opts)
     input_spec, output, log, errors = _locations(opts)
@@ -360,11 +355,6 @@ def resolve(options: PipelineOptions) -> RunConfig:
     )
 
 
-def _one_of(option: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise UsageError(f"{option} must be one of {', '.join(choices)}, got {value!r}")
-
-
 def _check_required(opts: BlurAugmentOptions) -> None:
     if not opts.input:
         raise UsageError("--input is required (a file pattern or a directory)")
@@ -372,155 +362,12 @@ def _check_required(opts: BlurAugmentOptions) -> None:
         raise UsageError("--output is required (where the blurred images go)")
 
 
-_DRAW_DEFAULTS = {"min_sigma": 0.0, "max_sigma": 3.0, "probability": 1.0, "sigma_y": "same"}
-# The options of each kind's draw (an option of a kind --blur does not draw is a mistake).
-_KIND_OPTIONS = {"min_sigma": "gaussian", "max_sigma": "gaussian", "sigma_y": "gaussian",
-                 **KIND_OF}  # fmt: skip
-
-
-def _draw_options_given(opts: BlurAugmentOptions) -> list[str]:
-    """The options of a drawn blur the command line gives (none go with a ladder)."""
-    names = dict.fromkeys([*_DRAW_DEFAULTS, "blur", *_KIND_OPTIONS])
-    return [f"--{name}" for name in names if getattr(opts, name) is not None]
-
-
-def _blur_spec(opts: BlurAugmentOptions) -> tuple[BlurSpec, int]:
-    """The distribution the blur is drawn from (or the --sigmas or --corruption ladder), and
-    the copies."""
-    if opts.sigmas is not None and opts.corruption is not None:
-        raise UsageError("--sigmas and --corruption cannot be combined: each is a ladder")
-    if opts.corruption is not None:
-        return _corruption(opts)
-    if opts.sigmas is not None:
-        return _ladder(opts)
-    draw = {name: default if getattr(opts, name) is None else getattr(opts, name)
-            for name, default in _DRAW_DEFAULTS.items()}  # fmt: skip
-    if draw["min_sigma"] < 0:
-        raise UsageError(f"--min_sigma must be >= 0, got {draw['min_sigma']}")
-    if draw["max_sigma"] < draw["min_sigma"]:
-        raise UsageError(
-            f"--max_sigma ({draw['max_sigma']}) must be >= --min_sigma ({draw['min_sigma']})"
-        )
-    if not 0.0 <= draw["probability"] <= 1.0:
-        raise UsageError(f"--probability must lie in [0, 1], got {draw['probability']}")
-    _one_of("--sigma_y", draw["sigma_y"], SIGMA_Y_MODES)
-    copies = 1 if opts.copies is None else opts.copies
-    if copies < 1:
-        raise UsageError(f"--copies must be >= 1, got {copies}")
-    return BlurSpec(**draw, kinds=_kind_ranges(opts)), copies
-
-
-def _numbers(option: str, text: str | None, default: tuple, kind=float) -> tuple:
-    """MIN,MAX of an option (one number: both), checked MIN <= MAX and >= 0."""
-    if text is None:
-        return default
-    try:
-        values = tuple(kind(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise UsageError(f"--{option} takes MIN,MAX numbers, got {text!r}") from None
-    values = values * 2 if len(values) == 1 else values
-    if len(values) != 2 or values[0] > values[1] or values[0] < 0:
-        raise UsageError(f"--{option} takes MIN,MAX with 0 <= MIN <= MAX, got {text!r}")
-    return values
-
-
-def _parameter(p: Parameter, given: object) -> tuple | int:
-    """A kind parameter's range (or fixed value) from its option, checked against its
-    descriptor's minimum."""
-    if not p.uniform:
-        value = p.default if given is None else given
-        low = value
-    else:
-        value = _numbers(p.name, given, p.default, p.type)  # type: ignore[arg-type]
-        low = value[0]
-    if low < p.minimum:
-        raise UsageError(f"--{p.name} must be >= {p.minimum:g}, got {given!r}")
-    return value
-
-
-def _weights(text: str | None) -> tuple[tuple[str, float], ...]:
-    """--blur KIND[=WEIGHT],..."""
-    if text is None:
-        return (("gaussian", 1.0),)
-    weights = []
-    for part in (p.strip() for p in text.split(",") if p.strip()):
-        kind, _, weight = part.partition("=")
-        if kind not in KINDS:
-            raise UsageError(f"--blur: unknown kind {kind!r} (kinds: {', '.join(KINDS)})")
-        try:
-            value = float(weight) if weight else 1.0
-        except ValueError:
-            raise UsageError(
-                f"--blur: the weight of {kind} must be a number, got {weight!r}"
-            ) from None
-        if value <= 0:
-            raise UsageError(f"--blur: the weight of {kind} must be > 0, got {weight!r}")
-        weights.append((kind, value))
-    if not weights or len({k for k, _ in weights}) != len(weights):
-        raise UsageError(f"--blur must name each kind once, got {text!r}")
-    return tuple(weights)
-
-
-def _kind_ranges(opts: BlurAugmentOptions) -> KindRanges:
-    ranges = KindRanges(
-        weights=_weights(opts.blur),
-        **{name: _parameter(p, getattr(opts, name)) for name, p in PARAMETERS.items()},
-    )
-    drawn = {kind for kind, _ in ranges.weights}
-    for name, kind in _KIND_OPTIONS.items():
-        if getattr(opts, name) is not None and kind not in drawn:
-            raise UsageError(f"--{name} is a parameter of {kind} blur, which --blur "
-                             f"({opts.blur or 'gaussian'}) does not draw")  # fmt: skip
-    return ranges
-
-
-def _corruption(opts: BlurAugmentOptions) -> tuple[BlurSpec, int]:
-    """--corruption NAME --severities 1,2,...: copy k at severity k, the reference's way."""
-    _one_of("--corruption", opts.corruption, tuple(CORRUPTIONS))
-    try:
-        severities = tuple(int(v) for v in (opts.severities or "1,2,3,4,5").split(",") if v)
-    except ValueError:
-        raise UsageError(f"--severities must be integers 1-5, got {opts.severities!r}") from None
-    if not severities or any(not 1 <= s <= 5 for s in severities):
-        raise UsageError(f"--severities must be integers 1-5, got {opts.severities!r}")
-    given = _draw_options_given(opts)
-    if given:
-        raise UsageError(f"--corruption and {given[0]} cannot be combined: --corruption is a "
-                         f"fixed ladder, {given[0]} is for a drawn blur")  # fmt: skip
-    if opts.copies is not None and opts.copies != len(severities):
-        raise UsageError(f"--copies {opts.copies} disagrees with --severities, which has "
-                         f"{len(severities)} levels (leave --copies out)")  # fmt: skip
-    return BlurSpec(corruption=opts.corruption, severities=severities), len(severities)
-
-
-def _ladder(opts: BlurAugmentOptions) -> tuple[BlurSpec, int]:
-    """--sigmas: copy k at exactly the k-th sigma; the draw's options make no sense with it."""
-    try:
-        sigmas = tuple(float(part) for part in opts.sigmas.split(",") if part.strip())
-    except ValueError:
-        raise UsageError(f"--sigmas must be comma-separated numbers, got {opts.sigmas!r}") from None
-    if not sigmas or any(not s >= 0 for s in sigmas):
-        raise UsageError(f"--sigmas must be numbers >= 0, got {opts.sigmas!r}")
-    given = _draw_options_given(opts)
-    if given:
-        raise UsageError(
-            f"--sigmas and {given[0]} cannot be combined: --sigmas is a fixed ladder, "
-            f"{given[0]} is for a drawn blur"
-        )
-    if opts.copies is not None and opts.copies != len(sigmas):
-        raise UsageError(
-            f"--copies {opts.copies} disagrees with --sigmas, which has {len(sigmas)} levels "
-            "(--copies is the ladder's length; leave it out)"
-        )
-    return BlurSpec(sigmas=sigmas), len(sigmas)
-
-
 def _check_encoding(opts: BlurAugmentOptions) -> None:
     """How the pixels are blurred and written."""
     if not 1 <= opts.jpeg_quality <= 100:
         raise UsageError(f"--jpeg_quality must lie in [1, 100], got {opts.jpeg_quality}")
-    _one_of("--blur_method", opts.blur_method, BLUR_METHODS)
-    _one_of("--codec_path", opts.codec_path, CODEC_PATHS)
+    check_blur_method(opts.blur_method)
+    one_of("--codec_path", opts.codec_path, CODEC_PATHS)
     if opts.codec_path == PATH_PLANES and (opts.corruption or "glass" in (opts.blur or "")):
         raise UsageError(f"--codec_path {PATH_PLANES}: glass blur and the benchmark "
                          "corruptions blur pixels, not JPEG planes")  # fmt: skip
@@ -531,7 +378,7 @@ def _check_encoding(opts: BlurAugmentOptions) -> None:
 
 def _check_limits(opts: BlurAugmentOptions) -> None:
     """The dataset, the limits and the error rate."""
-    _one_of("--dataset", opts.dataset, DATASET_KINDS)
+    one_of("--dataset", opts.dataset, DATASET_KINDS)
     if opts.max_error_rate is not None and not 0.0 <= opts.max_error_rate <= 1.0:
         raise UsageError(f"--max_error_rate must lie in [0, 1], got {opts.max_error_rate}")
     if opts.max_pixels < 1:

@@ -24,10 +24,14 @@ ALLOWED = {
     "io": {"pure", "io"},
     "beam": {"pure", "io", "beam"},
     "analysis": {"pure", "io", "analysis", "contract"},
-    "contract": {"pure", "contract"},  # pipeline.usage and pipeline.schema: plain definitions
+    "contract": {"pure", "contract"},  # CONTRACT below: plain definitions
     "pipeline": {"pure", "io", "beam", "analysis", "contract", "pipeline"},
 }
 NO_BEAM = {"pure", "contract", "analysis", "api"}  # layers that must not import apache_beam itself
+
+
+# Plain definitions below the pipeline, which the API and analysis may read: no Beam.
+CONTRACT = {f"blur_augment.pipeline.{name}" for name in ("usage", "schema", "blur_options")}
 
 
 def layer_of(module: str) -> str:
@@ -39,7 +43,7 @@ def layer_of(module: str) -> str:
         return "pure"
     if module.startswith("blur_augment.pipeline.analysis"):
         return "analysis"
-    if module in ("blur_augment.pipeline.usage", "blur_augment.pipeline.schema"):
+    if module in CONTRACT:
         return "contract"
     if module.startswith("blur_augment.pipeline") or module == "blur_augment.__main__":
         return "pipeline"  # `python -m blur_augment` is the command
