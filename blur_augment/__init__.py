@@ -1,8 +1,10 @@
 """blur-augment's public API: what a training loop imports.
 
 The seeded sampler (parameters from seed, copy and key alone) and the run's blur spec, the same
-ones the pipeline draws with. Importing this package loads neither Apache Beam nor pyarrow; the
-pipeline lives in `blur_augment.pipeline` and its pure functions in `blur_augment.transforms`.
+ones the pipeline draws with; `Augmenter`, the pipeline's blur on an image in memory, and
+`LogWriter`, its draws written as the blur log. Importing this package loads neither Apache
+Beam nor pyarrow; the pipeline lives in `blur_augment.pipeline` and its pure functions in
+`blur_augment.transforms`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ _MARKS = ("pyproject.toml", "pipeline/__init__.py", "transforms/__init__.py")
 if all(os.path.isfile(os.path.join(_CHECKOUT, mark)) for mark in _MARKS):
     __path__.append(_CHECKOUT)
 
-from blur_augment.pipeline.usage import package_version  # noqa: E402 (after __path__)
+from blur_augment.augment import Augmented, Augmenter  # noqa: E402 (after __path__)
+from blur_augment.logwriter import LogWriter  # noqa: E402
+from blur_augment.pipeline.usage import package_version  # noqa: E402
 from blur_augment.transforms.sampling import (  # noqa: E402
     CORRUPTIONS,
     KINDS,
@@ -35,9 +39,12 @@ __version__ = package_version()
 __all__ = [
     "CORRUPTIONS",
     "KINDS",
+    "Augmented",
+    "Augmenter",
     "BlurParams",
     "BlurSpec",
     "KindRanges",
+    "LogWriter",
     "__version__",
     "sample",
     "spec_from",
