@@ -19,9 +19,7 @@ _MARKS = ("pyproject.toml", "pipeline/__init__.py", "transforms/__init__.py")
 if all(os.path.isfile(os.path.join(_CHECKOUT, mark)) for mark in _MARKS):
     __path__.append(_CHECKOUT)
 
-from blur_augment.augment import Augmented, Augmenter  # noqa: E402 (after __path__)
-from blur_augment.logwriter import LogWriter  # noqa: E402
-from blur_augment.pipeline.usage import package_version  # noqa: E402
+from blur_augment.pipeline.usage import package_version  # noqa: E402 (after __path__)
 from blur_augment.transforms.sampling import (  # noqa: E402
     CORRUPTIONS,
     KINDS,
@@ -35,6 +33,19 @@ from blur_augment.transforms.sampling import (  # noqa: E402
 )
 
 __version__ = package_version()
+
+# Loaded on first use (PEP 562): the command's `--help` imports this package too, and the
+# blur's modules load OpenCV.
+_LAZY = {"Augmenter": "augment", "Augmented": "augment", "LogWriter": "logwriter"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CORRUPTIONS",

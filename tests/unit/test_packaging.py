@@ -58,11 +58,14 @@ def _modules_after(code: str) -> set[str]:
 
 
 def test_import_blur_augment_is_light():
-    """What a training loop imports: the sampler and the spec, no Beam, no pyarrow."""
+    """What a training loop imports: the sampler, the spec, Augmenter and LogWriter, with no
+    Beam and no pyarrow (the writer loads pyarrow when it writes)."""
     loaded = _modules_after(
-        "import blur_augment\nassert blur_augment.sample and blur_augment.__version__"
+        "import blur_augment\nfrom blur_augment import Augmenter, LogWriter, sample\n"
+        "assert blur_augment.__version__\n"
+        "aug = Augmenter(seed=1, blur='motion')\nLogWriter('/nonexistent', aug)"
     )
-    assert {"apache_beam", "pyarrow", "duckdb", "matplotlib"} & loaded == set()
+    assert {"apache_beam", "pyarrow", "duckdb", "matplotlib", "torch"} & loaded == set()
 
 
 @pytest.mark.parametrize("args", [["--help"], ["--version"], ["summary", "--help"],
