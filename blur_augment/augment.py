@@ -22,6 +22,10 @@ from blur_augment.transforms.sampling import BlurParams, BlurSpec, sample, spec_
 
 # `run` options an Augmenter takes beside the draw's: the seed and how the Gaussian is computed.
 OPTIONS = ("seed", "blur_method", *(name for name in BLUR_OPTIONS if name != "copies"))
+# Every kind and corruption filters each channel on its own, alike: RGB(A) pixels blur exactly
+# as their BGR(A) order would, so they are never reordered (a copy of every image, the largest
+# cost of a call on small images). A kind that mixed channels would set this False.
+CHANNELWISE = True
 _PIL_MODES = {"L": "gray", "I;16": "gray", "RGB": "rgb", "RGBA": "rgba"}
 
 
@@ -162,7 +166,7 @@ def _check(pixels: np.ndarray) -> None:
 def _to_opencv(image: Any, rgb: bool):
     """(pixels in OpenCV's layout, a function giving a result back in the input's own form)."""
     if isinstance(image, np.ndarray):
-        swap = rgb and image.ndim == 3 and image.shape[2] in (3, 4)
+        swap = rgb and not CHANNELWISE and image.ndim == 3 and image.shape[2] in (3, 4)
         if image.ndim == 3 and image.shape[2] == 1:
             return image[:, :, 0], lambda out: out[:, :, None]
         if not swap:
@@ -178,4 +182,4 @@ def _to_opencv(image: Any, rgb: bool):
     if mode == "I;16":
         array = array.astype(np.uint16)
     pixels, back = _to_opencv(array, rgb=True)
-    return pixels, lambda out: Image.fromarray(back(out), mode=mode)
+    return pixels, lambda out: Image.fromarray(back(out))

@@ -11,6 +11,7 @@ pixels would get.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import cv2
@@ -22,6 +23,21 @@ ZOOM_STEP = 0.01  # zoom blur: consecutive layers' zooms differ by at most 1%
 _SUBSAMPLES = 8  # defocus: coverage of a pixel by the disk, from 8x8 points in it
 
 
+def _cached(function):
+    """Kernels are pure functions of their parameters: the last few are kept (a copy's filter
+    and its log row ask for the same one; a training loop's JPEG planes ask per plane), read
+    only so that no caller can change a cached one."""
+
+    @functools.lru_cache(maxsize=64)
+    def cached(*args):
+        kernel = function(*args)
+        kernel.flags.writeable = False
+        return kernel
+
+    return functools.wraps(function)(cached)
+
+
+@_cached
 def motion_kernel(length: float, angle: float, scale: tuple[float, float] = (1, 1)) -> np.ndarray:
     """A straight line of `length` pixels through the centre at `angle` degrees
     (counterclockwise from +x, image y down), anti-aliased: the line is a rectangle `length`
@@ -60,6 +76,7 @@ def defocus_kernel(radius: float, scale: tuple[float, float] = (1, 1)) -> np.nda
     return _disk(radius / scale[0], radius / scale[1])
 
 
+@_cached
 def _disk(rx: float, ry: float) -> np.ndarray:
     """An anti-aliased ellipse of semi-axes (rx, ry) samples, summing to 1."""
     rx, ry = max(rx, 0.5), max(ry, 0.5)
