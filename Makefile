@@ -29,6 +29,7 @@ bench: $(BIN)/blur-augment
 	$(BIN)/python -m pip install --quiet -e ".[bench]"  # the peers (albumentations, imagecorruptions)
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/kinds.py
+	$(BIN)/python benchmarks/augmenter.py
 
 format: $(BIN)/blur-augment
 	$(BIN)/ruff format .
