@@ -27,7 +27,7 @@ _EMPTY = {"string": "", "bool": False, "list<item: string>": []}
 class LogWriter:
     """Rows of the log's schema, one per augmented image: `log.add(result, key=K, copy=C,
     **extra)`; `extra` sets any other column of the log (`split`, `source_uri`, `format`,
-    ...). `output_uri` is `K#C` (no file is written), which results can name. The metadata
+    ...). `output_uri` is `K@C` (no file is written), which results can name. The metadata
     records the augmenter's parameters (pass `augmenter`), marked online."""
 
     def __init__(
@@ -64,7 +64,7 @@ class LogWriter:
         row = {f.name: _EMPTY.get(str(f.type), 0) for f in LOG_SCHEMA}
         # No file was written: the draw's name, unique per (key, copy), stands for one, so that
         # results can name it (`report --on output_uri`) as they name a written copy.
-        row.update(result.row, key=key, source_uri=key, output_uri=f"{key}#{copy}",
+        row.update(result.row, key=key, source_uri=key, output_uri=f"{key}@{copy}",
                    copy_index=copy, **extra)  # fmt: skip
         self._rows.append(row)
         if len(self._rows) >= self.rows_per_shard:

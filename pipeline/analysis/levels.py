@@ -52,6 +52,8 @@ def log_copies(log_dir: str, by: str | None = None) -> tuple[list[Copy], dict[st
             "SELECT output_uri, copy_index, applied, sigma_x, width, height, label_uris, "
             f"{KIND_SQL}, {selected} FROM blur_log ORDER BY output_uri"
         )
+        if metadata.get("online"):  # a training loop's draws: named by their keys
+            rows = _named_by_key(database, rows)
     prefix = output.rstrip("/") + "/"
     copies = [
         Copy(uri[len(prefix) :] if uri.startswith(prefix) else uri, int(copy_index),
@@ -63,6 +65,18 @@ def log_copies(log_dir: str, by: str | None = None) -> tuple[list[Copy], dict[st
     if not copies:
         raise UsageError(f"the log in {log_dir} names no image file (shards are not evaluated)")
     return copies, metadata
+
+
+def _named_by_key(database: Any, rows: list[tuple]) -> list[tuple]:
+    """An online log's rows (LogWriter: output_uri KEY@COPY, no file) named by their key where
+    the key has one row, so that a ground truth's file_name finds them."""
+    single = {key for (key,) in database.rows(
+        "SELECT key FROM blur_log GROUP BY key HAVING count(*) = 1")}  # fmt: skip
+    named = []
+    for uri, *rest in rows:
+        key = uri.rpartition("@")[0]
+        named.append((key if key in single else uri, *rest))
+    return named
 
 
 def levels(

@@ -170,3 +170,30 @@ def test_a_shard_appears_whole_or_not_at_all(tmp_path: Path):
     assert pq.read_table(shard).num_rows == 1
     with pytest.raises(ValueError, match="not columns of the log: nonsense"):
         log.add(augmenter(textured(8, 8, 3), key="b.png"), key="b.png", copy=0, nonsense=1)
+
+
+def test_evaluate_reads_an_online_log_with_its_ground_truth(tmp_path: Path, capsys):
+    """A training loop's draws, named by their keys, evaluated against a COCO JSON."""
+    import json
+
+    augmenter = Augmenter(seed=1, max_sigma=4)
+    images, annotations, predictions = [], [], []
+    with LogWriter(str(tmp_path / "log"), augmenter) as log:
+        for i in range(6):
+            key = f"val/img{i}.jpg"
+            log.add(augmenter(textured(40, 50, 3, seed=i), key=key), key=key, copy=0)
+            images.append({"id": i + 1, "file_name": key, "width": 50, "height": 40})
+            annotations.append({"id": i + 1, "image_id": i + 1, "category_id": 1,
+                                "bbox": [5, 5, 20, 20], "area": 400, "iscrowd": 0})  # fmt: skip
+            predictions.append({"image_id": i + 1, "category_id": 1,
+                                "bbox": [5, 5, 20, 20], "score": 0.9})  # fmt: skip
+    truth = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "x"}]}
+    (tmp_path / "gt.json").write_text(json.dumps(truth))
+    (tmp_path / "preds.json").write_text(json.dumps(predictions))
+    code = main(["evaluate", str(tmp_path / "log"), "--predictions", str(tmp_path / "preds.json"),
+                 "--ground_truth", str(tmp_path / "gt.json"), "--bins", "2", "--bootstrap", "0",
+                 "--format", "json"])  # fmt: skip
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert sum(row["images"] for row in result["rows"]) == 6
+    assert all(row["AP"] == 1.0 for row in result["rows"])
