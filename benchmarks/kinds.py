@@ -69,7 +69,7 @@ def kind_params(kind: str, severity: int, angle: float, seed: int) -> BlurParams
         top = float(np.arange(*c)[-1])  # the reference's largest zoom
         return BlurParams(True, 0, 0, kind, zoom_factor=top)
     return BlurParams(True, 0, 0, kind, glass_delta=c[1], glass_sigma=c[0], glass_iterations=c[2],
-                      glass_seed=seed)  # fmt: skip
+                      field_seed=seed)  # fmt: skip
 
 
 def ours(datas: list[bytes], params: list[BlurParams], blur: bool = True) -> None:

@@ -36,7 +36,12 @@ __version__ = package_version()
 
 # Loaded on first use (PEP 562): the command's `--help` imports this package too, and the
 # blur's modules load OpenCV.
-_LAZY = {"Augmenter": "augment", "Augmented": "augment", "LogWriter": "logwriter"}
+_LAZY = {
+    "Augmenter": "augment",
+    "Augmented": "augment",
+    "LogWriter": "logwriter",
+    "kernel": "kernels",
+}
 
 
 def __getattr__(name: str) -> object:
@@ -57,6 +62,7 @@ __all__ = [
     "KindRanges",
     "LogWriter",
     "__version__",
+    "kernel",
     "sample",
     "spec_from",
     "spec_parameters",

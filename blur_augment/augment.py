@@ -58,8 +58,8 @@ def _as_option(value: object) -> object:
 class Augmenter:
     """The blur of `blur-augment run`, by keyword (`seed`, `blur`, `min_sigma`, `max_sigma`,
     `probability`, `sigma_y`, `sigmas`, `corruption`, `severities`, `blur_method` and each
-    kind's ranges, e.g. `motion_length=(3, 25)`), validated as the command validates them: a
-    ValueError with the command's message. Calling it blurs one image:
+    kind's ranges as (MIN, MAX) pairs, named as `run` names them), validated as the command
+    validates them: a ValueError with the command's message. Calling it blurs one image:
     `aug(image, key="train/x.jpg", copy=epoch)`."""
 
     def __init__(self, **options: Any) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from blur_augment.transforms.sampling import PARAMETERS
+from blur_augment.transforms.sampling import BLUR_KINDS
 
 METADATA_KEY = b"blur_augment"
 SHARD_GLOB = "*.parquet"  # the shards of a log or error directory
@@ -20,6 +20,13 @@ DEFAULT_LOG_DIR = "_blur_log"  # under --output, unless --log says otherwise
 DEFAULT_ERRORS_DIR = "_blur_errors"  # under --output, unless --errors says otherwise
 
 _ARROW = {float: pa.float64(), int: pa.int32()}  # a kind parameter's column type
+
+
+def _kind_columns(added: str) -> list[tuple[str, pa.DataType]]:
+    """The parameter columns of the kinds a version added, in the descriptors' order."""
+    return [(p.name, _ARROW[p.type]) for kind in BLUR_KINDS.values() if kind.added == added
+            for p in kind.parameters]  # fmt: skip
+
 
 LOG_SCHEMA = pa.schema(
     [
@@ -64,9 +71,11 @@ LOG_SCHEMA = pa.schema(
         # names them (sampling.BLUR_KINDS; 0 where a kind has none); for a benchmark
         # corruption, its name and severity.
         ("blur_kind", pa.string()),
-        *((name, _ARROW[p.type]) for name, p in PARAMETERS.items()),
+        *_kind_columns(added="0.5"),
         ("corruption", pa.string()),
         ("severity", pa.int32()),
+        # Added in 0.6: camera shake's path length (see docs/scenes.md).
+        *_kind_columns(added="0.6"),
     ]
 )
 

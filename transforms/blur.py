@@ -44,7 +44,8 @@ def kernel_for(sigma_x: float, sigma_y: float, dtype: np.dtype | str) -> Kernel:
     return Kernel(width=kernel_size(sigma_x, dtype), height=kernel_size(sigma_y, dtype))
 
 
-def _taps(size: int, sigma: float) -> np.ndarray:
+def gaussian_taps(size: int, sigma: float) -> np.ndarray:
+    """The separable Gaussian's taps on one axis (float32, as the blur filters with them)."""
     # getGaussianKernel(1, ...) is [1.0]; sigma 0 only ever comes with size 1.
     return cv2.getGaussianKernel(size, sigma if sigma > 0 else 1.0, ktype=cv2.CV_32F)
 
@@ -71,8 +72,8 @@ def gaussian_blur(
     blurred = cv2.sepFilter2D(
         image,
         ddepth=-1,
-        kernelX=_taps(kernel.width, sigma_x),
-        kernelY=_taps(kernel.height, sigma_y),
+        kernelX=gaussian_taps(kernel.width, sigma_x),
+        kernelY=gaussian_taps(kernel.height, sigma_y),
         dst=out,
         borderType=cv2.BORDER_REFLECT_101,
     )

@@ -145,4 +145,4 @@ def corrupted(image: np.ndarray, params: BlurParams) -> np.ndarray:
         return motion_blur(image, severity, params.motion_angle)
     if name == "zoom_blur":
         return zoom_blur(image, severity)
-    return glass_blur(image, severity, params.glass_seed)
+    return glass_blur(image, severity, params.field_seed)

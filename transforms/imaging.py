@@ -65,8 +65,9 @@ def takes_planes_for(params: BlurParams) -> bool:
 PlaneFilter = Callable[[BlurParams, np.ndarray, np.ndarray, tuple, tuple, str], None]
 
 
-def _motion(p: BlurParams, source, target, scale, size, method) -> None:
-    kinds.filtered(source, kinds.motion_kernel(p.motion_length, p.motion_angle, scale), out=target)
+def _convolved(p: BlurParams, source, target, scale, size, method) -> None:
+    """Motion and shake: one kernel, in the array's samples."""
+    kinds.filtered(source, single_kernel(p, scale), out=target)
 
 
 def _defocus(p: BlurParams, source, target, scale, size, method) -> None:
@@ -80,26 +81,40 @@ def _zoom(p: BlurParams, source, target, scale, size, method) -> None:
 
 
 def _glass(p: BlurParams, source, target, scale, size, method) -> None:
-    blurred = kinds.glass(source, p.glass_sigma, p.glass_delta, p.glass_iterations, p.glass_seed,
+    blurred = kinds.glass(source, p.glass_sigma, p.glass_delta, p.glass_iterations, p.field_seed,
                           _exact_gaussian)  # fmt: skip
     np.copyto(target, blurred)
 
 
 FILTERS: dict[str, PlaneFilter] = {
-    "motion": _motion, "defocus": _defocus, "zoom": _zoom, "glass": _glass,
+    "motion": _convolved, "defocus": _defocus, "zoom": _zoom, "glass": _glass,
+    "shake": _convolved,
 }  # fmt: skip  # each kind's filter but the Gaussian's (`blur`)
+
+
+def single_kernel(params: BlurParams, scale: tuple = (1, 1)) -> np.ndarray | None:
+    """The one kernel a kind convolves with (motion, defocus's exact disk, shake), in an
+    array's samples; None for a kind with no single kernel (zoom, glass) or the Gaussian (two
+    separable passes)."""
+    if params.kind == "motion":
+        return kinds.motion_kernel(params.motion_length, params.motion_angle, scale)
+    if params.kind == "defocus":
+        return kinds.defocus_kernel(params.defocus_radius, scale)
+    if params.kind == "shake":
+        return kinds.shake_kernel(params.shake_length, params.field_seed, scale)
+    return None
 
 
 def kernel_description(params: BlurParams, shape: tuple, dtype: str, method: str):
     """A kind's kernel size on each axis and how it blurred, as the log says it: a motion or
     defocus kernel's size and "kernel" (or the defocus pyramid's factor), "layers" (zoom),
     "glass" (the size of its Gaussian)."""
-    if params.kind == "motion":
-        rows, cols = kinds.motion_kernel(params.motion_length, params.motion_angle).shape
-        return cols, rows, "kernel"
-    if params.kind == "defocus":
-        rows, cols = kinds.defocus_kernel(params.defocus_radius).shape
-        factor = kinds.defocus_factor(params.defocus_radius, (1, 1), shape, method)
+    kernel = single_kernel(params)
+    if kernel is not None:
+        rows, cols = kernel.shape
+        factor = 1
+        if params.kind == "defocus":
+            factor = kinds.defocus_factor(params.defocus_radius, (1, 1), shape, method)
         return cols, rows, "kernel" if factor == 1 else f"pyramid{factor}"
     if params.kind == "zoom":
         return 1, 1, "layers"

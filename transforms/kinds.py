@@ -177,6 +177,79 @@ def zoom(image: np.ndarray, factor: float, centre: tuple[float, float] | None = 
     return np.clip(np.rint(work), 0, top).astype(image.dtype)
 
 
+# Camera shake after Boracchi & Foi, "Modeling the performance of image restoration from motion
+# blur", IEEE TIP 21(8), 2012 (as DeblurGAN's generate_trajectory.py ports it): the camera's
+# path during the exposure is a random walk with inertia. Each step keeps the speed's length,
+# turns it by a Gaussian change of velocity (SHAKE_GAUSSIAN * a drawn share) pulled back towards
+# the start (SHAKE_CENTRIPETAL * a drawn share), and now and then jerks it round (probability
+# SHAKE_BIG * a drawn share, times SHAKE_EXPLOSION: a sudden turn of about pi). The path is
+# SHAKE_STEPS samples a pixel long, its length exactly the drawn length.
+SHAKE_EXPLOSION = 0.005  # "anxiety" of the walk (the paper's and DeblurGAN's default)
+SHAKE_CENTRIPETAL = 0.7  # the largest pull back towards the start
+SHAKE_BIG = 0.2  # the largest probability of a jerk, per step (times SHAKE_EXPLOSION)
+SHAKE_GAUSSIAN = 10.0  # the largest Gaussian change of velocity
+SHAKE_STEPS = 16  # path samples per pixel of its length (at least 64 in all)
+
+
+def _uniform_stream(seed: int):
+    """Uniforms in [0, 1) from splitmix64 words (seed + n * golden, n from 1): the same on every
+    machine and NumPy version, as glass blur's displacements."""
+    state = seed & (2**64 - 1)
+    while True:
+        state = (state + _GOLDEN) & (2**64 - 1)
+        z = state
+        z = ((z ^ (z >> 30)) * _MIX1) & (2**64 - 1)
+        z = ((z ^ (z >> 27)) * _MIX2) & (2**64 - 1)
+        yield ((z ^ (z >> 31)) >> 11) / 2**53
+
+
+def shake_path(length: float, seed: int) -> np.ndarray:
+    """The camera's path, (steps, 2) points (x, y) in pixels, `length` pixels long, every
+    random step from `seed` (the sampler's sha256 of seed:copy:key:shake)."""
+    draw = _uniform_stream(seed)
+    centripetal = SHAKE_CENTRIPETAL * next(draw)
+    big = SHAKE_BIG * next(draw)
+    gaussian = SHAKE_GAUSSIAN * next(draw)
+    angle = 2 * math.pi * next(draw)
+    steps = max(64, math.ceil(max(length, 1.0) * SHAKE_STEPS))
+    step = max(length, 1e-6) / (steps - 1)
+    velocity = complex(math.cos(angle), math.sin(angle)) * step
+    point, path = 0j, [0j]
+    for _ in range(steps - 1):
+        jerk = 0j
+        if next(draw) < big * SHAKE_EXPLOSION:  # a jerk: turned round by pi +- 0.5 rad
+            turn = math.pi + next(draw) - 0.5
+            jerk = 2 * velocity * complex(math.cos(turn), math.sin(turn))
+        # Box-Muller: two Gaussians from two uniforms (1 - u keeps the log finite)
+        radius = math.sqrt(-2 * math.log(1 - next(draw)))
+        turn = 2 * math.pi * next(draw)
+        normal = complex(radius * math.cos(turn), radius * math.sin(turn))
+        velocity += jerk + SHAKE_EXPLOSION * (gaussian * normal - centripetal * point) * step
+        velocity = velocity / abs(velocity) * step if velocity else complex(step, 0)
+        point += velocity
+        path.append(point)
+    return np.array([(p.real, p.imag) for p in path])
+
+
+@_cached
+def shake_kernel(length: float, seed: int, scale: tuple[float, float] = (1, 1)) -> np.ndarray:
+    """The camera-shake kernel: the path (shake_path), centred on its mean point so that the
+    image does not move on average, each sample splatted bilinearly onto the pixel grid (in an
+    array's samples: `scale` pixels a sample), normalised to sum 1. Odd on each axis."""
+    path = shake_path(length, seed)
+    points = (path - path.mean(axis=0)) / np.asarray(scale, dtype=float)
+    half_x = math.ceil(np.abs(points[:, 0]).max()) + 1
+    half_y = math.ceil(np.abs(points[:, 1]).max()) + 1
+    kernel = np.zeros((2 * half_y + 1, 2 * half_x + 1))
+    x, y = points[:, 0] + half_x, points[:, 1] + half_y
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    fx, fy = x - x0, y - y0
+    for dy, wy in ((0, 1 - fy), (1, fy)):
+        for dx, wx in ((0, 1 - fx), (1, fx)):
+            np.add.at(kernel, (y0 + dy, x0 + dx), wx * wy)
+    return (kernel / kernel.sum()).astype(np.float32)
+
+
 # splitmix64 (Steele, Lea and Flood 2014): glass blur's displacements, one 64-bit word per
 # visited pixel and iteration, counter-based so that the compiled loop draws them inline
 _GOLDEN, _MIX1, _MIX2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB

@@ -56,7 +56,8 @@ class BlurKind:
     planes: bool  # whether it blurs JPEG planes as stored (else pixels)
     help: str  # its line in --blur's help
     identity: float = 0  # the level's value that leaves the pixels as they are
-    seeded: bool = False  # draws its own random field (glass: BlurParams.glass_seed)
+    seeded: bool = False  # draws its own random field (BlurParams.field_seed)
+    added: str = "0.5"  # the version that added it: its log columns follow the older ones
 
 
 _GAUSSIAN = BlurKind(
@@ -91,6 +92,11 @@ BLUR_KINDS: dict[str, BlurKind] = {
                       minimum=1, preview=2),
         ), "glass_delta", (0, 1, 2, 3, 4, 6), "delta", False,
             "local pixel shuffles between Gaussians", seeded=True),
+        BlurKind("shake", (
+            Parameter("shake_length", float, (5.0, 30.0), 1,
+                      "camera shake's path length, pixels", "shake length (pixels)"),
+        ), "shake_length", (0, 5, 10, 20, 30, 45), "length", True,
+            "a shaking camera's path, after Boracchi & Foi", seeded=True, added="0.6"),
     )
 }  # fmt: skip
 KINDS: tuple[str, ...] = tuple(BLUR_KINDS)
@@ -138,6 +144,7 @@ class KindRanges:
     glass_delta: tuple[int, int] = _default("glass_delta")
     glass_sigma: tuple[float, float] = _default("glass_sigma")
     glass_iterations: int = _default("glass_iterations")
+    shake_length: tuple[float, float] = _default("shake_length")
 
     @property
     def gaussian_only(self) -> bool:
@@ -191,7 +198,10 @@ class BlurParams:
     glass_delta: int = 0
     glass_sigma: float = 0.0
     glass_iterations: int = 0
-    glass_seed: int = 0  # seeds the displacements (from sha256 of "seed:copy:key:glass")
+    shake_length: float = 0.0
+    # the seed of a seeded kind's own random field (glass displacements, a shaking camera's
+    # path): field_seed(seed, copy, key, kind), never logged, made again from the row
+    field_seed: int = 0
     corruption: str = ""
     severity: int = 0
 
@@ -219,7 +229,7 @@ class BlurParams:
         kind = "gaussian" if kind == "none" else kind
         values = {name: p.type(row.get(name) or 0) for name, p in PARAMETERS.items()}
         if BLUR_KINDS[kind].seeded and "seed" in row:
-            values["glass_seed"] = glass_seed(row["seed"], row["copy_index"], row["key"])
+            values["field_seed"] = field_seed(row["seed"], row["copy_index"], row["key"], kind)
         return cls(bool(row["applied"]), float(row["sigma_x"]), float(row["sigma_y"]),
                    kind, **values,
                    corruption=str(row.get("corruption") or ""),
@@ -239,10 +249,16 @@ def _uniforms(seed: int, copy: int, key: str) -> tuple[float, ...]:
     return tuple(int.from_bytes(digest[8 * i : 8 * i + 8], "big") / 2**64 for i in range(4))
 
 
-def glass_seed(seed: int, copy: int, key: str) -> int:
-    """The seed of a copy's glass displacements: 64 bits of sha256("seed:copy:key:glass")."""
-    digest = hashlib.sha256(f"{seed}:{copy}:{key}:glass".encode()).digest()
+def field_seed(seed: int, copy: int, key: str, kind: str) -> int:
+    """The seed of a copy's random field (glass displacements, a shaking camera's path): 64
+    bits of sha256("seed:copy:key:KIND")."""
+    digest = hashlib.sha256(f"{seed}:{copy}:{key}:{kind}".encode()).digest()
     return int.from_bytes(digest[:8], "big")
+
+
+def glass_seed(seed: int, copy: int, key: str) -> int:
+    """Glass blur's field seed (sha256 of "seed:copy:key:glass"), as 0.5 named it."""
+    return field_seed(seed, copy, key, "glass")
 
 
 def _kind(ranges: KindRanges, u: float) -> str:
@@ -279,7 +295,7 @@ def sample(seed: int, copy: int, key: str, spec: BlurSpec) -> BlurParams:
     u = (u0, u1, u2, u3)
     values = {p.name: p.draw(getattr(ranges, p.name), u) for p in described.parameters}
     if described.seeded:
-        values["glass_seed"] = glass_seed(seed, copy, key)
+        values["field_seed"] = field_seed(seed, copy, key, kind)
     return BlurParams(True, 0.0, 0.0, kind, **values)
 
 
@@ -301,7 +317,7 @@ def corruption_params(name: str, severity: int, u2: float, seed: int) -> BlurPar
     if name == "zoom_blur":
         return BlurParams(True, 0.0, 0.0, kind, zoom_factor=float(c[1]), **named)
     return BlurParams(True, 0.0, 0.0, kind, glass_delta=int(c[1]), glass_sigma=float(c[0]),
-                      glass_iterations=int(c[2]), glass_seed=seed, **named)  # fmt: skip
+                      glass_iterations=int(c[2]), field_seed=seed, **named)  # fmt: skip
 
 
 def spec_parameters(spec: BlurSpec) -> dict[str, object]:

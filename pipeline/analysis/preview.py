@@ -65,7 +65,7 @@ class Sheet:
         if kind.name == "gaussian":
             fields["sigma_y"] = value
         if kind.seeded:
-            fields["glass_seed"] = self.seed
+            fields["field_seed"] = self.seed
         params = BlurParams(value > kind.identity, **{"sigma_x": 0.0, "sigma_y": 0.0, **fields},
                             kind=self.kind)  # fmt: skip
         return params, f"{self.kind} {kind.caption} {value:g}"

@@ -17,7 +17,7 @@ from blur_augment.pipeline.cli import main
 from tests.support.helpers import textured, write_image
 
 RUNS = {
-    "kinds": ["--blur", "gaussian,motion,defocus,zoom,glass", "--copies", "6",
+    "kinds": ["--blur", "gaussian,motion,defocus,zoom,glass,shake", "--copies", "7",
               "--max_sigma", "8"],
     "corruption": ["--corruption", "motion_blur", "--severities", "1,3,5"],
     "glass_corruption": ["--corruption", "glass_blur", "--severities", "2,5"],

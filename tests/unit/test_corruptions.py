@@ -46,7 +46,7 @@ def referenced(image: np.ndarray, name: str, severity: int, params, monkeypatch)
     if name == "glass_blur":
         height, width = image.shape[:2]
         _, delta, iterations = CORRUPTIONS[name][severity - 1]
-        dy, dx = glass_displacements(params.glass_seed, height, width, delta, iterations)
+        dy, dx = glass_displacements(params.field_seed, height, width, delta, iterations)
 
         def shuffle(d0, d1, x, c, seed=None):  # the reference's loop, reading our field
             for i in range(c[2]):

@@ -274,7 +274,7 @@ def test_zoom_and_glass_draws():
         else:
             assert params.glass_delta == 1 + int(u1 * 3)
             assert params.glass_sigma == pytest.approx(0.7 + u2 * 0.8)
-            assert params.glass_seed == glass_seed(0, 2, key)
+            assert params.field_seed == glass_seed(0, 2, key)
             deltas.add(params.glass_delta)
     assert deltas == {1, 2, 3}
 
@@ -301,8 +301,8 @@ def test_corruption_random_parts_come_from_the_sampler():
     assert -45 <= motion.motion_angle < 45
     assert motion.motion_angle == pytest.approx(-45 + 90 * uniforms(11, 1, "val/x.jpg")[2])
     spec = BlurSpec(corruption="glass_blur", severities=(2, 2))
-    assert sample(11, 1, "val/x.jpg", spec).glass_seed == glass_seed(11, 1, "val/x.jpg")
-    assert sample(11, 0, "val/x.jpg", spec).glass_seed != glass_seed(11, 1, "val/x.jpg")
+    assert sample(11, 1, "val/x.jpg", spec).field_seed == glass_seed(11, 1, "val/x.jpg")
+    assert sample(11, 0, "val/x.jpg", spec).field_seed != glass_seed(11, 1, "val/x.jpg")
     glass = corruption_params("glass_blur", 4, 0.5, 99)
     assert (glass.glass_sigma, glass.glass_delta, glass.glass_iterations) == (1.1, 3, 2)
 

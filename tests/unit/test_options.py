@@ -25,7 +25,7 @@ REFUSALS = [
     (("--probability", "1.5"), "--probability must lie in [0, 1], got 1.5"),
     (("--copies", "0"), "--copies must be >= 1, got 0"),
     (("--sigma_y", "diagonal"), "--sigma_y must be one of same, independent, got 'diagonal'"),
-    (("--blur", "swirl"), "--blur: unknown kind 'swirl' (kinds: gaussian, motion, defocus, zoom, glass)"),
+    (("--blur", "swirl"), "--blur: unknown kind 'swirl' (kinds: gaussian, motion, defocus, zoom, glass, shake)"),
     (("--blur", "motion=x"), "--blur: the weight of motion must be a number, got 'x'"),
     (("--blur", "motion=0"), "--blur: the weight of motion must be > 0, got '0'"),
     (("--blur", "motion,motion"), "--blur must name each kind once, got 'motion,motion'"),
