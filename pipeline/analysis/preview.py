@@ -97,7 +97,7 @@ def preview_sheet(
         params, caption = sheet.params(float(value))
         pixels, kernel = _blurred(decoded, params)
         tile = cv2.resize(displayable(pixels), size, interpolation=cv2.INTER_AREA)
-        tiles.append(_captioned(tile, f"{caption}  {kernel}"))
+        tiles.append(_captioned(_with_kernel(tile, params), f"{caption}  {kernel}"))
     return codec.encode(_grid(tiles, columns), "png")
 
 
@@ -115,6 +115,29 @@ def _blurred(decoded, params: BlurParams) -> tuple[np.ndarray, str]:
     if method in ("layers", "reference"):
         return pixels, method
     return pixels, f"kernel {kernel_width}x{kernel_height}"
+
+
+def _with_kernel(tile: np.ndarray, params: BlurParams) -> np.ndarray:
+    """The tile with its kernel drawn in its top right corner, for the kinds that convolve
+    with one (motion, defocus, shake): white on black, brightest where it weighs most, each
+    kernel sample a square of pixels."""
+    import cv2
+
+    from blur_augment.transforms.imaging import single_kernel
+
+    kernel = single_kernel(params) if params.applied else None
+    if kernel is None or kernel.size < 2:
+        return tile
+    side = max(1, min(64 // max(kernel.shape), 8))
+    image = (255 * kernel / kernel.max()).astype(np.uint8)
+    image = cv2.resize(image, (kernel.shape[1] * side, kernel.shape[0] * side),
+                       interpolation=cv2.INTER_NEAREST)  # fmt: skip
+    inset = cv2.copyMakeBorder(image, 2, 2, 2, 2, cv2.BORDER_CONSTANT, value=128)
+    inset = cv2.cvtColor(inset, cv2.COLOR_GRAY2BGR)
+    height, width = min(inset.shape[0], tile.shape[0]), min(inset.shape[1], tile.shape[1])
+    framed = tile.copy()
+    framed[:height, tile.shape[1] - width :] = inset[:height, :width]
+    return framed
 
 
 def _captioned(tile: np.ndarray, text: str) -> np.ndarray:

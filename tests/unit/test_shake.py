@@ -117,3 +117,22 @@ def test_a_shake_run_on_jpeg_planes(tmp_path: Path):
     assert [r["blur_kind"] for r in rows] == ["shake", "shake"]
     planes = not jpeg_planes.missing_reason()
     assert {r["codec_path"] for r in rows} == {"yuv_planes" if planes else "pixels"}
+
+
+def test_preview_draws_each_tiles_kernel_beside_it(tmp_path: Path):
+    from blur_augment.pipeline.analysis.preview import Sheet, _with_kernel
+
+    tile = np.full((120, 160, 3), 90, np.uint8)
+    sheet = Sheet("shake", (20.0,), seed=3)
+    params, caption = sheet.params(20.0)
+    framed = _with_kernel(tile, params)
+    assert caption == "shake length 20"
+    assert (framed[:8, -8:] != 90).any() and framed[:, :80].tolist() == tile[:, :80].tolist()
+    assert framed[2 : 2 + k.shape[0], -k.shape[1] :].max() == 255  # the heaviest sample, white
+    zoom, _ = Sheet("zoom", (1.2,)).params(1.2)
+    assert _with_kernel(tile, zoom) is tile  # no single kernel to draw
+    source = tmp_path / "x.png"
+    write_image(source, textured(60, 80, 3))
+    assert main(["preview", str(source), "--blur", "shake", "--out",
+                 str(tmp_path / "sheet.png")]) == 0  # fmt: skip
+    assert cv2.imread(str(tmp_path / "sheet.png")).shape[1] > 200
