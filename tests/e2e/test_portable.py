@@ -57,10 +57,11 @@ def rows(out: Path, folder: str = "_blur_log") -> list[dict]:
     return sorted(table, key=lambda r: (r["key"], r.get("copy_index", 0), r.get("stage", "")))
 
 
-def same_as_direct(source: Path, tmp_path: Path, *options: str) -> str:
+def same_as_direct(source: Path, tmp_path: Path, *options: str, runner=PORTABLE) -> str:
+    """Run locally and on `runner`; every file, log row, error row and the marker agree."""
     direct = run(source, tmp_path / "direct", *options)
     assert direct.returncode == 0, direct.stderr
-    portable = run(source, tmp_path / "portable", *options, *PORTABLE)
+    portable = run(source, tmp_path / "portable", *options, *runner)
     assert portable.returncode == 0, portable.stderr
     assert files(tmp_path / "portable") == files(tmp_path / "direct")
     assert rows(tmp_path / "portable") == rows(tmp_path / "direct")
@@ -282,11 +283,6 @@ def test_workers_in_processes_of_their_own_equal_a_local_run(
 ):
     """The closest to Flink's or Spark's workers that runs here: a separate job service and
     worker pool; the outputs and the log equal the local runner's."""
-    options = ("--copies", "2", "--blur", "gaussian,motion,glass")
-    direct = run(SAMPLES, tmp_path / "direct", *options)
-    assert direct.returncode == 0, direct.stderr
-    external = run(SAMPLES, tmp_path / "external", *options, *job_service_and_worker_pool)
-    assert external.returncode == 0, external.stderr
-    assert files(tmp_path / "external") == files(tmp_path / "direct")
-    assert rows(tmp_path / "external") == rows(tmp_path / "direct")
-    assert "written 14, failed 0" in external.stderr
+    stderr = same_as_direct(SAMPLES, tmp_path, "--copies", "2", "--blur", "gaussian,motion,glass",
+                            runner=job_service_and_worker_pool)  # fmt: skip
+    assert "written 14, failed 0" in stderr
