@@ -1,0 +1,223 @@
+"""Blur per object: the objects of an image from its dataset's own labels, each object's
+support as a mask, each object's draw, and the compositing of a moving object over what is
+behind it. Pure: labels and pixels in, pixels out; the sample step wires it.
+
+An object's support is its mask where the dataset has one (COCO polygons and RLE, YOLO segment
+rows), else its box. A moving object's streak runs over what is behind it: with F the frame
+(already blurred when the frame has a kind) and M the object's mask, the object's pixels become
+`blur(F*M) + (1 - blur(M)) * F` (the object blurred by its own kernel, laid over the frame in
+the proportion the blurred mask covers). Objects are composited in the order of the source's
+annotations, each over the result so far, so a later annotation is in front. Only a region of
+the object's box plus the kernel's reach is filtered: a pixel farther than the reach from every
+object keeps the frame's value exactly.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from blur_augment.transforms.blur import gaussian_taps, kernel_for
+from blur_augment.transforms.imaging import single_kernel
+from blur_augment.transforms.labels import yolo
+from blur_augment.transforms.sampling import BlurParams, BlurSpec, sample
+
+# The kinds an object can take: those that are one convolution (so that blur(F*M) is defined).
+OBJECT_KINDS = ("motion", "gaussian", "defocus", "shake")
+
+
+@dataclass(frozen=True)
+class SceneObject:
+    """One labelled object: its index in the source's annotations, its box in pixels
+    (x, y, width, height), where its support comes from ("mask": an RLE, "polygon", "box"),
+    its category, and its outline or RLE."""
+
+    index: int
+    box: tuple[float, float, float, float]
+    origin: str
+    category: str = ""
+    source_annotation_id: int | None = None
+    polygons: tuple[tuple[float, ...], ...] = ()
+    rle: tuple[int, ...] = ()  # uncompressed runs, column-major, starting with background
+    rle_size: tuple[int, int] = (0, 0)  # (height, width) the RLE covers
+
+
+def from_coco(annotations: Iterable[dict[str, Any]]) -> list[SceneObject]:
+    """A COCO image's annotations, in order: polygons, RLE (compressed or not) or the box."""
+    found = []
+    for index, annotation in enumerate(annotations):
+        box = tuple(float(v) for v in annotation.get("bbox") or (0, 0, 0, 0))[:4]
+        segmentation = annotation.get("segmentation")
+        ident = annotation.get("id") if isinstance(annotation.get("id"), int) else None
+        category = str(annotation.get("category_id", ""))
+        common = {"index": index, "box": box, "category": category, "source_annotation_id": ident}
+        if isinstance(segmentation, dict) and "counts" in segmentation:
+            counts = segmentation["counts"]
+            runs = rle_runs(counts) if isinstance(counts, str) else [int(c) for c in counts]
+            height, width = (int(v) for v in segmentation["size"])
+            found.append(SceneObject(origin="mask", rle=tuple(runs), rle_size=(height, width),
+                                     **common))  # type: ignore[arg-type]  # fmt: skip
+        elif isinstance(segmentation, list) and segmentation:
+            polygons = tuple(tuple(float(v) for v in p) for p in segmentation if len(p) >= 6)
+            found.append(SceneObject(origin="polygon" if polygons else "box", polygons=polygons,
+                                     **common))  # type: ignore[arg-type]  # fmt: skip
+        else:
+            found.append(SceneObject(origin="box", **common))  # type: ignore[arg-type]
+    return found
+
+
+def from_yolo(data: bytes, width: int, height: int, keypoints: bool = False) -> list[SceneObject]:
+    """A YOLO label file's rows, in order: segment rows as polygons, boxes (and pose rows'
+    boxes) as boxes, scaled to the image's pixels."""
+    found = []
+    for index, row in enumerate(yolo.rows(data)):
+        cx, cy, w, h = row.box(keypoints)
+        box = ((cx - w / 2) * width, (cy - h / 2) * height, w * width, h * height)
+        outline = row.polygon(keypoints)
+        polygon = tuple(v * (width if i % 2 == 0 else height) for i, v in enumerate(outline))
+        found.append(SceneObject(index, box, "polygon" if polygon else "box", str(row.cls),
+                                 polygons=(polygon,) if polygon else ()))  # fmt: skip
+    return found
+
+
+def from_voc(data: bytes) -> list[SceneObject]:
+    """A Pascal VOC annotation's objects, in order, as boxes (VOC's corners are 1-based and
+    inclusive: the box spans xmin - 1 to xmax)."""
+    found = []
+    for index, element in enumerate(ET.fromstring(data).iter("object")):
+        box = element.find("bndbox")
+        corners = [float(box.findtext(n) or 0) for n in ("xmin", "ymin", "xmax", "ymax")] if (
+            box is not None) else [0.0] * 4  # fmt: skip
+        x0, y0, x1, y1 = corners[0] - 1, corners[1] - 1, corners[2], corners[3]
+        found.append(SceneObject(index, (x0, y0, x1 - x0, y1 - y0), "box",
+                                 element.findtext("name") or ""))  # fmt: skip
+    return found
+
+
+def rle_runs(counts: str) -> list[int]:
+    """pycocotools' compressed RLE string as its runs (rleFrString): each run a little-endian
+    base-32 number of 6-bit characters from '0', sign-extended, and from the third run on a
+    difference from the run two before."""
+    runs: list[int] = []
+    position = 0
+    while position < len(counts):
+        value, shift, more = 0, 0, True
+        while more:
+            char = ord(counts[position]) - 48
+            value |= (char & 0x1F) << shift
+            more = bool(char & 0x20)
+            position, shift = position + 1, shift + 5
+            if not more and char & 0x10:
+                value |= -1 << shift
+        if len(runs) > 2:
+            value += runs[-2]
+        runs.append(value)
+    return runs
+
+
+def mask(obj: SceneObject, width: int, height: int) -> np.ndarray:
+    """The object's support as a uint8 0/1 array of the image's size."""
+    support = np.zeros((height, width), np.uint8)
+    if obj.origin == "mask" and obj.rle_size == (height, width):
+        flat = np.repeat(np.arange(len(obj.rle)) % 2, obj.rle).astype(np.uint8)
+        flat = np.pad(flat, (0, max(height * width - flat.size, 0)))[: height * width]
+        return np.ascontiguousarray(flat.reshape(width, height).T)
+    if obj.polygons:
+        return _polygon_mask(obj.polygons, width, height)
+    x, y, w, h = obj.box
+    x0, y0 = max(int(np.floor(x)), 0), max(int(np.floor(y)), 0)
+    x1, y1 = min(int(np.ceil(x + w)), width), min(int(np.ceil(y + h)), height)
+    support[y0:y1, x0:x1] = 1
+    return support
+
+
+_SUPERSAMPLE = 4  # a polygon is rasterised at 4x4 points a pixel: a pixel is in at half cover
+
+
+def _polygon_mask(polygons: Sequence[Sequence[float]], width: int, height: int) -> np.ndarray:
+    """Pixels at least half covered by the polygons (COCO's pixel (i, j) spans [j, j + 1) x
+    [i, i + 1)), rasterised over the polygons' bounds only."""
+    support = np.zeros((height, width), np.uint8)
+    points = [np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in polygons]
+    every = np.vstack(points)
+    x0, y0 = max(int(np.floor(every[:, 0].min())), 0), max(int(np.floor(every[:, 1].min())), 0)
+    x1 = min(int(np.ceil(every[:, 0].max())), width)
+    y1 = min(int(np.ceil(every[:, 1].max())), height)
+    if x1 <= x0 or y1 <= y0:
+        return support
+    s = _SUPERSAMPLE
+    canvas = np.zeros(((y1 - y0) * s, (x1 - x0) * s), np.uint8)
+    # a fine sample's centre is an integer in OpenCV's grid: shift by half a fine sample
+    outlines = [np.round(((p - (x0, y0)) * s - 0.5) * 16).astype(np.int32) for p in points]
+    cv2.fillPoly(canvas, outlines, 255, lineType=cv2.LINE_4, shift=4)
+    cover = cv2.resize(canvas, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+    support[y0:y1, x0:x1] = cover >= 128
+    return support
+
+
+def object_spec(weights: Sequence[tuple[str, float]], probability: float, spec: BlurSpec):
+    """The distribution objects draw from: `--object_blur`'s kinds and weights, the share
+    of objects that move, and the ranges of the run's own kind options."""
+    from dataclasses import replace
+
+    return replace(spec, probability=probability, sigmas=(), corruption="", severities=(),
+                   kinds=replace(spec.kinds, weights=tuple(weights)))  # fmt: skip
+
+
+def object_draws(seed: int, copy: int, key: str, count: int, spec: BlurSpec) -> list[BlurParams]:
+    """Each object's blur: the sampler's draw for (seed, copy, "KEY:object:INDEX"), so each
+    object's parameters come from the seed, the copy, the key and its index alone."""
+    return [sample(seed, copy, f"{key}:object:{index}", spec) for index in range(count)]
+
+
+def object_kernel(params: BlurParams, dtype: str) -> np.ndarray:
+    """The 2-D kernel an object is blurred with (float32, sums to 1)."""
+    if params.kind == "gaussian":
+        size = kernel_for(params.sigma_x, params.sigma_y, dtype)
+        return np.outer(gaussian_taps(size.height, params.sigma_y),
+                        gaussian_taps(size.width, params.sigma_x)).astype(np.float32)  # fmt: skip
+    kernel = single_kernel(params)
+    if kernel is None:
+        raise ValueError(f"{params.kind} blur cannot blur one object (kinds: {OBJECT_KINDS})")
+    return np.asarray(kernel, np.float32)
+
+
+def composite(
+    pixels: np.ndarray, supports: Sequence[np.ndarray], draws: Sequence[BlurParams]
+) -> tuple[np.ndarray, int]:
+    """The frame with each drawn object blurred over what is behind it, in order; and how
+    many were blurred. The input is not changed."""
+    work: np.ndarray | None = None
+    blurred = 0
+    for support, params in zip(supports, draws, strict=True):
+        if not params.applied or not support.any():
+            continue
+        if work is None:
+            work = pixels.astype(np.float32)
+        _composite_one(work, support, object_kernel(params, pixels.dtype.name))
+        blurred += 1
+    if work is None:
+        return pixels, 0
+    top = np.iinfo(pixels.dtype).max
+    return np.clip(np.rint(work), 0, top).astype(pixels.dtype), blurred
+
+
+def _composite_one(work: np.ndarray, support: np.ndarray, kernel: np.ndarray) -> None:
+    """blur(F*M) + (1 - blur(M)) * F over the object's box plus the kernel's reach (and one
+    pixel more, so that the crop's reflected border holds no mask)."""
+    rows, cols = np.nonzero(support)
+    reach_y, reach_x = kernel.shape[0] // 2 + 1, kernel.shape[1] // 2 + 1
+    y0, y1 = max(rows.min() - reach_y, 0), min(rows.max() + reach_y + 1, work.shape[0])
+    x0, x1 = max(cols.min() - reach_x, 0), min(cols.max() + reach_x + 1, work.shape[1])
+    frame = work[y0:y1, x0:x1]
+    m = support[y0:y1, x0:x1].astype(np.float32)
+    m3 = m if frame.ndim == 2 else m[:, :, None]
+    moving = cv2.filter2D(frame * m3, -1, kernel, borderType=cv2.BORDER_REFLECT_101)
+    cover = cv2.filter2D(m, -1, kernel, borderType=cv2.BORDER_REFLECT_101)
+    cover = cover if frame.ndim == 2 else cover[:, :, None]
+    work[y0:y1, x0:x1] = moving.reshape(frame.shape) + (1 - cover) * frame
