@@ -25,7 +25,7 @@ from blur_augment.transforms.labels.layout import IMAGE
 from blur_augment.transforms.plan import Member
 from blur_augment.transforms.sampling import BlurSpec, sample
 from tests.support.helpers import textured, write_image
-from tests.support.requires import missing
+from tests.support.requires import missing, requires
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -166,7 +166,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+@requires("" if sys.platform.startswith("linux") else "glibc's allocator: Linux only")
 def test_worker_reuses_freed_image_buffers():
     """Counted, not timed: with the worker's allocator setting, blurring ten more 1080p images
     faults in (almost) no fresh pages; by default each one maps its buffers anew."""

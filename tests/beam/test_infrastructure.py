@@ -20,7 +20,7 @@ from blur_augment.transforms.job import BlurJob
 from tests.beam.test_beam import run_dofn
 from tests.support.command import blur_augment
 from tests.support.helpers import textured, write_image
-from tests.support.requires import missing
+from tests.support.requires import missing, requires
 
 
 @pytest.mark.parametrize(
@@ -77,7 +77,7 @@ def many_images(root: Path, count: int) -> Path:
     return root
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+@requires("" if os.geteuid() == 0 else "mounting a tmpfs needs root")
 def test_full_disk_fails_the_run(tmp_path: Path):
     source = many_images(tmp_path / "in", 40)  # ~40 KB each: 1.5 MB in all
     with small_filesystem(tmp_path / "full", "400k") as out:
@@ -91,7 +91,7 @@ def test_full_disk_fails_the_run(tmp_path: Path):
         assert not (tmp_path / "log" / "_SUCCESS").exists()
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+@requires("" if os.geteuid() == 0 else "mounting a tmpfs needs root")
 def test_read_only_output_fails_the_run(tmp_path: Path):
     source = many_images(tmp_path / "in", 3)
     with small_filesystem(tmp_path / "ro", "1m", read_only=True) as out:
