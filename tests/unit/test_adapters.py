@@ -77,7 +77,8 @@ def test_hugging_face_datasets_set_transform_and_map():
     data = data.cast_column("image", datasets.Image())
     expected = [np.asarray(AUGMENTER(images[i], key=f"k{i}.png", copy=2).image) for i in range(3)]
 
-    on_the_fly = data.with_transform(hf_transform(AUGMENTER, epoch=2, rows_column="blur"))
+    on_the_fly = data.with_format(None)  # a copy to set the transform on
+    on_the_fly.set_transform(hf_transform(AUGMENTER, epoch=2, rows_column="blur"))
     for i in range(3):
         assert np.array_equal(np.asarray(on_the_fly[i]["image"]), expected[i])
         assert on_the_fly[i]["blur"] == AUGMENTER(images[i], key=f"k{i}.png", copy=2).row
