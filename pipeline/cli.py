@@ -25,7 +25,7 @@ def _command(name: str) -> ModuleType:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Seeded random blur (Gaussian, motion, defocus, zoom, glass; the "
+        description="Seeded random blur (Gaussian, motion, defocus, zoom, glass, camera shake; the "
         "ImageNet-C / COCO-C ladders) for image datasets, on Apache Beam, and the analysis of "
         "what it does to a model.",
     )
