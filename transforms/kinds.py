@@ -1,6 +1,7 @@
 """The blur kinds beyond the Gaussian, as pure functions of (image, parameters): motion,
-defocus, zoom and glass blur. Each takes an 8- or 16-bit array of any channel count, keeps its
-dtype and shape, and is deterministic (glass blur's displacements come from its seed).
+defocus, zoom, glass blur and camera shake. Each takes an 8- or 16-bit array of any channel
+count, keeps its dtype and shape, and is deterministic (glass blur's displacements and the
+camera's path come from their seeds).
 
 `scale` (x, y) is how many image pixels one sample of the array spans: 1 for pixels, 2 on an
 axis a JPEG's chroma plane is subsampled along. A kernel is built in the array's own samples

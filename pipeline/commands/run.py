@@ -61,8 +61,8 @@ def _run_help() -> str:
         prog=f"{PROG} run",
         usage=f"{PROG} run --input PATTERN --output PREFIX [options] [any Beam pipeline option]",
         description="Blur every image matched by --input with a seeded random blur (Gaussian, "
-        "motion, defocus, zoom, glass, camera shake, or a benchmark ladder) and write the images, a Parquet "
-        "blur log and a Parquet error table.",
+        "motion, defocus, zoom, glass, camera shake, or a benchmark ladder) and write the "
+        "images, a Parquet blur log and a Parquet error table.",
     )
     BlurAugmentOptions._add_argparse_args(parser)
     return parser.format_help()
