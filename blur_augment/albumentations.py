@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from albumentations.core.transforms_interface import ImageOnlyTransform
 
-from blur_augment.augment import Augmenter
+from blur_augment.augment import Augmenter, to_opencv
 
 
 class BlurAugment(ImageOnlyTransform):
@@ -46,11 +46,8 @@ class BlurAugment(ImageOnlyTransform):
         return {"blur": drawn, "row": self.augmenter.row(drawn, pixels)}
 
     def apply(self, img: np.ndarray, blur=None, **params: Any) -> np.ndarray:
-        swap = self.rgb and img.ndim == 3 and img.shape[2] in (3, 4)
-        order = [2, 1, 0, 3][: img.shape[2]] if swap else None
-        pixels = img[:, :, order] if swap else img
-        blurred = self.augmenter.blur_pixels(pixels, blur)
-        return np.ascontiguousarray(blurred[:, :, order]) if swap else blurred
+        pixels, back = to_opencv(img, self.rgb)  # the Augmenter's own channel handling
+        return back(self.augmenter.blur_pixels(pixels, blur))
 
     def get_transform_init_args_names(self) -> tuple[str, ...]:
         return ("key_field", "copy_field", "rgb")

@@ -9,7 +9,7 @@ is the epoch in a training loop: each epoch draws afresh, and every draw can be 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -18,7 +18,13 @@ import numpy as np
 from blur_augment.pipeline.blur_options import BLUR_OPTIONS, blur_spec, check_blur_method
 from blur_augment.transforms import codec, imaging
 from blur_augment.transforms.copies import blur_description, unchanged
-from blur_augment.transforms.sampling import BlurParams, BlurSpec, sample, spec_from
+from blur_augment.transforms.sampling import (
+    BlurParams,
+    BlurSpec,
+    sample,
+    spec_from,
+    spec_parameters,
+)
 
 # `run` options an Augmenter takes beside the draw's: the seed and how the Gaussian is computed.
 OPTIONS = ("seed", "blur_method", *(name for name in BLUR_OPTIONS if name != "copies"))
@@ -26,7 +32,7 @@ OPTIONS = ("seed", "blur_method", *(name for name in BLUR_OPTIONS if name != "co
 # as their BGR(A) order would, so they are never reordered (a copy of every image, the largest
 # cost of a call on small images). A kind that mixed channels would set this False.
 CHANNELWISE = True
-_PIL_MODES = {"L": "gray", "I;16": "gray", "RGB": "rgb", "RGBA": "rgba"}
+_PIL_MODES = ("L", "I;16", "RGB", "RGBA")
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,6 @@ class Augmented:
     params: BlurParams
     boxes: Any = None  # passed through untouched
     masks: Any = None  # passed through untouched
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _as_option(value: object) -> object:
@@ -50,8 +55,6 @@ def _as_option(value: object) -> object:
                         for k, v in value.items())  # fmt: skip
     if isinstance(value, list | tuple):
         return ",".join(f"{v:g}" if isinstance(v, int | float) else str(v) for v in value)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return value
     return value
 
 
@@ -105,8 +108,6 @@ class Augmenter:
 
     def parameters(self) -> dict[str, object]:
         """The run parameters a log records for this draw (LogWriter's metadata)."""
-        from blur_augment.transforms.sampling import spec_parameters
-
         return {"seed": self.seed, **spec_parameters(self.spec), "blur_method": self.blur_method}
 
     def draw(self, key: str, copy: int = 0) -> BlurParams:
@@ -127,7 +128,7 @@ class Augmenter:
         `rgb=True`, or a PIL image; the result has the same type, shape and dtype. `boxes` and
         `masks` come back untouched."""
         params = self.draw(key, copy)
-        pixels, back = _to_opencv(image, rgb)
+        pixels, back = to_opencv(image, rgb)
         blurred = self.blur_pixels(pixels, params)
         row = self.row(params, pixels)
         return Augmented(back(blurred), row, params, boxes, masks)
@@ -163,7 +164,7 @@ def _check(pixels: np.ndarray) -> None:
         raise ValueError(f"an image is HxW or HxWxC with 1, 3 or 4 channels, got {pixels.shape}")
 
 
-def _to_opencv(image: Any, rgb: bool):
+def to_opencv(image: Any, rgb: bool):
     """(pixels in OpenCV's layout, a function giving a result back in the input's own form)."""
     if isinstance(image, np.ndarray):
         swap = rgb and not CHANNELWISE and image.ndim == 3 and image.shape[2] in (3, 4)
@@ -181,5 +182,5 @@ def _to_opencv(image: Any, rgb: bool):
     array = np.asarray(image)
     if mode == "I;16":
         array = array.astype(np.uint16)
-    pixels, back = _to_opencv(array, rgb=True)
+    pixels, back = to_opencv(array, rgb=True)
     return pixels, lambda out: Image.fromarray(back(out))

@@ -10,6 +10,7 @@ flushed every `rows_per_shard` rows, by `flush()`, on `close()`, and when the pr
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import socket
@@ -22,6 +23,15 @@ from blur_augment.pipeline.usage import package_version
 
 # What a row holds where a training loop has nothing to say (no file was written).
 _EMPTY = {"string": "", "bool": False, "list<item: string>": []}
+
+
+@functools.cache
+def _empty_row() -> dict[str, Any]:
+    """Every column of the log with its empty value, built once (the schema loads pyarrow, so
+    only when the first row is added)."""
+    from blur_augment.pipeline.schema import LOG_SCHEMA
+
+    return {f.name: _EMPTY.get(str(f.type), 0) for f in LOG_SCHEMA}
 
 
 class LogWriter:
@@ -55,13 +65,12 @@ class LogWriter:
         util.Finalize(self, LogWriter.close, args=(self,), exitpriority=10)
 
     def add(self, result: Augmented, key: str, copy: int, **extra: Any) -> None:
-        from blur_augment.pipeline.schema import LOG_SCHEMA
-
         self._started()
-        unknown = set(extra) - set(LOG_SCHEMA.names)
+        empty = _empty_row()
+        unknown = set(extra) - set(empty)
         if unknown:
             raise ValueError(f"not columns of the log: {', '.join(sorted(unknown))}")
-        row = {f.name: _EMPTY.get(str(f.type), 0) for f in LOG_SCHEMA}
+        row = dict(empty)
         # No file was written: the draw's name, unique per (key, copy), stands for one, so that
         # results can name it (`report --on output_uri`) as they name a written copy.
         row.update(result.row, key=key, source_uri=key, output_uri=f"{key}@{copy}",

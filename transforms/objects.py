@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import cv2
@@ -163,8 +163,6 @@ def _polygon_mask(polygons: Sequence[Sequence[float]], width: int, height: int) 
 def object_spec(weights: Sequence[tuple[str, float]], probability: float, spec: BlurSpec):
     """The distribution objects draw from: `--object_blur`'s kinds and weights, the share
     of objects that move, and the ranges of the run's own kind options."""
-    from dataclasses import replace
-
     return replace(spec, probability=probability, sigmas=(), corruption="", severities=(),
                    kinds=replace(spec.kinds, weights=tuple(weights)))  # fmt: skip
 
