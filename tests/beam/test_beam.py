@@ -169,16 +169,19 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 @requires("" if sys.platform.startswith("linux") else "glibc's allocator: Linux only")
 def test_worker_reuses_freed_image_buffers():
     """Counted, not timed: with the worker's allocator setting, blurring ten more 1080p images
-    faults in (almost) no fresh pages; by default each one maps its buffers anew."""
+    faults in (almost) no fresh pages. By default glibc maps each image's buffers anew, though
+    how many depends on its adaptive threshold and the heap's history (20 000 pages on one
+    machine, 4 000 on another), so only the tuned count has a fixed bound."""
 
     def page_faults(mode: str) -> int:
         done = subprocess.run([sys.executable, "-c", _COUNT_PAGE_FAULTS, mode], cwd=ROOT,
                               capture_output=True, text=True, check=True)  # fmt: skip
         return int(done.stdout)
 
+    image_pages = 1080 * 1920 * 3 // 4096  # ~1500
     default, tuned = page_faults("default"), page_faults("tuned")
-    assert default > 10 * 1000, default  # a 1080p RGB intermediate is ~1500 pages
-    assert tuned < default / 20, (tuned, default)
+    assert tuned < image_pages // 4, (tuned, default)  # ten images, not a quarter of one
+    assert tuned <= default, (tuned, default)
 
 
 @pytest.mark.parametrize(
