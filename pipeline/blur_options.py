@@ -12,6 +12,7 @@ from blur_augment.transforms.sampling import (
     CORRUPTIONS,
     KIND_OF,
     KINDS,
+    OBJECT_KINDS,
     PARAMETERS,
     SIGMA_Y_MODES,
     BlurSpec,
@@ -106,39 +107,47 @@ def _parameter(p: Parameter, given: object) -> tuple | int:
     return value
 
 
-def _weights(text: str | None) -> tuple[tuple[str, float], ...]:
-    """--blur KIND[=WEIGHT],..."""
+def weights(
+    text: str | None, option: str = "--blur", kinds: tuple[str, ...] = KINDS
+) -> tuple[tuple[str, float], ...]:
+    """--blur KIND[=WEIGHT],... (or --object_blur's); --blur none: () (the frame stays sharp)."""
     if text is None:
         return (("gaussian", 1.0),)
-    weights = []
+    if text.strip() == "none" and option == "--blur":
+        return ()
+    found = []
     for part in (p.strip() for p in text.split(",") if p.strip()):
         kind, _, weight = part.partition("=")
-        if kind not in KINDS:
-            raise UsageError(f"--blur: unknown kind {kind!r} (kinds: {', '.join(KINDS)})")
+        if kind not in kinds:
+            raise UsageError(f"{option}: unknown kind {kind!r} (kinds: {', '.join(kinds)})")
         try:
             value = float(weight) if weight else 1.0
         except ValueError:
             raise UsageError(
-                f"--blur: the weight of {kind} must be a number, got {weight!r}"
+                f"{option}: the weight of {kind} must be a number, got {weight!r}"
             ) from None
         if value <= 0:
-            raise UsageError(f"--blur: the weight of {kind} must be > 0, got {weight!r}")
-        weights.append((kind, value))
-    if not weights or len({k for k, _ in weights}) != len(weights):
-        raise UsageError(f"--blur must name each kind once, got {text!r}")
-    return tuple(weights)
+            raise UsageError(f"{option}: the weight of {kind} must be > 0, got {weight!r}")
+        found.append((kind, value))
+    if not found or len({k for k, _ in found}) != len(found):
+        raise UsageError(f"{option} must name each kind once, got {text!r}")
+    return tuple(found)
 
 
 def _kind_ranges(opts: Given) -> KindRanges:
     ranges = KindRanges(
-        weights=_weights(opts.blur),
+        weights=weights(opts.blur),
         **{name: _parameter(p, getattr(opts, name)) for name, p in PARAMETERS.items()},
     )
+    objects = getattr(opts, "object_blur", None)
     drawn = {kind for kind, _ in ranges.weights}
+    drawn |= {k for k, _ in weights(objects, "--object_blur", OBJECT_KINDS)} if objects else set()
     for name, kind in _KIND_OPTIONS.items():
         if getattr(opts, name) is not None and kind not in drawn:
-            raise UsageError(f"--{name} is a parameter of {kind} blur, which --blur "
-                             f"({opts.blur or 'gaussian'}) does not draw")  # fmt: skip
+            frame = f"--blur ({opts.blur or 'gaussian'})"
+            raise UsageError(f"--{name} is a parameter of {kind} blur, which " + (
+                f"neither {frame} nor --object_blur ({objects}) draws" if objects else
+                f"{frame} does not draw"))  # fmt: skip
     return ranges
 
 
@@ -181,3 +190,23 @@ def _ladder(opts: Given) -> tuple[BlurSpec, int]:
             "(--copies is the ladder's length; leave it out)"
         )
     return BlurSpec(sigmas=sigmas), len(sigmas)
+
+
+def object_blur(opts: Given) -> tuple[tuple[tuple[str, float], ...], float]:
+    """--object_blur KIND[=WEIGHT],... and --object_probability: the kinds each labelled
+    object draws from (() when objects are not blurred) and the share of objects that move.
+    The kinds' ranges are the run's own kind options."""
+    given = getattr(opts, "object_blur", None)
+    probability = getattr(opts, "object_probability", None)
+    if given is None:
+        if probability is not None:
+            raise UsageError("--object_probability is for --object_blur, which is not given")
+        return (), 1.0
+    if opts.sigmas is not None or opts.corruption is not None:
+        ladder = "--sigmas" if opts.sigmas is not None else "--corruption"
+        raise UsageError(f"--object_blur cannot be combined with {ladder}: a ladder blurs "
+                         "whole frames at fixed levels")  # fmt: skip
+    probability = 1.0 if probability is None else float(probability)
+    if not 0.0 <= probability <= 1.0:
+        raise UsageError(f"--object_probability must lie in [0, 1], got {probability}")
+    return weights(given, "--object_blur", OBJECT_KINDS), probability

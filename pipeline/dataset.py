@@ -86,8 +86,10 @@ def _yolo(root: str) -> Layout:
         try:
             text = storage.read_bytes(root + yaml_key).decode("utf-8")
             dirs = yolo.yaml_split_dirs(text)
+            keypoints = "kpt_shape" in yolo.load_yaml(text)
         except (LabelError, UnicodeDecodeError) as error:
             raise UsageError(f"{root}{yaml_key}: {error}") from error
+        layout = dataclasses.replace(layout, keypoints=keypoints)
         for paths in dirs.values():
             for path in paths:
                 split = classify(path.rstrip("/") + "/x.jpg", layout).split
@@ -146,4 +148,13 @@ def detect(config: RunConfig, probe: bool = True) -> Layout:
                 f"the dataset's splits are {', '.join(layout.splits)}; none is a training "
                 "split: name the ones to augment with --splits"
             )
+    if config.job.objects and layout.kind not in LABELLED:
+        where = "a plain folder of images" if layout.kind == "images" else f"a {layout.kind}"
+        raise UsageError(
+            f"--object_blur blurs the objects a dataset labels, and --input {config.input} is "
+            f"{where} (no labels); give a COCO, YOLO or Pascal VOC dataset's root (--dataset)"
+        )
     return dataclasses.replace(layout, augmented=augmented)
+
+
+LABELLED = ("coco", "yolo", "voc")  # the layouts whose labels give objects (--object_blur)

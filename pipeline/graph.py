@@ -9,7 +9,13 @@ from dataclasses import dataclass
 import apache_beam as beam
 
 from blur_augment.pipeline.options import RunConfig
-from blur_augment.pipeline.schema import ERROR_SCHEMA, LOG_SCHEMA, MARKER, with_run_metadata
+from blur_augment.pipeline.schema import (
+    ERROR_SCHEMA,
+    LOG_SCHEMA,
+    MARKER,
+    OBJECT_SCHEMA,
+    with_run_metadata,
+)
 from blur_augment.pipeline.usage import package_version
 from blur_augment.transforms import keys
 from blur_augment.transforms.beam.graph import BlurDataset
@@ -41,10 +47,13 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> BlurOutputs:
     metadata = run_metadata(config)
     rows, errors = outputs["rows"], outputs["errors"]
     shards = {}
-    for label, pcoll, directory, schema in (
+    tables = [
         ("WriteLog", rows, config.log, LOG_SCHEMA),
         ("WriteErrors", errors, config.errors, ERROR_SCHEMA),
-    ):
+    ]
+    if config.objects_log:
+        tables.append(("WriteObjects", outputs["objects"], config.objects_log, OBJECT_SCHEMA))
+    for label, pcoll, directory, schema in tables:
         shards[label] = pcoll | label >> beam.io.WriteToParquet(
             keys.join(directory, "part"),
             schema=with_run_metadata(schema, metadata),
@@ -61,6 +70,9 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> BlurOutputs:
             WriteMarker(keys.join(config.log, MARKER)),
             log_shards=beam.pvalue.AsList(shards["WriteLog"]),
             error_shards=beam.pvalue.AsList(shards["WriteErrors"]),
+            object_shards=beam.pvalue.AsList(
+                shards.get("WriteObjects") or pipeline | "NoObjects" >> beam.Create([])
+            ),
             dataset_files=beam.pvalue.AsList(outputs["files"]),
             log_rows=beam.pvalue.AsSingleton(rows | "CountRows" >> beam.combiners.Count.Globally()),
             error_rows=beam.pvalue.AsSingleton(

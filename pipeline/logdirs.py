@@ -31,20 +31,22 @@ def prepare_log_dirs(config: RunConfig) -> None:
     run_file = keys.join(config.log, RUN_FILE)
     if config.resume:
         check_resumable(config, run_file)
+    directories = {"--log": config.log, "--errors": config.errors}
+    if config.objects_log:
+        directories["--objects_log"] = config.objects_log
     old = {
         option: storage.list_files(keys.join(directory, SHARD_GLOB))
-        for option, directory in (("--log", config.log), ("--errors", config.errors))
+        for option, directory in directories.items()
     }
     if not (config.overwrite or config.resume):
         for option, shards in old.items():
             if shards:
-                directory = config.log if option == "--log" else config.errors
                 raise UsageError(
-                    f"{option} {directory} already holds {len(shards)} Parquet shard(s) from "
-                    "an earlier run; pass --overwrite to replace them"
+                    f"{option} {directories[option]} already holds {len(shards)} Parquet "
+                    "shard(s) from an earlier run; pass --overwrite to replace them"
                 )
     storage.delete_files(storage.list_files(keys.join(config.log, MARKER)))
-    for directory in (config.log, config.errors):  # what a killed run's Parquet sinks left
+    for directory in directories.values():  # what a killed run's Parquet sinks left
         storage.delete_files(storage.list_files(keys.join(directory, "beam-temp-*/*")))
     for shards in old.values():
         if shards:

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
-from blur_augment.pipeline.blur_options import blur_spec, check_blur_method, one_of
-from blur_augment.pipeline.schema import DEFAULT_ERRORS_DIR, DEFAULT_LOG_DIR
+from blur_augment.pipeline.blur_options import blur_spec, check_blur_method, object_blur, one_of
+from blur_augment.pipeline.schema import DEFAULT_ERRORS_DIR, DEFAULT_LOG_DIR, DEFAULT_OBJECTS_DIR
 from blur_augment.pipeline.usage import UsageError, str_to_bool
 from blur_augment.transforms import jpeg_planes, keys
 from blur_augment.transforms.codec import DEFAULT_MAX_PIXELS
@@ -23,6 +23,7 @@ from blur_augment.transforms.manifests import DEFAULT_COLUMN
 from blur_augment.transforms.sampling import (
     BLUR_KINDS,
     CORRUPTIONS,
+    OBJECT_KINDS,
     PARAMETERS,
     BlurSpec,
     spec_parameters,
@@ -116,6 +117,26 @@ class BlurAugmentOptions(PipelineOptions):
             else:
                 group.add_argument(f"--{p.name}", type=p.type, default=None,
                                    help=f"The {p.help} (default {p.default}).")  # fmt: skip
+        group.add_argument(
+            "--object_blur",
+            default=None,
+            help="Blur each labelled object on its own, over a frame blurred as --blur says "
+            "(--blur none: a sharp frame): its kind, or kinds with weights, drawn per object "
+            f"from {', '.join(OBJECT_KINDS)}, with the kind's own ranges (--motion_length, "
+            "...). Needs a COCO, YOLO or Pascal VOC dataset; see docs/scenes.md.",
+        )
+        group.add_argument(
+            "--object_probability",
+            type=float,
+            default=None,
+            help="With --object_blur: the share of objects that move (default 1).",
+        )
+        group.add_argument(
+            "--objects_log",
+            default=None,
+            help="With --object_blur: directory of the Parquet object table, a row per copy "
+            "and object (OUTPUT/_blur_objects).",
+        )
         group.add_argument(
             "--corruption",
             default=None,
@@ -260,6 +281,7 @@ class RunConfig:
     manifest: str | None = None  # --input_manifest: the files to blur, instead of a listing
     no_wait: bool = False  # --no_wait: submit and return
     manifest_column: str = DEFAULT_COLUMN
+    objects_log: str = ""  # --object_blur: where the object table goes ("": no table)
 
     def parameters(self) -> dict[str, object]:
         """The run's parameters as stored in the Parquet metadata of its log."""
@@ -283,6 +305,18 @@ class RunConfig:
             "image_column": job.image_column,
             "max_error_rate": self.max_error_rate,
             "dataset": job.layout.describe(),
+            **self._object_parameters(),
+        }
+
+    def _object_parameters(self) -> dict[str, object]:
+        """--object_blur's parameters (none when objects are not blurred, so that a log of a
+        run without objects records what it always recorded)."""
+        if not self.job.objects:
+            return {}
+        return {
+            "object_blur": [[kind, weight] for kind, weight in self.job.objects],
+            "object_probability": self.job.object_probability,
+            "objects_log": self.objects_log,
         }
 
 
@@ -338,7 +372,11 @@ def resolve(options: PipelineOptions) -> RunConfig:
     _check_encoding(opts)
     _check_limits(opts)
     input_spec, output, log, errors = _locations(opts)
+    objects, object_probability = object_blur(opts)
+    if opts.objects_log and not objects:
+        raise UsageError("--objects_log is for --object_blur, which is not given")
     job = _job(opts, output, spec, copies)
+    job = replace(job, objects=objects, object_probability=object_probability)
     return RunConfig(
         input=input_spec,
         log=log,
@@ -352,7 +390,19 @@ def resolve(options: PipelineOptions) -> RunConfig:
         manifest=_absolute(opts.input_manifest) if opts.input_manifest else None,
         manifest_column=opts.manifest_column,
         no_wait=opts.no_wait,
+        objects_log=_objects_log(opts, input_spec, output) if objects else "",
     )
+
+
+def _objects_log(opts: BlurAugmentOptions, input_spec: str, output: str) -> str:
+    """--objects_log (OUTPUT/_blur_objects), outside the input like the log."""
+    directory = (
+        _absolute(opts.objects_log).rstrip("/") if opts.objects_log
+        else keys.join(output, DEFAULT_OBJECTS_DIR)
+    )  # fmt: skip
+    if keys.is_inside(_resolved(directory), _resolved(keys.input_base(input_spec))):
+        raise UsageError(f"--objects_log {directory} lies inside the input tree")
+    return directory
 
 
 def _check_required(opts: BlurAugmentOptions) -> None:

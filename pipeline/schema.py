@@ -11,13 +11,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from blur_augment.transforms.sampling import BLUR_KINDS
+from blur_augment.transforms.sampling import BLUR_KINDS, OBJECT_COLUMNS, PARAMETERS
 
 METADATA_KEY = b"blur_augment"
 SHARD_GLOB = "*.parquet"  # the shards of a log or error directory
 MARKER = "_SUCCESS"  # written into the log directory when a run has finished
 DEFAULT_LOG_DIR = "_blur_log"  # under --output, unless --log says otherwise
 DEFAULT_ERRORS_DIR = "_blur_errors"  # under --output, unless --errors says otherwise
+DEFAULT_OBJECTS_DIR = "_blur_objects"  # --object_blur: under --output, unless --objects_log
 
 _ARROW = {float: pa.float64(), int: pa.int32()}  # a kind parameter's column type
 
@@ -74,8 +75,38 @@ LOG_SCHEMA = pa.schema(
         *_kind_columns(added="0.5"),
         ("corruption", pa.string()),
         ("severity", pa.int32()),
-        # Added in 0.6: camera shake's path length (see docs/scenes.md).
+        # Added in 0.6: camera shake's path length, and how many of the copy's labelled
+        # objects --object_blur blurred, each its own way (their rows: the object table).
         *_kind_columns(added="0.6"),
+        ("objects_blurred", pa.int32()),
+    ]
+)
+
+# --object_blur's table (OUTPUT/_blur_objects): a row per copy and labelled object, in the
+# order of the source's annotations. `annotation_id` is the copy's annotation in the output
+# COCO JSON (null for YOLO and VOC, which have no ids); the box is in pixels (x, y, width,
+# height); `mask` says where its support came from (mask, polygon, box); the blur columns are
+# the log's, for the object's own draw ("none" and zeros when it was left sharp).
+OBJECT_SCHEMA = pa.schema(
+    [
+        ("key", pa.string()),
+        ("copy_index", pa.int32()),
+        ("output_uri", pa.string()),
+        ("object_index", pa.int32()),
+        ("annotation_id", pa.int64()),
+        ("source_annotation_id", pa.int64()),
+        ("category", pa.string()),
+        ("box_x", pa.float64()),
+        ("box_y", pa.float64()),
+        ("box_width", pa.float64()),
+        ("box_height", pa.float64()),
+        ("mask", pa.string()),
+        ("applied", pa.bool_()),
+        ("blur_kind", pa.string()),
+        *[
+            (name, _ARROW[PARAMETERS[name].type] if name in PARAMETERS else pa.float64())
+            for name in OBJECT_COLUMNS
+        ],
     ]
 )
 

@@ -5,24 +5,25 @@ copy's log row. Pure: bytes in, bytes and rows out."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from blur_augment.transforms import codec, imaging, jpeg_planes
+from blur_augment.transforms import codec, imaging, jpeg_planes, objects
 from blur_augment.transforms.blur import kernel_for, method_factor, method_name
 from blur_augment.transforms.errors import StageError, failing_as
 from blur_augment.transforms.job import BlurJob
 from blur_augment.transforms.sampling import BlurParams
 
 
-def decode_path(job: BlurJob, draws: Iterable[BlurParams]) -> str:
+def decode_path(job: BlurJob, draws: Iterable[BlurParams], objects_move: bool = False) -> str:
     """--codec_path, unless a copy of this image gets a blur that cannot work on JPEG planes
-    (glass blur, a benchmark corruption): then the image is decoded to pixels, once for all
-    its copies."""
-    if job.codec_path == "pixels":
-        return job.codec_path
+    (glass blur, a benchmark corruption) or an object of it moves (objects are composited on
+    pixels): then the image is decoded to pixels, once for all its copies."""
+    if job.codec_path == "pixels" or objects_move:
+        return "pixels"
     for params in draws:
         if not params.identity and not imaging.takes_planes_for(params):
             return "pixels"
@@ -43,14 +44,22 @@ def copy_with(
     decoded: imaging.Decoded,
     params: BlurParams,
     out_format: str,
+    moving: Sequence[tuple[objects.Support, BlurParams]] = (),
 ) -> bytes:
-    """A copy's bytes from its blur's parameters, or the source's own bytes when the pixels
-    would not change (no generation loss): what ImageCopies makes from the sampler's draw, and
-    what `verify --recompute` makes again from the log's."""
-    if unchanged(params, decoded.dtype) and out_format == decoded.format:
+    """A copy's bytes from its blur's parameters (the frame's, then each moving object's over
+    it), or the source's own bytes when the pixels would not change (no generation loss):
+    what ImageCopies makes from the sampler's draws, and what `verify --recompute` makes again
+    from the log's."""
+    still = unchanged(params, decoded.dtype)
+    if still and not moving and out_format == decoded.format:
         return source
     with failing_as("blur"):
-        blurred = imaging.blur_with(decoded, params, job.blur_method)
+        blurred = decoded if still else imaging.blur_with(decoded, params, job.blur_method)
+        if moving:
+            assert isinstance(blurred, codec.Decoded)  # objects move on pixels (decode_path)
+            supports, draws = zip(*moving, strict=True)
+            pixels, _ = objects.composite(blurred.pixels, supports, draws)
+            blurred = dataclasses.replace(blurred, pixels=pixels)
     with failing_as("encode"):
         return imaging.encode(blurred, out_format, job.jpeg_quality)
 
@@ -68,6 +77,11 @@ class ImageCopies:
     properties: codec.Properties | None
     draws: dict[int, BlurParams]  # each copy's blur, drawn once
     failure: StageError | None = None
+    scene: Scene | None = None  # its labelled objects (--object_blur), at the image's size
+
+    def moving(self, copy_index: int) -> list[tuple[objects.Support, BlurParams]]:
+        """The objects copy `copy_index` blurs, each with its draw, in the labels' order."""
+        return self.scene.moving(copy_index) if self.scene is not None else []
 
     @property
     def planar(self) -> bool:
@@ -81,7 +95,7 @@ class ImageCopies:
         if self.failure is not None or self.decoded is None:
             raise self.failure or StageError("decode", codec.ImageError("not decoded"))
         return copy_with(self.job, self.source, self.decoded, self.draws[copy_index],
-                         self.out_format)  # fmt: skip
+                         self.out_format, self.moving(copy_index))  # fmt: skip
 
     def each(self, copy_indices: Iterable[int]) -> Iterator[tuple[int, bytes | StageError]]:
         """Each copy index with the copy's bytes or the StageError that stopped it."""
@@ -98,13 +112,19 @@ def make_copies(
     source: bytes | None,
     out_format: str | None = None,
     draws: dict[int, BlurParams] | None = None,
+    labels: objects.Labels | None = None,
 ) -> ImageCopies:
     """The copies of the image `key` whose bytes are `source`, written in `out_format` (the
     format its name says; None: the bytes' own), with the blurs its plan drew (`draws`; None:
-    drawn here, once, for every copy of the job). A failed decode is kept, not raised: every
-    copy then fails with it."""
+    drawn here, once, for every copy of the job) and, under --object_blur, its `labels`'
+    objects blurred each with its own draw. A failed decode is kept, not raised: every copy
+    then fails with it."""
     draws = job.draws(key) if draws is None else draws
     try:
+        with failing_as("labels"):
+            count = labels.count if labels is not None and job.objects else 0
+        object_draws = {c: job.object_draws(key, c, count) for c in draws}
+        objects_move = any(p.applied for each in object_draws.values() for p in each)
         with failing_as("decode"):
             if source is None:
                 raise codec.ImageError("no image in this row (the image cell is null)")
@@ -113,11 +133,39 @@ def make_copies(
                     f"the image is {len(source):,} bytes, over --max_bytes={job.max_bytes:,}"
                 )
             out_format = out_format or codec.probe(source).format
-            path = decode_path(job, draws.values())
+            path = decode_path(job, draws.values(), objects_move)
             decoded = imaging.decode(source, out_format, path, job.max_pixels)
+        props = codec.properties(decoded)
+        with failing_as("labels"):
+            scene = Scene.of(labels, props, object_draws) if labels and count else None
     except StageError as error:
         return ImageCopies(job, key, source or b"", out_format or "", None, None, draws, error)
-    return ImageCopies(job, key, source, out_format, decoded, codec.properties(decoded), draws)
+    return ImageCopies(job, key, source, out_format, decoded, props, draws, scene=scene)
+
+
+@dataclass(frozen=True)
+class Scene:
+    """An image's labelled objects at its size: each one's support, and each copy's draws."""
+
+    found: tuple[objects.SceneObject, ...]
+    supports: tuple[objects.Support, ...]
+    draws: dict[int, list[BlurParams]]  # copy index -> each object's draw
+
+    @classmethod
+    def of(cls, labels: objects.Labels, props: codec.Properties,
+           draws: dict[int, list[BlurParams]]) -> Scene:  # fmt: skip
+        width, height = props.width, props.height
+        found = tuple(labels.objects(width, height))
+        return cls(found, tuple(objects.support(o, width, height) for o in found), draws)
+
+    def moving(self, copy_index: int) -> list[tuple[objects.Support, BlurParams]]:
+        """The objects copy `copy_index` blurs, with their draws, in the labels' order."""
+        pairs = zip(self.supports, self.draws[copy_index], strict=True)
+        return [(s, p) for s, p in pairs if objects.moves(s, p)]
+
+    def rows(self, copy_index: int) -> list[dict[str, Any]]:
+        """The object table's rows of a copy (without its key and output)."""
+        return objects.object_rows(self.found, self.supports, self.draws[copy_index])
 
 
 def log_row(
@@ -132,11 +180,14 @@ def log_row(
     output: bytes,
     labels: list[tuple[str, bytes]],
     image_format: str | None = None,
+    objects_blurred: int = 0,
 ) -> dict[str, Any]:
-    """The log row of a written copy (blurred as `params`, its plan's draw), of a loose image
-    or of an image inside a shard (whose `image_format` its key may not tell), with where its
-    label files went and their hashes."""
+    """The log row of a written copy (blurred as `params`, its plan's draw, and its
+    `objects_blurred` objects each as its own draw), of a loose image or of an image inside a
+    shard (whose `image_format` its key may not tell), with where its label files went and
+    their hashes."""
     width, height, method = blur_description(params, props, job.blur_method)
+    path = "none" if method == "none" and not objects_blurred else props.codec_path
     return {
         "key": key,
         "source_uri": source_uri,
@@ -159,9 +210,10 @@ def log_row(
         "exif_orientation": props.exif_orientation,
         "blur_method": method,
         "label_uris": [uri for uri, _ in labels],
-        "codec_path": "none" if method == "none" else props.codec_path,
+        "codec_path": path,
         "label_sha256": [hashlib.sha256(data).hexdigest() for _, data in labels],
         **params.kind_columns(),
+        "objects_blurred": objects_blurred,
     }
 
 

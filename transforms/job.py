@@ -3,7 +3,7 @@ value decided once at launch. Pure."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from blur_augment.transforms import codec, keys
 from blur_augment.transforms.labels.layout import Layout
@@ -32,6 +32,8 @@ class BlurJob:
     progress_dir: str = ""  # a local run on a terminal: where DoFns leave their counts
     image_column: str = ""  # --image_column of Parquet shards ("": found from their schema)
     max_bytes: int = DEFAULT_MAX_BYTES  # --max_bytes: the largest file read whole
+    objects: tuple[tuple[str, float], ...] = ()  # --object_blur's kinds and weights
+    object_probability: float = 1.0  # --object_probability: the share of objects that move
 
     @property
     def numbered(self) -> bool:
@@ -52,6 +54,22 @@ class BlurJob:
     def draws(self, key: str) -> dict[int, BlurParams]:
         """Every copy's blur, by copy index."""
         return {copy_index: self.draw(key, copy_index) for copy_index in self.copy_indices()}
+
+    @property
+    def object_spec(self) -> BlurSpec:
+        """The distribution each object draws from: --object_blur's kinds and weights, the
+        share of objects that move, and the ranges of the run's own kind options."""
+        return replace(self.spec, probability=self.object_probability, sigmas=(),
+                       corruption="", severities=(),
+                       kinds=replace(self.spec.kinds, weights=self.objects))  # fmt: skip
+
+    def object_draws(self, key: str, copy_index: int, count: int) -> list[BlurParams]:
+        """The blur of each of an image's `count` objects in copy `copy_index`: the sampler's
+        draw for (seed, copy, "KEY:object:INDEX"); an original's objects are never blurred."""
+        if not self.objects or copy_index == ORIGINAL_COPY:
+            return [UNBLURRED] * count
+        spec = self.object_spec
+        return [sample(self.seed, copy_index, f"{key}:object:{i}", spec) for i in range(count)]
 
     def copy_key(self, key: str, copy_index: int) -> str:
         """Where copy `copy_index` of the file at `key` (an image or one of its label files)

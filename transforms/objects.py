@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -25,10 +25,7 @@ import numpy as np
 from blur_augment.transforms.blur import gaussian_taps, kernel_for
 from blur_augment.transforms.imaging import single_kernel
 from blur_augment.transforms.labels import yolo
-from blur_augment.transforms.sampling import BlurParams, BlurSpec, sample
-
-# The kinds an object can take: those that are one convolution (so that blur(F*M) is defined).
-OBJECT_KINDS = ("motion", "gaussian", "defocus", "shake")
+from blur_augment.transforms.sampling import OBJECT_COLUMNS, OBJECT_KINDS, BlurParams
 
 
 @dataclass(frozen=True)
@@ -120,57 +117,71 @@ def rle_runs(counts: str) -> list[int]:
     return runs
 
 
-def mask(obj: SceneObject, width: int, height: int) -> np.ndarray:
-    """The object's support as a uint8 0/1 array of the image's size."""
-    support = np.zeros((height, width), np.uint8)
+@dataclass(frozen=True)
+class Support:
+    """An object's support cropped to its bounds: a uint8 0/1 array whose top-left pixel is
+    (top, left) in the image, so that an image's many objects cost their own boxes."""
+
+    top: int
+    left: int
+    pixels: np.ndarray
+
+    @property
+    def empty(self) -> bool:
+        return not self.pixels.any()
+
+
+def support(obj: SceneObject, width: int, height: int) -> Support:
+    """The object's support (its RLE, its polygons, else its box), cropped to its bounds."""
     if obj.origin == "mask" and obj.rle_size == (height, width):
         flat = np.repeat(np.arange(len(obj.rle)) % 2, obj.rle).astype(np.uint8)
         flat = np.pad(flat, (0, max(height * width - flat.size, 0)))[: height * width]
-        return np.ascontiguousarray(flat.reshape(width, height).T)
+        return _cropped(np.ascontiguousarray(flat.reshape(width, height).T))
     if obj.polygons:
-        return _polygon_mask(obj.polygons, width, height)
+        return _polygon_support(obj.polygons, width, height)
     x, y, w, h = obj.box
-    x0, y0 = max(int(np.floor(x)), 0), max(int(np.floor(y)), 0)
-    x1, y1 = min(int(np.ceil(x + w)), width), min(int(np.ceil(y + h)), height)
-    support[y0:y1, x0:x1] = 1
-    return support
+    x0, y0 = min(max(int(np.floor(x)), 0), width), min(max(int(np.floor(y)), 0), height)
+    x1, y1 = max(min(int(np.ceil(x + w)), width), x0), max(min(int(np.ceil(y + h)), height), y0)
+    return Support(y0, x0, np.ones((y1 - y0, x1 - x0), np.uint8))
+
+
+def mask(obj: SceneObject, width: int, height: int) -> np.ndarray:
+    """The object's support as a uint8 0/1 array of the image's size."""
+    full = np.zeros((height, width), np.uint8)
+    found = support(obj, width, height)
+    rows, cols = found.pixels.shape
+    full[found.top : found.top + rows, found.left : found.left + cols] = found.pixels
+    return full
+
+
+def _cropped(full: np.ndarray) -> Support:
+    rows, cols = np.nonzero(full)
+    if not rows.size:
+        return Support(0, 0, np.zeros((0, 0), np.uint8))
+    y0, y1, x0, x1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    return Support(int(y0), int(x0), np.ascontiguousarray(full[y0:y1, x0:x1]))
 
 
 _SUPERSAMPLE = 4  # a polygon is rasterised at 4x4 points a pixel: a pixel is in at half cover
 
 
-def _polygon_mask(polygons: Sequence[Sequence[float]], width: int, height: int) -> np.ndarray:
+def _polygon_support(polygons: Sequence[Sequence[float]], width: int, height: int) -> Support:
     """Pixels at least half covered by the polygons (COCO's pixel (i, j) spans [j, j + 1) x
     [i, i + 1)), rasterised over the polygons' bounds only."""
-    support = np.zeros((height, width), np.uint8)
     points = [np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in polygons]
     every = np.vstack(points)
     x0, y0 = max(int(np.floor(every[:, 0].min())), 0), max(int(np.floor(every[:, 1].min())), 0)
     x1 = min(int(np.ceil(every[:, 0].max())), width)
     y1 = min(int(np.ceil(every[:, 1].max())), height)
     if x1 <= x0 or y1 <= y0:
-        return support
+        return Support(0, 0, np.zeros((0, 0), np.uint8))
     s = _SUPERSAMPLE
     canvas = np.zeros(((y1 - y0) * s, (x1 - x0) * s), np.uint8)
     # a fine sample's centre is an integer in OpenCV's grid: shift by half a fine sample
     outlines = [np.round(((p - (x0, y0)) * s - 0.5) * 16).astype(np.int32) for p in points]
     cv2.fillPoly(canvas, outlines, 255, lineType=cv2.LINE_4, shift=4)
     cover = cv2.resize(canvas, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
-    support[y0:y1, x0:x1] = cover >= 128
-    return support
-
-
-def object_spec(weights: Sequence[tuple[str, float]], probability: float, spec: BlurSpec):
-    """The distribution objects draw from: `--object_blur`'s kinds and weights, the share
-    of objects that move, and the ranges of the run's own kind options."""
-    return replace(spec, probability=probability, sigmas=(), corruption="", severities=(),
-                   kinds=replace(spec.kinds, weights=tuple(weights)))  # fmt: skip
-
-
-def object_draws(seed: int, copy: int, key: str, count: int, spec: BlurSpec) -> list[BlurParams]:
-    """Each object's blur: the sampler's draw for (seed, copy, "KEY:object:INDEX"), so each
-    object's parameters come from the seed, the copy, the key and its index alone."""
-    return [sample(seed, copy, f"{key}:object:{index}", spec) for index in range(count)]
+    return Support(y0, x0, (cover >= 128).astype(np.uint8))
 
 
 def object_kernel(params: BlurParams, dtype: str) -> np.ndarray:
@@ -186,18 +197,18 @@ def object_kernel(params: BlurParams, dtype: str) -> np.ndarray:
 
 
 def composite(
-    pixels: np.ndarray, supports: Sequence[np.ndarray], draws: Sequence[BlurParams]
+    pixels: np.ndarray, supports: Sequence[Support], draws: Sequence[BlurParams]
 ) -> tuple[np.ndarray, int]:
     """The frame with each drawn object blurred over what is behind it, in order; and how
     many were blurred. The input is not changed."""
     work: np.ndarray | None = None
     blurred = 0
-    for support, params in zip(supports, draws, strict=True):
-        if not params.applied or not support.any():
+    for found, params in zip(supports, draws, strict=True):
+        if not moves(found, params):
             continue
         if work is None:
             work = pixels.astype(np.float32)
-        _composite_one(work, support, object_kernel(params, pixels.dtype.name))
+        _composite_one(work, found, object_kernel(params, pixels.dtype.name))
         blurred += 1
     if work is None:
         return pixels, 0
@@ -205,17 +216,74 @@ def composite(
     return np.clip(np.rint(work), 0, top).astype(pixels.dtype), blurred
 
 
-def _composite_one(work: np.ndarray, support: np.ndarray, kernel: np.ndarray) -> None:
+def moves(found: Support, params: BlurParams) -> bool:
+    """Whether an object is blurred: its draw is applied and it covers a pixel."""
+    return params.applied and not found.empty
+
+
+def _composite_one(work: np.ndarray, found: Support, kernel: np.ndarray) -> None:
     """blur(F*M) + (1 - blur(M)) * F over the object's box plus the kernel's reach (and one
     pixel more, so that the crop's reflected border holds no mask)."""
-    rows, cols = np.nonzero(support)
+    rows, cols = found.pixels.shape
     reach_y, reach_x = kernel.shape[0] // 2 + 1, kernel.shape[1] // 2 + 1
-    y0, y1 = max(rows.min() - reach_y, 0), min(rows.max() + reach_y + 1, work.shape[0])
-    x0, x1 = max(cols.min() - reach_x, 0), min(cols.max() + reach_x + 1, work.shape[1])
+    y0, y1 = max(found.top - reach_y, 0), min(found.top + rows + reach_y, work.shape[0])
+    x0, x1 = max(found.left - reach_x, 0), min(found.left + cols + reach_x, work.shape[1])
     frame = work[y0:y1, x0:x1]
-    m = support[y0:y1, x0:x1].astype(np.float32)
+    m = np.zeros((y1 - y0, x1 - x0), np.float32)
+    m[found.top - y0 : found.top - y0 + rows, found.left - x0 : found.left - x0 + cols] = (
+        found.pixels
+    )
     m3 = m if frame.ndim == 2 else m[:, :, None]
     moving = cv2.filter2D(frame * m3, -1, kernel, borderType=cv2.BORDER_REFLECT_101)
     cover = cv2.filter2D(m, -1, kernel, borderType=cv2.BORDER_REFLECT_101)
     cover = cover if frame.ndim == 2 else cover[:, :, None]
     work[y0:y1, x0:x1] = moving.reshape(frame.shape) + (1 - cover) * frame
+
+
+@dataclass(frozen=True)
+class Labels:
+    """An image's own labels, as its sample holds them: its label files (a YOLO .txt, a VOC
+    .xml; mask files are copied, not read: a semantic mask has no objects) and its COCO
+    annotations, in the JSON's order."""
+
+    files: tuple[tuple[str, bytes], ...] = ()
+    annotations: tuple[dict[str, Any], ...] = ()
+    keypoints: bool = False  # YOLO: data.yaml has kpt_shape
+
+    def objects(self, width: int, height: int) -> list[SceneObject]:
+        """The objects, in the order of the source's annotations, at the image's size."""
+        if self.annotations:
+            return from_coco(self.annotations)
+        for key, data in self.files:
+            if key.endswith(".txt"):
+                return from_yolo(data, width, height, self.keypoints)
+            if key.endswith(".xml"):
+                return from_voc(data)
+        return []
+
+    @property
+    def count(self) -> int:
+        """How many objects, before the image's size is known (for their draws)."""
+        return len(self.objects(1, 1))
+
+
+def object_rows(
+    found: Sequence[SceneObject], supports: Sequence[Support], draws: Sequence[BlurParams]
+) -> list[dict[str, Any]]:
+    """The object table's columns an object's labels and draw give (the Beam layer adds the
+    copy's key, index and output, and the output annotation's id)."""
+    rows = []
+    for obj, where, params in zip(found, supports, draws, strict=True):
+        applied = moves(where, params)
+        x, y, w, h = obj.box
+        rows.append({
+            "object_index": obj.index,
+            "source_annotation_id": obj.source_annotation_id,
+            "category": obj.category,
+            "box_x": x, "box_y": y, "box_width": w, "box_height": h,
+            "mask": obj.origin,
+            "applied": applied,
+            "blur_kind": params.kind if applied else "none",
+            **{name: getattr(params, name) for name in OBJECT_COLUMNS},
+        })  # fmt: skip
+    return rows

@@ -22,6 +22,7 @@ from blur_augment.transforms.sampling import UNBLURRED, BlurParams
 
 ENTRY = "entry"  # a member that is a line of an index file (COCO JSON image, VOC list line)
 CLASH = "clash"  # a copy of an image whose output name another input's output takes too
+ANNOTATION = "annotation"  # --object_blur: a COCO annotation of the image (its JSON in `rest`)
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,8 @@ class Member:
     split: str = ""
     index: str = ""
     image_id: int = 0
-    line: int = 0
-    rest: str = ""
+    line: int = 0  # a VOC list line's number; an annotation's ordinal in its image
+    rest: str = ""  # the rest of a VOC list line; an annotation's JSON
     problem: str = ""  # why an entry cannot describe its image, or why a copy clashes
     copy_index: int = 0  # a CLASH: the copy whose name is taken
 
@@ -72,6 +73,7 @@ class ImagePlan:
     problem: LabelError | None  # its index entries cannot describe it (shared id, listed twice)
     unsafe: keys.UnsafeKeyError | None  # its key could write outside --output
     copies: tuple[CopyPlan, ...]
+    annotations: tuple[Member, ...] = ()  # --object_blur: its COCO annotations, in order
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ def plan_sample(job: BlurJob, members: Iterable[Member]) -> SamplePlan:
     images = [m for m in ordered if m.kind == IMAGE]
     files = tuple(m for m in ordered if m.kind in (LABEL, MASK))
     entries = [m for m in ordered if m.kind == ENTRY]
+    annotations = [m for m in ordered if m.kind == ANNOTATION]
     clashes = {(m.key, m.copy_index): m.problem for m in ordered if m.kind == CLASH}
     if not images:
         listed = {(e.index, e.key) for e in entries}
@@ -102,7 +105,11 @@ def plan_sample(job: BlurJob, members: Iterable[Member]) -> SamplePlan:
             f"{len(images)} images ({', '.join(i.key for i in images)}) share the label files "
             f"{', '.join(f.key for f in files)}"
         )
-    planned = [_image_plan(job, image, files, entries, clashes) for image in images]
+    planned = [
+        _image_plan(job, image, files, entries, clashes,
+                    tuple(a for a in annotations if a.key == image.key))
+        for image in images
+    ]  # fmt: skip
     kept = tuple(p for p in planned if p.copies)
     return SamplePlan(kept, files, len(planned) - len(kept), shared)
 
@@ -113,6 +120,7 @@ def _image_plan(
     files: tuple[Member, ...],
     entries: list[Member],
     clashes: dict[tuple[str, int], str],
+    annotations: tuple[Member, ...] = (),
 ) -> ImagePlan:
     own = _own_entries(job, image, entries)
     split = _split(job, image, own)
@@ -136,7 +144,7 @@ def _image_plan(
         unsafe = error
     unlisted = job.layout.kind == "coco" and not own
     return ImagePlan(image, split, augmented, unlisted, _entry_problem(job, image, own), unsafe,
-                     copies)  # fmt: skip
+                     copies, annotations)  # fmt: skip
 
 
 def _own_entries(job: BlurJob, image: Member, entries: list[Member]) -> list[Member]:

@@ -100,6 +100,12 @@ BLUR_KINDS: dict[str, BlurKind] = {
     )
 }  # fmt: skip
 KINDS: tuple[str, ...] = tuple(BLUR_KINDS)
+# The kinds an object can take (--object_blur): those that are one convolution, so that the
+# object's streak blur(F*M) is defined (transforms/objects.py).
+OBJECT_KINDS: tuple[str, ...] = ("motion", "gaussian", "defocus", "shake")
+# An object's blur in the object table: the log's columns of those kinds.
+OBJECT_COLUMNS: tuple[str, ...] = ("sigma_x", "sigma_y", *(
+    p.name for kind in OBJECT_KINDS for p in BLUR_KINDS[kind].parameters))  # fmt: skip
 PARAMETERS: dict[str, Parameter] = {
     p.name: p for kind in BLUR_KINDS.values() for p in kind.parameters
 }  # every kind's parameters, in the log's column order
@@ -136,7 +142,7 @@ class KindRanges:
     """The ranges each kind's parameters are drawn from (uniformly), and the kinds' weights; a
     field per Parameter, its default the descriptor's."""
 
-    weights: tuple[tuple[str, float], ...] = (("gaussian", 1.0),)
+    weights: tuple[tuple[str, float], ...] = (("gaussian", 1.0),)  # (): --blur none
     motion_length: tuple[float, float] = _default("motion_length")
     motion_angle: tuple[float, float] = _default("motion_angle")
     defocus_radius: tuple[float, float] = _default("defocus_radius")
@@ -285,6 +291,8 @@ def sample(seed: int, copy: int, key: str, spec: BlurSpec) -> BlurParams:
     if not u0 < spec.probability:
         return BlurParams(applied=False, sigma_x=0.0, sigma_y=0.0)
     ranges = spec.kinds
+    if not ranges.weights:  # --blur none: the frame stays sharp (objects may still move)
+        return UNBLURRED
     kind = "gaussian" if ranges.gaussian_only else _kind(ranges, u3)
     if kind == "gaussian":
         span = spec.max_sigma - spec.min_sigma
@@ -350,7 +358,7 @@ def spec_from(parameters: dict) -> BlurSpec:
         return p.type(value) if not p.uniform else tuple(p.type(v) for v in value)
 
     ranges = KindRanges(
-        weights=tuple((str(k), float(w)) for k, w in parameters.get("blur") or (("gaussian", 1),)),
+        weights=tuple((str(k), float(w)) for k, w in parameters.get("blur", (("gaussian", 1),))),
         **{name: recorded(p) for name, p in PARAMETERS.items()},
     )
     return BlurSpec(

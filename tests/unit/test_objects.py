@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from blur_augment.transforms import objects
-from blur_augment.transforms.sampling import BlurParams, BlurSpec, KindRanges
+from blur_augment.transforms.job import ORIGINAL_COPY, BlurJob
+from blur_augment.transforms.sampling import BlurParams, BlurSpec, KindRanges, sample
 from tests.support.helpers import textured
 from tests.support.requires import module
 
@@ -71,14 +72,17 @@ def test_objects_from_yolo_and_voc_in_the_order_of_their_labels():
 
 
 def test_each_object_draws_from_seed_copy_key_and_its_index():
-    spec = objects.object_spec([("motion", 1.0)], 0.5, BlurSpec(
-        kinds=KindRanges(motion_length=(5.0, 9.0))))  # fmt: skip
-    draws = objects.object_draws(4, 1, "val/x.jpg", 400, spec)
-    assert draws == objects.object_draws(4, 1, "val/x.jpg", 400, spec)
+    job = BlurJob("/out", BlurSpec(kinds=KindRanges(motion_length=(5.0, 9.0))), seed=4,
+                  copies=3, objects=(("motion", 1.0),), object_probability=0.5)  # fmt: skip
+    draws = job.object_draws("val/x.jpg", 1, 400)
+    assert draws == job.object_draws("val/x.jpg", 1, 400)
+    assert draws[7] == sample(4, 1, "val/x.jpg:object:7", job.object_spec)  # the formula
     moving = [d for d in draws if d.applied]
     assert 150 < len(moving) < 250  # --object_probability 0.5
     assert all(d.kind == "motion" and 5 <= d.motion_length <= 9 for d in moving)
-    assert objects.object_draws(4, 2, "val/x.jpg", 5, spec) != draws[:5]
+    assert job.object_draws("val/x.jpg", 2, 5) != draws[:5]
+    assert not any(d.applied for d in job.object_draws("val/x.jpg", ORIGINAL_COPY, 5))
+    assert job.object_spec.kinds.motion_length == (5.0, 9.0)  # the run's own ranges
 
 
 def _reference(pixels: np.ndarray, support: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -107,7 +111,7 @@ def test_an_object_streaks_over_what_is_behind_it_and_nothing_else_changes(param
     pixels = textured(90, 120, channels, dtype, seed=2)
     support = np.zeros((90, 120), np.uint8)
     support[30:50, 40:75] = 1
-    out, count = objects.composite(pixels, [support], [params])
+    out, count = objects.composite(pixels, [_box(30, 50, 40, 75)], [params])
     kernel = objects.object_kernel(params, dtype)
     expected = _reference(pixels, support, kernel)
     assert count == 1 and out.dtype == pixels.dtype and out.shape == pixels.shape
@@ -119,10 +123,13 @@ def test_an_object_streaks_over_what_is_behind_it_and_nothing_else_changes(param
     assert not np.array_equal(out[30:50, 40:75], pixels[30:50, 40:75])
 
 
+def _box(y0: int, y1: int, x0: int, x1: int) -> objects.Support:
+    return objects.Support(y0, x0, np.ones((y1 - y0, x1 - x0), np.uint8))
+
+
 def test_objects_overlap_in_the_order_of_their_annotations():
     pixels = textured(60, 80, 3, seed=4)
-    first, second = np.zeros((60, 80), np.uint8), np.zeros((60, 80), np.uint8)
-    first[10:40, 10:50], second[20:50, 30:70] = 1, 1
+    first, second = _box(10, 40, 10, 50), _box(20, 50, 30, 70)
     slow = BlurParams(True, 0, 0, "motion", motion_length=5, motion_angle=0)
     fast = BlurParams(True, 0, 0, "motion", motion_length=25, motion_angle=90)
     still = BlurParams(False, 0, 0)

@@ -97,7 +97,7 @@ class _Samples(beam.PTransform):
             | "GroupSamples" >> beam.GroupByKey()
             | "BlurSample"
             >> beam.ParDo(BlurSample(self._job)).with_outputs(
-                BlurSample.ERRORS, BlurSample.LISTINGS, main="rows"
+                BlurSample.ERRORS, BlurSample.LISTINGS, BlurSample.OBJECTS, main="rows"
             )
         )
 
@@ -137,7 +137,10 @@ class BlurDataset(beam.PTransform):
             (index_files | "IndexSeeds" >> beam.Map(_index_seed), blurred[BlurSample.LISTINGS])
             | "ListingsByIndex" >> beam.Flatten()
             | "GroupListings" >> beam.GroupByKey()
-            | "RewriteIndex" >> beam.ParDo(RewriteIndex(job), base=base)
+            | "RewriteIndex"
+            >> beam.ParDo(RewriteIndex(job), base=base).with_outputs(
+                RewriteIndex.ANNOTATION_IDS, main="files"
+            )
         )
         copied = (
             matched[MatchInputs.OTHER_FILES]
@@ -151,5 +154,30 @@ class BlurDataset(beam.PTransform):
         return {
             "rows": (blurred.rows, shards.rows) | "AllRows" >> beam.Flatten(),
             "errors": tuple(errors) | "AllErrors" >> beam.Flatten(),
-            "files": (rewritten, copied) | "DatasetFiles" >> beam.Flatten(),
+            "files": (rewritten.files, copied) | "DatasetFiles" >> beam.Flatten(),
+            "objects": (blurred[BlurSample.OBJECTS], rewritten[RewriteIndex.ANNOTATION_IDS])
+            | "ObjectRows" >> _ObjectRows(),
         }
+
+
+class _ObjectRows(beam.PTransform):
+    """(objects keyed by their COCO annotation's join key or "", annotation ids by the same
+    key) -> object rows, each COCO object with the id its copy's annotation got in the output
+    JSON (assigned when the JSON is written, once every copy is known)."""
+
+    def expand(self, inputs: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:
+        objects, annotation_ids = inputs
+        coco, others = objects | "ByFormat" >> beam.Partition(lambda item, _: int(not item[0]), 2)
+        joined = (
+            {"objects": coco, "ids": annotation_ids}
+            | "JoinAnnotationIds" >> beam.CoGroupByKey()
+            | "WithAnnotationIds" >> beam.FlatMap(_with_annotation_id)
+        )
+        return (joined, others | "Rows" >> beam.Values()) | "AllObjects" >> beam.Flatten()
+
+
+def _with_annotation_id(element: tuple[str, dict[str, list[Any]]]) -> Iterable[dict[str, Any]]:
+    _, joined = element
+    ids = joined["ids"]
+    for row in joined["objects"]:
+        yield {**row, "annotation_id": ids[0] if ids else None}

@@ -7,6 +7,7 @@ is an error row of its own."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,7 @@ from blur_augment.transforms.job import ORIGINAL_COPY, BlurJob
 from blur_augment.transforms.labels import coco, voc, yolo
 from blur_augment.transforms.labels.errors import LabelError
 from blur_augment.transforms.labels.layout import classify, stem_key, voc_list_split
-from blur_augment.transforms.plan import ENTRY, Member
+from blur_augment.transforms.plan import ANNOTATION, ENTRY, Member
 
 
 class ReadIndex(beam.DoFn):
@@ -44,6 +45,7 @@ class ReadIndex(beam.DoFn):
                     entries = list(coco.image_entries(stream, index.key))
                 except LabelError as error:  # not JSON, or nested too deep: no dataset
                     raise LabelError(f"{index.path}: {error}") from None
+            named: dict[int, str] = {}  # image id -> image key
             for entry in entries:
                 if isinstance(entry, LabelError):  # an entry that names no image
                     yield TaggedOutput(
@@ -52,10 +54,14 @@ class ReadIndex(beam.DoFn):
                     )
                     continue
                 image_key = coco_index.image_dir + entry.file_name
+                if entry.image_id is not None and not entry.problem:
+                    named[entry.image_id] = image_key
                 yield stem_key(image_key), Member(
                     ENTRY, image_key, index=index.key, image_id=entry.image_id or 0,
                     split=coco_index.split, problem=entry.problem,
                 )  # fmt: skip
+            if self._job.objects:
+                yield from _annotation_members(index, named)
         elif index.key in layout.lists:
             data = storage.read_bytes(index.path, self._job.max_bytes)
             text = data.decode("utf-8", errors="replace")
@@ -65,23 +71,53 @@ class ReadIndex(beam.DoFn):
                 yield image, entry  # a VOCdevkit sample is the image id
 
 
+def annotation_join_key(index_key: str, image_id: int, copy_index: int, ordinal: int) -> str:
+    """What joins an object's row to its copy's annotation id in an output COCO JSON."""
+    return f"{index_key}\0{image_id}\0{copy_index}\0{ordinal}"
+
+
+def _annotation_members(index: Member, named: dict[int, str]) -> Iterator[tuple[str, Member]]:
+    """--object_blur: each annotation of a listed image, keyed by the image's sample, with its
+    ordinal in the image (a second streaming pass over the JSON)."""
+    with storage.open_read(index.path) as stream:
+        for image_id, ordinal, annotation in coco.image_annotations(stream, named):
+            if not coco.is_object(annotation):
+                continue  # a caption, a panoptic image's segments_info: no object to blur
+            image_key = named[image_id]
+            yield stem_key(image_key), Member(
+                ANNOTATION, image_key, index=index.key, image_id=image_id, line=ordinal,
+                rest=json.dumps(annotation),
+            )  # fmt: skip
+
+
 class RewriteIndex(beam.DoFn):
     """Writes each index file of the output once every copy is written: a COCO JSON with an
     entry for every written copy, a VOC list naming them, a data.yaml pointing into the output.
     Input: (index key, [None (the file itself), listings of written copies...])."""
 
+    ANNOTATION_IDS = "annotation_ids"
+
     def __init__(self, job: BlurJob) -> None:
         self._job = job
 
-    def process(self, element: tuple[str, Iterable[Any]], base: str) -> Iterator[DatasetFile]:
+    def process(
+        self, element: tuple[str, Iterable[Any]], base: str
+    ) -> Iterator[DatasetFile | TaggedOutput]:
         key, payloads = element
         listings = [p for p in payloads if p is not None]
         if listings or self._job.include_originals or key == self._job.layout.yaml:
+            copied: list[tuple[int, int, int, int]] = []
             with stage("write"):  # any failure here stops the run; a full disk says so
-                yield self._rewrite(key, keys.join(base, key), listings)
+                yield self._rewrite(key, keys.join(base, key), listings, copied)
+            for source_id, ordinal, copy_index, new_id in copied:
+                yield TaggedOutput(self.ANNOTATION_IDS,
+                                   (annotation_join_key(key, source_id, copy_index, ordinal),
+                                    new_id))  # fmt: skip
         # else: it lists no copy, and the originals are not wanted
 
-    def _rewrite(self, key: str, source: str, listings: list[Any]) -> DatasetFile:
+    def _rewrite(
+        self, key: str, source: str, listings: list[Any], copied: list[tuple[int, int, int, int]]
+    ) -> DatasetFile:
         job = self._job
         layout = job.layout
         target = keys.join(job.output, key)
@@ -106,9 +142,9 @@ class RewriteIndex(beam.DoFn):
         rename = (lambda name, c: job.copy_key(name, c)) if index.panoptic_dir else None
         with storage.open_atomic(target) as out:
             hashed = storage.Hashed(out)
-            coco.rewrite(
-                lambda: storage.open_read(source), hashed, listings, job.include_originals, rename
-            )
+            heard = (lambda *ids: copied.append(ids)) if job.objects else None
+            coco.rewrite(lambda: storage.open_read(source), hashed, listings,
+                         job.include_originals, rename, heard)  # fmt: skip
         return DatasetFile(target, hashed.size, hashed.sha256)
 
 

@@ -22,7 +22,7 @@ class WriteMarker(beam.DoFn):
 
     def process(
         self, _: None, log_shards: list[str], error_shards: list[str], dataset_files: list[Any],
-        log_rows: int, error_rows: int,
+        log_rows: int, error_rows: int, object_shards: list[str] | None = None,
     ) -> Iterator[str]:  # fmt: skip
         marker = {
             "log_rows": log_rows,
@@ -36,5 +36,7 @@ class WriteMarker(beam.DoFn):
                 for f in sorted(dataset_files, key=lambda f: f.uri)
             },
         }
+        if object_shards:  # added in 0.6: --object_blur's table
+            marker["object_shards"] = sorted(object_shards)
         storage.write_bytes(self._path, json.dumps(marker, indent=1).encode())
         yield self._path

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,13 +21,16 @@ from apache_beam.pvalue import TaggedOutput
 
 from blur_augment.transforms import codec, imaging, jpeg_planes
 from blur_augment.transforms.beam.counters import COUNTERS
+from blur_augment.transforms.beam.index import annotation_join_key
 from blur_augment.transforms.beam.overlap import Overlap, Where, where_of, windowed
-from blur_augment.transforms.copies import ImageCopies, decode_path, log_row, make_copies
+from blur_augment.transforms.copies import ImageCopies, Scene, decode_path, log_row, make_copies
 from blur_augment.transforms.errors import StageError, error_row
 from blur_augment.transforms.io import progress, storage
 from blur_augment.transforms.io.failures import is_transient, stage
 from blur_augment.transforms.job import BlurJob
 from blur_augment.transforms.labels.errors import LabelError
+from blur_augment.transforms.labels.layout import LABEL
+from blur_augment.transforms.objects import Labels
 from blur_augment.transforms.plan import (
     CopyPlan,
     ImagePlan,
@@ -58,11 +62,13 @@ class Fetched:
 
 @dataclass(frozen=True)
 class Written:
-    """What to yield once a copy's write is done: its row, and what index files list for it."""
+    """What to yield once a copy's write is done: its row, what index files list for it, and
+    (--object_blur) its objects' rows."""
 
     row: dict[str, Any]
     copy: CopyPlan
     source_uri: str
+    objects: tuple[tuple[str, dict[str, Any]], ...] = ()
 
 
 class BlurSample(beam.DoFn):
@@ -71,6 +77,7 @@ class BlurSample(beam.DoFn):
 
     ERRORS = "errors"
     LISTINGS = "listings"
+    OBJECTS = "objects"  # --object_blur: (join key to a COCO annotation id or "", object row)
 
     def __init__(self, job: BlurJob) -> None:
         self._job = job
@@ -124,7 +131,7 @@ class BlurSample(beam.DoFn):
                     failure.cause,
                 ))]  # fmt: skip
             else:
-                outputs = list(self._written(written.row, written.copy))
+                outputs = list(self._written(written.row, written.copy, written.objects))
             yield from windowed(outputs, where)
 
     # -- a reader thread's part --------------------------------------------------------------
@@ -190,7 +197,8 @@ class BlurSample(beam.DoFn):
             resumed = self._resumed(plan, source, fetched)
             draws = {copy.copy_index: copy.params for copy in plan.copies}
             copies = None if resumed else make_copies(
-                self._job, image.key, source, codec.format_for_path(image.key), draws
+                self._job, image.key, source, codec.format_for_path(image.key), draws,
+                self._labels(plan, fetched),
             )  # fmt: skip
             if copies is not None and copies.failure is not None:
                 raise copies.failure
@@ -200,8 +208,8 @@ class BlurSample(beam.DoFn):
             return
         if resumed:
             COUNTERS.resumed_images.inc()
-            for row, copy in zip(resumed, plan.copies, strict=True):
-                yield from self._written(row, copy)
+            for (row, objects), copy in zip(resumed, plan.copies, strict=True):
+                yield from self._written(row, copy, objects)
             return
         assert copies is not None
         if copies.planar:
@@ -229,8 +237,10 @@ class BlurSample(beam.DoFn):
                 if refused is not None:
                     raise refused
                 if self._job.resume and self._already_written(copy):
-                    yield from self._written(self._logged_again(plan, copy, copies.source,
-                                             copies.properties, fetched), copy)  # fmt: skip
+                    row, objects = self._logged_again(
+                        plan, copy, copies.source, copies.properties, fetched, copies.scene
+                    )
+                    yield from self._written(row, copy, objects)  # fmt: skip
                     continue
                 self._start_write(plan, copy, copies, fetched, where)
             except StageError as error:
@@ -245,9 +255,10 @@ class BlurSample(beam.DoFn):
         output = copies.make(copy.copy_index)
         labels = copy_label_files(fetched.plan.files, copy, fetched.contents)
         assert copies.properties is not None
-        row = self._row(plan, copy, len(copies.source), copies.properties, output, labels)
+        row, objects = self._row(plan, copy, len(copies.source), copies.properties, output,
+                                 labels, copies.scene)  # fmt: skip
         self._overlap.write(store_copy, copy.output_uri, output, labels,
-                            payload=Written(row, copy, plan.image.path), where=where,
+                            payload=Written(row, copy, plan.image.path, objects), where=where,
                             size=len(output))  # fmt: skip
 
     def _failed(self, image: Member, copy_index: int, error: StageError) -> TaggedOutput:
@@ -256,12 +267,17 @@ class BlurSample(beam.DoFn):
             self.ERRORS, error_row(image.key, image.path, copy_index, error.stage, error.cause)
         )
 
-    def _written(self, row: dict[str, Any], copy: CopyPlan) -> Iterator[Any]:
-        """A written copy's log row, and what the index files must list for it."""
+    def _written(
+        self, row: dict[str, Any], copy: CopyPlan, objects: Iterable[tuple[str, dict]] = ()
+    ) -> Iterator[Any]:
+        """A written copy's log row, what the index files must list for it, and its objects'
+        rows."""
         COUNTERS.written.inc()
         yield row
         for index_key, listing in copy.listings:
             yield TaggedOutput(self.LISTINGS, (index_key, listing))
+        for item in objects:
+            yield TaggedOutput(self.OBJECTS, item)
 
     def _row(
         self,
@@ -271,15 +287,43 @@ class BlurSample(beam.DoFn):
         props: codec.Properties,
         output: bytes,
         labels: list[tuple[str, bytes]],
-    ) -> dict[str, Any]:
-        """The log row of a copy. Everything but the output's own bytes follows from the
-        sampler, the source's properties and its label files, so a resumed run rebuilds it
-        exactly."""
+        scene: Scene | None,
+    ) -> tuple[dict[str, Any], tuple[tuple[str, dict[str, Any]], ...]]:
+        """The log row of a copy and its objects' rows. Everything but the output's own bytes
+        follows from the sampler, the source's properties and its labels, so a resumed run
+        rebuilds them exactly."""
         image = plan.image
+        blurred = len(scene.moving(copy.copy_index)) if scene is not None else 0
         row = log_row(self._job, image.key, image.path, copy.output_uri, source_bytes, props,
-                      copy.copy_index, copy.params, output, labels)  # fmt: skip
+                      copy.copy_index, copy.params, output, labels,
+                      objects_blurred=blurred)  # fmt: skip
         row["split"] = plan.split
-        return row
+        if scene is None:
+            return row, ()
+        joins = [annotation_join_key(a.index, a.image_id, copy.copy_index, a.line)
+                 for a in plan.annotations] or [""] * len(scene.found)  # fmt: skip
+        made = {"key": image.key, "copy_index": copy.copy_index, "output_uri": copy.output_uri,
+                "annotation_id": None}  # fmt: skip
+        rows = scene.rows(copy.copy_index)
+        return row, tuple((join, {**made, **r}) for join, r in zip(joins, rows, strict=True))
+
+    def _labels(self, plan: ImagePlan, fetched: Fetched) -> Labels | None:
+        """--object_blur: the image's own labels (its label files and COCO annotations)."""
+        if not self._job.objects:
+            return None
+        files = tuple((f.key, fetched.contents[f.key]) for f in fetched.plan.files
+                      if f.kind == LABEL and f.key in fetched.contents)  # fmt: skip
+        annotations = tuple(json.loads(a.rest) for a in plan.annotations)
+        return Labels(files, annotations, self._job.layout.keypoints)
+
+    def _scene(self, plan: ImagePlan, fetched: Fetched, props: codec.Properties) -> Scene | None:
+        """The image's objects and their draws, without its pixels (--resume)."""
+        labels = self._labels(plan, fetched)
+        if labels is None or not labels.count:
+            return None
+        draws = {c.copy_index: self._job.object_draws(plan.image.key, c.copy_index, labels.count)
+                 for c in plan.copies}  # fmt: skip
+        return Scene.of(labels, props, draws)
 
     # -- --resume ----------------------------------------------------------------------------
 
@@ -288,7 +332,9 @@ class BlurSample(beam.DoFn):
         final path is whole)."""
         return all(storage.exists(uri) for uri in (copy.output_uri, *copy.label_uris))
 
-    def _resumed(self, plan: ImagePlan, source: bytes, fetched: Fetched) -> list[dict[str, Any]]:
+    def _resumed(
+        self, plan: ImagePlan, source: bytes, fetched: Fetched
+    ) -> list[tuple[dict[str, Any], tuple]]:
         """The rows of an image whose copies a killed run already wrote, from the sampler, the
         source's properties (its header, for a JPEG) and the outputs' bytes; nothing is
         blurred, encoded or written again. [] when it is to be made (afresh)."""
@@ -299,17 +345,22 @@ class BlurSample(beam.DoFn):
         if not all(self._already_written(copy) for copy in plan.copies):
             return []
         try:
-            props = codec.header_properties(source)
+            header = codec.header_properties(source)
+            props = header
             if props is None:
                 with stage("decode"):
                     props = codec.properties(codec.decode(source, job.max_pixels))
-            elif imaging.takes_planes(
+            with stage("labels"):
+                scene = self._scene(plan, fetched, props)
+            moving = scene is not None and any(scene.moving(c.copy_index) for c in plan.copies)
+            if header is not None and imaging.takes_planes(
                 source,
                 codec.format_for_path(plan.image.key),
-                decode_path(job, [c.params for c in plan.copies]),
+                decode_path(job, [c.params for c in plan.copies], moving),
             ):
                 props = dataclasses.replace(props, codec_path=jpeg_planes.PATH_PLANES)
-            return [self._logged_again(plan, c, source, props, fetched) for c in plan.copies]
+            return [self._logged_again(plan, c, source, props, fetched, scene)
+                    for c in plan.copies]  # fmt: skip
         except StageError:
             return []  # the source changed: make it afresh
 
@@ -320,13 +371,14 @@ class BlurSample(beam.DoFn):
         source: bytes,
         props: codec.Properties | None,
         fetched: Fetched,
-    ) -> dict[str, Any]:
+        scene: Scene | None,
+    ) -> tuple[dict[str, Any], tuple]:
         """--resume: the row of a copy a killed run already wrote, from its bytes."""
         assert props is not None
         with stage("read"):
             output = storage.read_bytes(copy.output_uri, self._job.max_bytes)
         labels = copy_label_files(fetched.plan.files, copy, fetched.contents)
-        return self._row(plan, copy, len(source), props, output, labels)
+        return self._row(plan, copy, len(source), props, output, labels, scene)
 
 
 def store_copy(output_uri: str, output: bytes, labels: list[tuple[str, bytes]]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import posixpath
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -206,6 +206,31 @@ def _image_id_of(annotation: Any) -> int | None:
     return value if usable_id(value) else None
 
 
+def image_annotations(
+    stream: IO[bytes], wanted: Collection[int]
+) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """The annotations of the images `wanted` (by id), streamed: (image id, its ordinal among
+    that image's annotations in the file's order, the annotation). The ordinal is what
+    `rewrite` reports for the annotation's copies (`on_copy`), so the two can be joined."""
+    seen: dict[int, int] = {}
+    try:
+        for annotation in ijson.items(stream, "annotations.item", use_float=True):
+            image_id = _image_id_of(annotation)
+            if image_id is None:
+                continue
+            ordinal = seen.get(image_id, 0)
+            seen[image_id] = ordinal + 1
+            if image_id in wanted:
+                yield image_id, ordinal, annotation
+    except ijson.JSONError as error:
+        raise LabelError(f"COCO JSON is not valid JSON: {error}") from error
+
+
+def is_object(annotation: dict[str, Any]) -> bool:
+    """Whether an annotation outlines an object (a box or a segmentation), unlike a caption."""
+    return bool(annotation.get("bbox")) or bool(annotation.get("segmentation"))
+
+
 def _unique(ids: list[int]) -> set[int]:
     seen: set[int] = set()
     twice: set[int] = set()
@@ -220,12 +245,15 @@ def rewrite(
     copies: list[CopyEntry],
     include_originals: bool,
     rename_mask: Callable[[str, int], str] | None = None,
+    on_copy: Callable[[int, int, int, int], None] | None = None,
 ) -> dict[str, int]:
     """Write the COCO JSON for the output: every original entry (with --include_originals),
     and for each copy an image entry (a new id above the file's largest, its file_name, the
     source's size and fields) and a copy of each of its source's annotations (new ids, the new
     image_id; everything else unchanged). A panoptic annotation's `file_name` (its PNG) becomes
-    `rename_mask(file_name, copy_index)`, the mask copied beside it. Two streaming passes."""
+    `rename_mask(file_name, copy_index)`, the mask copied beside it. `on_copy(source image
+    id, the annotation's ordinal in its image, copy index, new id)` hears of each copied
+    annotation that has an id. Two streaming passes."""
     with open_source() as stream:
         top, max_annotation_id, has_annotations = _head(stream)
     images = top.pop("images", [])
@@ -245,7 +273,7 @@ def rewrite(
         out.write(b',"annotations":[')
         with open_source() as stream:
             annotations = _annotations(stream, new_ids, include_originals, max_annotation_id,
-                                       rename_mask, counts)  # fmt: skip
+                                       rename_mask, counts, on_copy)  # fmt: skip
             for i, annotation in enumerate(annotations):
                 out.write((b"," if i else b"") + annotation)
         out.write(b"]")
@@ -286,19 +314,28 @@ def _annotations(
     max_annotation_id: int,
     rename_mask: Callable[[str, int], str] | None,
     counts: dict[str, int],
+    on_copy: Callable[[int, int, int, int], None] | None = None,
 ) -> Iterator[bytes]:
     """Each annotation (with --include_originals) followed by its copies, as JSON bytes."""
     next_annotation_id = max_annotation_id
+    ordinals: dict[int, int] = {}
     try:
         for annotation in ijson.items(stream, "annotations.item", use_float=True):
             if include_originals:
                 counts["annotations"] += 1
                 yield _dump(annotation)
-            for image_id, copy_index in new_ids.get(_image_id_of(annotation), ()):
+            source_id = _image_id_of(annotation)
+            if source_id is None:
+                continue
+            ordinal = ordinals.get(source_id, 0)
+            ordinals[source_id] = ordinal + 1
+            for image_id, copy_index in new_ids.get(source_id, ()):
                 copy = {**annotation, "image_id": image_id}
                 if "id" in annotation:
                     next_annotation_id += 1
                     copy["id"] = next_annotation_id
+                    if on_copy is not None:
+                        on_copy(source_id, ordinal, copy_index, next_annotation_id)
                 if rename_mask is not None and isinstance(annotation.get("file_name"), str):
                     copy["file_name"] = rename_mask(annotation["file_name"], copy_index)
                 counts["copied_annotations"] += 1

@@ -52,6 +52,7 @@ class Layout:
     coco: tuple[CocoIndex, ...] = ()
     lists: tuple[str, ...] = ()  # VOC ImageSets list keys
     yaml: str = ""  # YOLO data.yaml key
+    keypoints: bool = False  # YOLO: data.yaml has kpt_shape (a row is a box, then keypoints)
 
     def augments(self, split: str) -> bool:
         """Whether images of `split` get blurred copies ("" is a dataset without splits)."""
