@@ -44,8 +44,12 @@ class LevelResult:
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
-def _coco_eval(gt: dict[str, Any], detections: list[dict[str, Any]], iou_type: str):
-    """faster-coco-eval over one level's images, quietly (it prints as pycocotools does)."""
+def _coco_eval(
+    gt: dict[str, Any], detections: list[dict[str, Any]], iou_type: str,
+    area: tuple[float, float] = AREA_ALL,
+):  # fmt: skip
+    """faster-coco-eval over one level's images, quietly (it prints as pycocotools does), for
+    ground truth whose area lies in `area` (COCO's area range; the rest is ignored)."""
     try:
         from faster_coco_eval import COCO, COCOeval_faster
     except ImportError as error:
@@ -65,6 +69,8 @@ def _coco_eval(gt: dict[str, Any], detections: list[dict[str, Any]], iou_type: s
             found = truth.loadRes(detections) if detections else truth.loadRes([])
         evaluation = COCOeval_faster(truth, found, iou_type)
         evaluation.params.imgIds = sorted(i["id"] for i in gt["images"])
+        evaluation.params.areaRng = [list(map(float, area))]
+        evaluation.params.areaRngLbl = ["all"]
         evaluation.evaluate()
         evaluation.accumulate()
         evaluation.summarize()
@@ -85,19 +91,31 @@ def _per_class(evaluation) -> dict[int, float]:
 
 def evaluate_level(
     gt: dict[str, Any], detections: list[dict[str, Any]], iou_type: str, bootstrap: int,
-    seed: int = 0,
+    seed: int = 0, area: tuple[float, float] = AREA_ALL,
 ) -> LevelResult:  # fmt: skip
     """COCOeval's AP, AP50, AP75 and AR@100 for one level, per-class AP, and 95% intervals
-    from `bootstrap` resamples of its images (0: none)."""
-    evaluation = _coco_eval(gt, detections, iou_type)
-    stats = evaluation.stats
-    metrics = {"AP": stats[0], "AP50": stats[1], "AP75": stats[2], "AR100": stats[8]}
-    result = LevelResult(len(gt["images"]), {k: float(v) for k, v in metrics.items()},
-                         _per_class(evaluation))  # fmt: skip
+    from `bootstrap` resamples of its images (0: none). `area`: COCO's area range, for
+    ground truth whose `area` encodes something else (evaluate --objects: a level)."""
+    evaluation = _coco_eval(gt, detections, iou_type, area)
+    result = LevelResult(len(gt["images"]), _summarized(evaluation), _per_class(evaluation))
     if bootstrap > 0 and gt["images"]:
-        matches = match_level(gt, detections, iou_type)
+        matches = match_level(gt, detections, iou_type, area)
         result.intervals = matches.intervals(bootstrap, seed)
     return result
+
+
+def _summarized(evaluation) -> dict[str, float]:
+    """COCOeval's summarize for the one area range and 100 detections: AP over IoU 0.50:0.95,
+    at 0.50 and 0.75, and AR@100 (-1 where there is no ground truth), from its arrays."""
+    precision = evaluation.eval["precision"][:, :, :, 0, -1]  # [T, R, K]
+    recall = evaluation.eval["recall"][:, :, 0, -1]  # [T, K]
+
+    def mean(values: np.ndarray) -> float:
+        values = values[values > -1]
+        return float(values.mean()) if values.size else -1.0
+
+    return {"AP": mean(precision), "AP50": mean(precision[0]), "AP75": mean(precision[5]),
+            "AR100": mean(recall)}  # fmt: skip
 
 
 # -- COCOeval's matching, kept per detection -------------------------------------------------
@@ -301,11 +319,12 @@ def _by_image_and_category(records: Iterable[dict[str, Any]]) -> dict[tuple[int,
     return grouped
 
 
-def _truth_of(truths: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
+def _truth_of(
+    truths: list[dict[str, Any]], area: tuple[float, float] = AREA_ALL
+) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
     """Ground truth of one (image, category) as COCOeval orders it: not ignored first."""
     # pycocotools replaces a box's `ignore` with its `iscrowd` before it matches
-    ignore = np.array([bool(g.get("iscrowd", 0))
-                       or not AREA_ALL[0] <= g.get("area", 0) <= AREA_ALL[1]
+    ignore = np.array([bool(g.get("iscrowd", 0)) or not area[0] <= g.get("area", 0) <= area[1]
                        for g in truths], bool)  # fmt: skip
     order = np.argsort(ignore, kind="mergesort")
     truths = [truths[i] for i in order]
@@ -323,13 +342,15 @@ def _groups(image: np.ndarray, category: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def match_level(
-    gt: dict[str, Any], detections: list[dict[str, Any]], iou_type: str
-) -> LevelMatches:
-    """COCOeval's matching for every (image, category) of a level (see the module)."""
+    gt: dict[str, Any], detections: list[dict[str, Any]], iou_type: str,
+    area: tuple[float, float] = AREA_ALL,
+) -> LevelMatches:  # fmt: skip
+    """COCOeval's matching for every (image, category) of a level (see the module); the
+    detections' own areas lie inside `area` (none is ignored for its area)."""
     # COCOeval's image order (sorted ids) decides how equal scores of two images are ordered
     index = {image_id: i for i, image_id in enumerate(sorted(i["id"] for i in gt["images"]))}
     truths = {
-        key: _truth_of(boxes)
+        key: _truth_of(boxes, area)
         for key, boxes in _by_image_and_category(
             a for a in gt["annotations"] if a["image_id"] in index
         ).items()

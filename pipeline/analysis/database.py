@@ -25,6 +25,7 @@ from blur_augment.pipeline.schema import (
     ERROR_SCHEMA,
     LOG_SCHEMA,
     METADATA_KEY,
+    OBJECT_SCHEMA,
     SHARD_GLOB,
 )
 from blur_augment.pipeline.usage import UsageError
@@ -84,6 +85,7 @@ class LogDatabase:
     metadata: dict[str, Any]
     errors_dir: str
     has_errors: bool = False
+    has_objects: bool = False  # a run with --object_blur: the view blur_objects
     _schemes: set[str] = field(default_factory=set)
 
     def value(self, sql: str, *parameters: Any) -> Any:
@@ -179,6 +181,14 @@ def open_log(log_dir: str) -> LogDatabase:
             database._register(error_shards)
             _create_view(database, "blur_errors", error_shards, ERROR_SCHEMA)
             database.has_errors = True
+    objects_dir = database.metadata.get("objects_log")
+    if objects_dir:  # --object_blur's table; a run's files moved elsewhere: none
+        with contextlib.suppress(Exception):
+            object_shards = _shards(str(objects_dir))
+            if object_shards:
+                database._register(object_shards)
+                _create_view(database, "blur_objects", object_shards, OBJECT_SCHEMA)
+                database.has_objects = True
     return database
 
 

@@ -31,6 +31,9 @@ from blur_augment.transforms.labels.errors import LabelError
 from blur_augment.transforms.labels.yolo import load_yaml
 
 PREDICTION_COLUMNS = ("image", "category", "x_min", "y_min", "x_max", "y_max", "score")
+# A YOLO or VOC annotation's place among its image's labels: the object table's object_index
+# (a COCO annotation is found there by its id).
+OBJECT_INDEX = "object_index"
 
 
 @dataclass
@@ -230,9 +233,10 @@ def _from_yolo(copies: list[Copy], output: str, dataset: dict[str, Any]) -> Grou
             found = yolo.rows(storage.read_bytes(label))
         except LabelError as error:
             raise UsageError(f"the label file {label} cannot be read: {error}") from None
-        for row in found:
+        for index, row in enumerate(found):
             seen.add(row.cls)
-            annotations.append(_yolo_object(row, keypoints, copy, ids[copy.relative]))
+            annotation = _yolo_object(row, keypoints, copy, ids[copy.relative])
+            annotations.append({**annotation, OBJECT_INDEX: index})
     for i, annotation in enumerate(annotations, start=1):
         annotation["id"] = i
     categories = [{"id": c, "name": names.get(c, str(c))} for c in sorted(set(names) | seen)]
@@ -261,26 +265,26 @@ def _from_voc(copies: list[Copy]) -> GroundTruth:
     width and height in whole pixels); categories numbered from 0 in name order, as
     Ultralytics' VOC.yaml numbers the twenty classes."""
     ids = _numbered(copies)
-    objects: list[tuple[Copy, str, list[float], bool]] = []
+    objects: list[tuple[Copy, str, list[float], bool, int]] = []
     for copy in copies:
         label = next((u for u in copy.label_uris if u.endswith(".xml")), None)
         if label is None:
             continue
         root = ET.fromstring(storage.read_bytes(label))
-        for obj in root.iter("object"):
+        for index, obj in enumerate(root.iter("object")):
             box = obj.find("bndbox")
             if box is None:
                 continue
             x0, y0, x1, y1 = (float(box.findtext(t) or 0) for t in ("xmin", "ymin", "xmax", "ymax"))
             difficult = (obj.findtext("difficult") or "0").strip() == "1"
             box = [x0 - 1, y0 - 1, x1 - x0 + 1, y1 - y0 + 1]
-            objects.append((copy, obj.findtext("name") or "", box, difficult))
-    names = sorted({name for _, name, _, _ in objects})
+            objects.append((copy, obj.findtext("name") or "", box, difficult, index))
+    names = sorted({name for _, name, _, _, _ in objects})
     number = {name: i for i, name in enumerate(names)}
     annotations = [
         {"id": i, "image_id": ids[copy.relative], "category_id": number[name], "bbox": box,
-         "area": box[2] * box[3], "iscrowd": int(difficult)}
-        for i, (copy, name, box, difficult) in enumerate(objects, start=1)
+         "area": box[2] * box[3], "iscrowd": int(difficult), OBJECT_INDEX: index}
+        for i, (copy, name, box, difficult, index) in enumerate(objects, start=1)
     ]  # fmt: skip
     images = [_image(c, ids[c.relative]) for c in copies]
     categories = [{"id": i, "name": name} for name, i in number.items()]

@@ -39,10 +39,13 @@ class LevelRow:
     metrics: dict[str, float]
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     per_class: dict[int, float] = field(default_factory=dict)
+    objects: int | None = None  # evaluate --objects: the ground-truth objects of the level
 
     def as_dict(self) -> dict[str, Any]:
         level = self.level
         row: dict[str, Any] = {"level": level.label, **level.ranges(), "images": self.images}
+        if self.objects is not None:
+            row["objects"] = self.objects
         for name in METRICS:
             row[name] = self.metrics.get(name)
             low, high = self.intervals.get(name, (None, None))
@@ -168,12 +171,20 @@ def evaluate(
 
 def run(
     log_dir: str, predictions_path: str, ground_truth_path: str | None, iou_type: str,
-    bins: int, bootstrap: int, by: str | None = None,
+    bins: int, bootstrap: int, by: str | None = None, objects: bool = False,
 ) -> Any:  # fmt: skip
     """`evaluate`: predicted masks (a folder of PNGs, for a dataset with masks) give mean IoU
-    and pixel accuracy per level, anything else detection AP."""
+    and pixel accuracy per level, anything else detection AP; per level of the copies' blur,
+    or (`objects`) of each object's own."""
     from blur_augment.pipeline.analysis import segmentation
 
+    if objects:
+        from blur_augment.pipeline.analysis.object_levels import evaluate_objects
+
+        if iou_type not in ("bbox", "segm"):
+            raise UsageError(f"--iou_type must be bbox or segm, got {iou_type!r}")
+        return evaluate_objects(log_dir, predictions_path, ground_truth_path, iou_type, bins,
+                                bootstrap, by)  # fmt: skip
     if segmentation.is_mask_folder(predictions_path):
         return segmentation.evaluate_masks(log_dir, predictions_path, bins, by)
     return evaluate(log_dir, predictions_path, ground_truth_path, iou_type, bins, bootstrap, by)
@@ -190,9 +201,12 @@ def _cell(row: LevelRow, name: str) -> str:
 def _text(evaluation: Evaluation, per_class: bool = False) -> str:
     """The table a person reads: a row per level, then mPC, rPC, the worst level and what
     could not be matched."""
-    lines = [f"{'level':<18} {'images':>7}  " + "  ".join(f"{m:<22}" for m in METRICS)]
+    counted = "objects" if evaluation.rows and evaluation.rows[0].objects is not None else ""
+    lines = [f"{'level':<18} {counted or 'images':>7}  "
+             + "  ".join(f"{m:<22}" for m in METRICS)]  # fmt: skip
     for row in _shown(evaluation):
-        lines.append(f"{row.level.label:<18} {row.images:>7}  "
+        number = row.objects if counted else row.images
+        lines.append(f"{row.level.label:<18} {number:>7}  "
                      + "  ".join(f"{_cell(row, m):<22}" for m in METRICS))  # fmt: skip
     mpc, rpc, worst = evaluation.mpc, evaluation.rpc, evaluation.worst
     lines.append("")

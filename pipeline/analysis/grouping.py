@@ -116,7 +116,7 @@ def bounds(metadata: dict[str, Any], by: str | None, bins: int, observed: Observ
     for kind in kinds:
         column = by or KIND_COLUMN[kind]
         low, high = _range(metadata, kind, column, observed, mixed)
-        found += _binned(kind if mixed else None, column, low, high, bins)
+        found += binned(kind if mixed else None, column, low, high, bins)
     return found
 
 
@@ -135,7 +135,7 @@ def _range(metadata: dict[str, Any], kind: str, column: str, observed: Observed,
     return float(low), float(high)
 
 
-def _binned(kind: str | None, column: str, low: float, high: float, bins: int) -> list[Bound]:
+def binned(kind: str | None, column: str, low: float, high: float, bins: int) -> list[Bound]:
     prefix = f"{kind} " if kind else ""
     if column in _INTEGER_COLUMNS and math.floor(high) - math.ceil(low) + 1 <= bins:
         values = range(math.ceil(low), math.floor(high) + 1)

@@ -98,6 +98,31 @@ def dataset_lines(database: LogDatabase) -> list[str]:
     ]
 
 
+def object_lines(database: LogDatabase) -> list[str]:
+    """--object_blur's table: objects, how many moved and how, and each kind's ranges."""
+    if not database.has_objects:
+        if database.metadata.get("objects_log"):
+            return [f"objects: no object table at {database.metadata['objects_log']}"]
+        return []
+    total, moved, images = database.rows(
+        "SELECT count(*), count(*) FILTER (WHERE applied), count(DISTINCT (key, copy_index)) "
+        "FROM blur_objects"
+    )[0]
+    lines = [f"objects: {total} in {images} copies, {moved} blurred "
+             f"({moved / max(total, 1):.1%}) ({database.metadata['objects_log']})"]  # fmt: skip
+    by_kind = database.rows("SELECT blur_kind, count(*) FROM blur_objects WHERE applied "
+                            "GROUP BY blur_kind ORDER BY count(*) DESC, blur_kind")  # fmt: skip
+    for kind, count in by_kind:
+        ranges = [
+            "{} {:.3f}-{:.3f}".format(column, *database.rows(
+                f'SELECT min("{column}"), max("{column}") FROM blur_objects '
+                "WHERE applied AND blur_kind = ?", kind)[0])
+            for column in KIND_PARAMETERS.get(kind, ())
+        ]  # fmt: skip
+        lines.append(f"  {kind} {count}" + (": " + ", ".join(ranges) if ranges else ""))
+    return lines
+
+
 def errors_by_stage(database: LogDatabase) -> list[tuple[str, int]] | None:
     """Error rows per stage, or None when the run has no error table."""
     if not database.has_errors:
@@ -128,6 +153,7 @@ def summary(log_dir: str, plot: str | None = None) -> str:
                 lines.append("histogram of sigma_x (Gaussian-blurred rows):")
                 lines += text_histogram(*sigma_histogram(database, 10))
         lines += dataset_lines(database)
+        lines += object_lines(database)
         stages = errors_by_stage(database)
         if stages is None:
             lines.append(f"errors: no error table at {database.errors_dir}")

@@ -25,6 +25,10 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--bootstrap", type=int, default=100, help="resamples for the 95%% intervals (100; 0: none)"
     )
+    parser.add_argument(
+        "--objects", action="store_true", help="levels of each object's own blur (a run with "
+        "--object_blur): a level's ground truth is its objects, the others are ignored",
+    )  # fmt: skip
     parser.add_argument("--per_class", action="store_true", help="AP per class and level")
     parser.add_argument("--format", choices=TABLE_FORMATS, default="table")
     parser.add_argument("--plot", metavar="PNG", help="write AP against sigma as a chart")
@@ -35,7 +39,7 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
     from blur_augment.pipeline.analysis import evaluate
 
     result = evaluate.run(args.log_dir, args.predictions, args.ground_truth, args.iou_type,
-                          args.bins, args.bootstrap, args.by)  # fmt: skip
+                          args.bins, args.bootstrap, args.by, args.objects)  # fmt: skip
     if args.format == "json":
         print(result.json_text())
     elif args.format == "csv":

@@ -1,4 +1,5 @@
-"""`query`: SQL over the log (blur_log) and the error table (blur_errors)."""
+"""`query`: SQL over the log (blur_log), the error table (blur_errors) and, after a run with
+--object_blur, the object table (blur_objects)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 from blur_augment.pipeline.commands.common import log_dir_argument, write
 from blur_augment.pipeline.usage import OUTPUT_FORMATS, UsageError
 
-HELP = "run SQL over the log (table blur_log) and errors (blur_errors)"
+HELP = "run SQL over the log (table blur_log), errors (blur_errors) and objects (blur_objects)"
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:

@@ -6,6 +6,8 @@ their values exactly (PNG), and the run is refused at launch on a dataset withou
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from blur_augment.transforms.job import BlurJob
 from blur_augment.transforms.sampling import BlurSpec, KindRanges
 from tests.support import datasets
 from tests.support.command import cli
+from tests.support.detector import coco_shapes, detect, image_of
 from tests.support.helpers import textured, write_image
 
 STILL_CAMERA = ("--blur", "none", "--object_blur", "motion", "--motion_length", "6,12")
@@ -184,3 +187,70 @@ def test_object_blur_is_refused_at_launch_in_one_line(tmp_path: Path, capsys, ma
                        "--object_blur", "motion", *args)  # fmt: skip
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "o").exists()
+
+
+# -- evaluate --objects ----------------------------------------------------------------------
+
+
+def _pycocotools_by_level(out: Path, results: list[dict], low: float, high: float,
+                          bins: int) -> dict[str, list[float]]:  # fmt: skip
+    """The reference: pycocotools' COCOeval with areaRng, each object's level (computed here
+    from its motion_length alone) as its area, 0 for the objects left sharp."""
+    coco = pytest.importorskip("pycocotools.coco")
+    cocoeval = pytest.importorskip("pycocotools.cocoeval")
+    gt = json.loads((out / "annotations" / "instances_val2017.json").read_text())
+    level = {}
+    for row in pq.read_table(out / "_blur_objects").to_pylist():
+        step = min(int((row["motion_length"] - low) / (high - low) * bins), bins - 1)
+        level[row["annotation_id"]] = step + 1 if row["applied"] else 0
+    ours = [{**a, "area": float(level[a["id"]])} for a in gt["annotations"]]
+    found: dict[str, list[float]] = {}
+    for number in range(bins + 1):
+        truth = coco.COCO()
+        truth.dataset = {**gt, "annotations": ours}
+        with contextlib.redirect_stdout(io.StringIO()):
+            truth.createIndex()
+            detected = truth.loadRes(results) if results else coco.COCO()
+            for annotation in detected.dataset["annotations"]:
+                annotation["area"] = float(number)  # inside every level (see the docs' rule)
+            detected.createIndex()
+            evaluation = cocoeval.COCOeval(truth, detected, "bbox")
+            evaluation.params.areaRng = [[float(number), float(number)]]
+            evaluation.params.areaRngLbl = ["all"]
+            evaluation.evaluate()
+            evaluation.accumulate()
+            evaluation.summarize()
+        stats = evaluation.stats
+        found["clean" if number == 0 else str(number)] = [stats[0], stats[1], stats[2], stats[8]]
+    return found
+
+
+def test_evaluate_objects_is_cocoeval_with_levels_as_areas(tmp_path: Path, capsys):
+    source = coco_shapes(tmp_path / "shapes", 8)
+    out = tmp_path / "out"
+    run(source, out, "--splits", "val2017", "--blur", "none", "--object_blur", "motion",
+        "--motion_length", "2,30", "--object_probability", "0.7", "--copies", "2")  # fmt: skip
+    capsys.readouterr()
+    results = []
+    ids = {i["file_name"]: i["id"] for i in json.loads(
+        (out / "annotations" / "instances_val2017.json").read_text())["images"]}  # fmt: skip
+    for row in table(out / "_blur_log"):
+        for cls, box, score in detect(image_of(Path(row["output_uri"]))):
+            results.append({"image_id": ids[Path(row["output_uri"]).name],
+                            "category_id": cls + 1, "bbox": box, "score": score})  # fmt: skip
+    predictions = tmp_path / "predictions.json"
+    predictions.write_text(json.dumps(results))
+    code, stdout, err = cli(capsys, "evaluate", str(out / "_blur_log"), "--predictions",
+                            str(predictions), "--objects", "--bins", "3", "--bootstrap", "20",
+                            "--format", "json")  # fmt: skip
+    assert code == 0, err
+    evaluation = json.loads(stdout)
+    reference = _pycocotools_by_level(out, results, 2.0, 30.0, 3)
+    rows = [evaluation["clean"], *evaluation["rows"]]
+    assert [r["level"] for r in rows] == ["clean", "[2, 11.3)", "[11.3, 20.7)", "[20.7, 30]"]
+    for row, number in zip(rows, reference, strict=True):
+        assert row["objects"] > 0 and row["images"] == 16
+        got = [row[m] for m in ("AP", "AP50", "AP75", "AR100")]
+        assert np.allclose(got, reference[number], atol=1e-6), (row["level"], got)
+        assert row["AP_low"] <= row["AP"] <= row["AP_high"]
+    assert 0 < evaluation["rows"][-1]["AP"] < evaluation["clean"]["AP"]  # fast objects: lost
