@@ -171,20 +171,13 @@ def evaluate(
 
 def run(
     log_dir: str, predictions_path: str, ground_truth_path: str | None, iou_type: str,
-    bins: int, bootstrap: int, by: str | None = None, objects: bool = False,
+    bins: int, bootstrap: int, by: str | None = None,
 ) -> Any:  # fmt: skip
     """`evaluate`: predicted masks (a folder of PNGs, for a dataset with masks) give mean IoU
-    and pixel accuracy per level, anything else detection AP; per level of the copies' blur,
-    or (`objects`) of each object's own."""
+    and pixel accuracy per level, anything else detection AP (per level of each object's own
+    blur: object_levels)."""
     from blur_augment.pipeline.analysis import segmentation
 
-    if objects:
-        from blur_augment.pipeline.analysis.object_levels import evaluate_objects
-
-        if iou_type not in ("bbox", "segm"):
-            raise UsageError(f"--iou_type must be bbox or segm, got {iou_type!r}")
-        return evaluate_objects(log_dir, predictions_path, ground_truth_path, iou_type, bins,
-                                bootstrap, by)  # fmt: skip
     if segmentation.is_mask_folder(predictions_path):
         return segmentation.evaluate_masks(log_dir, predictions_path, bins, by)
     return evaluate(log_dir, predictions_path, ground_truth_path, iou_type, bins, bootstrap, by)

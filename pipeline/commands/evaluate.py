@@ -36,10 +36,11 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, rest: list[str]) -> int:
-    from blur_augment.pipeline.analysis import evaluate
+    from blur_augment.pipeline.analysis import evaluate, object_levels
 
-    result = evaluate.run(args.log_dir, args.predictions, args.ground_truth, args.iou_type,
-                          args.bins, args.bootstrap, args.by, args.objects)  # fmt: skip
+    how = object_levels.evaluate_objects if args.objects else evaluate.run
+    result = how(args.log_dir, args.predictions, args.ground_truth, args.iou_type, args.bins,
+                 args.bootstrap, args.by)  # fmt: skip
     if args.format == "json":
         print(result.json_text())
     elif args.format == "csv":

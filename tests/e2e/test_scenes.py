@@ -254,3 +254,16 @@ def test_evaluate_objects_is_cocoeval_with_levels_as_areas(tmp_path: Path, capsy
         assert np.allclose(got, reference[number], atol=1e-6), (row["level"], got)
         assert row["AP_low"] <= row["AP"] <= row["AP_high"]
     assert 0 < evaluation["rows"][-1]["AP"] < evaluation["clean"]["AP"]  # fast objects: lost
+
+
+@pytest.mark.parametrize("layout", ["coco", "yolo", "voc"])
+def test_verify_remakes_the_drones_copies_byte_for_byte(tmp_path: Path, capsys, layout: str):
+    source = getattr(datasets, layout)(tmp_path / layout)
+    out = tmp_path / "out"
+    run(source, out, "--blur", "shake", "--object_blur", "motion=1,shake=1", "--copies", "2")
+    moved = sum(r["objects_blurred"] > 0 for r in table(out / "_blur_log"))
+    assert moved >= 3
+    capsys.readouterr()
+    code, stdout, err = cli(capsys, "verify", str(out / "_blur_log"), "--recompute", "all")
+    assert code == 0, stdout + err
+    assert "6 copies made again from their sources" in stdout

@@ -17,15 +17,16 @@ from typing import Any
 
 import apache_beam as beam
 
-from blur_augment.transforms import codec, imaging, jpeg_planes
+from blur_augment.transforms import codec, imaging, jpeg_planes, keys, objects
 from blur_augment.transforms.beam.counters import VERIFY_COUNTERS
-from blur_augment.transforms.copies import copy_with
+from blur_augment.transforms.copies import Scene, copy_with
 from blur_augment.transforms.errors import StageError
 from blur_augment.transforms.io import storage
 from blur_augment.transforms.io.failures import is_transient
 from blur_augment.transforms.io.items import read_items
 from blur_augment.transforms.job import ORIGINAL_COPY, BlurJob
-from blur_augment.transforms.sampling import BlurParams, sample, spec_from
+from blur_augment.transforms.labels import coco
+from blur_augment.transforms.sampling import BlurParams, BlurSpec, sample, spec_from
 from blur_augment.transforms.shards import split_item_uri
 
 
@@ -113,13 +114,18 @@ class ChangedSize(Exception):
 
 def recompute_job(metadata: dict[str, Any], codec_path: str) -> BlurJob:
     """The job a copy is made again with: the run's encoding parameters from the log's
-    metadata, and the codec path the log says that copy took."""
+    metadata, the codec path the log says that copy took, and (--object_blur) the seed and
+    the distribution its objects drew from."""
     return BlurJob(
         output="",
+        spec=spec_from(metadata) if "min_sigma" in metadata else BlurSpec(),
+        seed=int(metadata.get("seed", 0)),
         jpeg_quality=int(metadata.get("jpeg_quality", 95)),
         max_pixels=int(metadata.get("max_pixels", codec.DEFAULT_MAX_PIXELS)),
         blur_method=str(metadata.get("blur_method", "auto")),
         codec_path=codec_path if codec_path != "none" else "pixels",
+        objects=tuple((str(k), float(w)) for k, w in metadata.get("object_blur") or ()),
+        object_probability=float(metadata.get("object_probability", 1.0)),
     )
 
 
@@ -142,13 +148,33 @@ def drawn_again(row: dict[str, Any], metadata: dict[str, Any]) -> str | None:
     return None
 
 
-def remade(row: dict[str, Any], source: bytes, metadata: dict[str, Any]) -> bytes:
+def remade(
+    row: dict[str, Any], source: bytes, metadata: dict[str, Any],
+    annotations: Iterable[dict[str, Any]] = (),
+) -> bytes:  # fmt: skip
     """Copy `row` made again from its source's bytes and the logged blur alone (glass blur's
-    displacements from the seed the sampler gives that copy)."""
+    displacements from the seed the sampler gives that copy); its objects (--object_blur) from
+    its own labels (its label files, or its `annotations` in the output COCO JSON) and the
+    sampler's draws for them."""
     job = recompute_job(metadata, row["codec_path"])
     out_format = row["format"]
     decoded = imaging.decode(source, out_format, job.codec_path, job.max_pixels)
-    return copy_with(job, source, decoded, BlurParams.from_row(row), out_format)
+    moving: list = []
+    if row.get("objects_blurred"):
+        files = tuple(
+            (uri, storage.read_bytes(uri, job.max_bytes))
+            for uri in row.get("label_uris") or ()
+            if uri.endswith((".txt", ".xml"))
+        )
+        keypoints = bool((metadata.get("dataset") or {}).get("keypoints"))
+        labels = objects.Labels(files, tuple(annotations), keypoints)
+        draws = {row["copy_index"]: job.object_draws(row["key"], row["copy_index"], labels.count)}
+        moving = Scene.of(labels, codec.properties(decoded), draws).moving(row["copy_index"])
+        if len(moving) != row["objects_blurred"]:
+            raise StageError("labels", ValueError(
+                f"its labels give {len(moving)} moving objects, the log says "
+                f"{row['objects_blurred']}"))  # fmt: skip
+    return copy_with(job, source, decoded, BlurParams.from_row(row), out_format, moving)
 
 
 class Recompute(beam.DoFn):
@@ -180,7 +206,7 @@ class Recompute(beam.DoFn):
         if drawn:
             return drawn
         try:
-            data = remade(row, source, self._metadata)
+            data = remade(row, source, self._metadata, row.get(ANNOTATIONS) or ())
         except (StageError, codec.ImageError) as error:
             return f"not reproduced: {name}: {error}"
         if _digest(data) != row["output_sha256"]:
@@ -228,6 +254,10 @@ class VerifyLog(beam.PTransform):
                 | "ChooseCopies" >> beam.combiners.Top.Smallest(self._recompute, key=rank)
                 | "EachChosen" >> beam.FlatMap(lambda chosen_rows: chosen_rows)
             )
+        if (self._metadata.get("dataset") or {}).get("kind") == "coco" and self._metadata.get(
+            "object_blur"
+        ):
+            chosen = chosen | "WithAnnotations" >> _WithAnnotations(self._metadata)
         remade_copies = (
             chosen
             | "BySource" >> beam.Map(lambda row: (container_of(row["source_uri"]), row))
@@ -235,3 +265,66 @@ class VerifyLog(beam.PTransform):
             | "Recompute" >> beam.ParDo(Recompute(self._metadata))
         )
         return (files, remade_copies) | "AllProblems" >> beam.Flatten()
+
+
+ANNOTATIONS = "_annotations"  # a chosen COCO row's annotations in the output JSON (objects)
+
+
+class _WithAnnotations(beam.PTransform):
+    """Chosen log rows -> the same rows, each object-blurred one with its copy's annotations
+    from the output COCO JSONs (streamed once each, keeping only the chosen copies')."""
+
+    def __init__(self, metadata: dict[str, Any]) -> None:
+        super().__init__()
+        self._metadata = metadata
+
+    def expand(self, rows: beam.PCollection) -> beam.PCollection:
+        output = str(self._metadata.get("output", ""))
+        files = [keys.join(output, k) for k in (self._metadata.get("dataset") or {}).get(
+            "index_files", []) if k.endswith(".json")]  # fmt: skip
+        moved = rows | "ObjectsMoved" >> beam.Filter(lambda r: bool(r.get("objects_blurred")))
+        wanted = moved | "Outputs" >> beam.Map(lambda r: r["output_uri"])
+        found = (
+            rows.pipeline
+            | "OutputJsons" >> beam.Create(files)
+            | "CopyAnnotations" >> beam.ParDo(_CopyAnnotations(), wanted=beam.pvalue.AsList(wanted))
+        )
+        return (
+            {"rows": rows | "ByOutput" >> beam.Map(lambda r: (r["output_uri"], r)),
+             "annotations": found}
+            | "JoinAnnotations" >> beam.CoGroupByKey()
+            | "Attach" >> beam.FlatMap(_attached)
+        )  # fmt: skip
+
+
+class _CopyAnnotations(beam.DoFn):
+    """An output COCO JSON -> (output uri, its object annotations in order) of each wanted
+    copy it lists (by file_name: the tail of the copy's path)."""
+
+    def process(self, path: str, wanted: list[str]) -> Iterator[tuple[str, list[dict]]]:
+        if not wanted or not storage.exists(path):
+            return
+        tails = {}
+        for uri in wanted:
+            parts = uri.split("/")
+            for i in range(1, len(parts)):
+                tails.setdefault("/".join(parts[i:]), []).append(uri)
+        with storage.open_read(path) as stream:
+            named = {
+                e.image_id: tails[e.file_name][0]
+                for e in coco.image_entries(stream, path)
+                if not isinstance(e, Exception) and len(tails.get(e.file_name, ())) == 1
+            }
+        found: dict[str, list[dict]] = {}
+        with storage.open_read(path) as stream:
+            for image_id, _, annotation in coco.image_annotations(stream, named):
+                if coco.is_object(annotation):
+                    found.setdefault(named[image_id], []).append(annotation)
+        yield from found.items()
+
+
+def _attached(element: tuple[str, dict[str, list]]) -> Iterator[dict[str, Any]]:
+    _, joined = element
+    annotations = [a for each in joined["annotations"] for a in each]
+    for row in joined["rows"]:
+        yield {**row, ANNOTATIONS: annotations} if annotations else row

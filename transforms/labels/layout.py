@@ -69,6 +69,7 @@ class Layout:
             "splits": list(self.splits),
             "augmented_splits": list(self.augmented) if self.splits else [],
             "index_files": list(self.index_keys()),
+            **({"keypoints": True} if self.keypoints else {}),  # YOLO pose (kpt_shape)
         }
 
 
