@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from blur_augment.pipeline.usage import UsageError
+from blur_augment.transforms.objects import Labels, SceneObject
 from blur_augment.transforms.sampling import BLUR_KINDS, PARAMETERS, BlurParams, corruption_params
 
 
@@ -73,11 +74,14 @@ class Sheet:
 
 def preview_sheet(
     data: bytes, sigmas: list[float] | None = None, tile_width: int = 360, columns: int = 3,
-    sheet: Sheet | None = None,
+    sheet: Sheet | None = None, labels: Labels | None = None,
+    frame: tuple[BlurParams, str] | None = None,
 ) -> bytes:  # fmt: skip
     """A labelled PNG contact sheet of the image blurred at each value of one kind's
     parameter (the Gaussian's sigmas by default), by the pipeline's own blur, shown at a common
-    tile size (blur first, then scale, as the model sees it)."""
+    tile size (blur first, then scale, as the model sees it). With `labels` (--object_blur),
+    each labelled object is blurred at the value over the frame (sharp, or blurred in every tile
+    as `frame` says: its parameters and caption), as a run composites it."""
     import cv2
 
     from blur_augment.transforms import codec
@@ -93,9 +97,16 @@ def preview_sheet(
     scale = min(1.0, tile_width / width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     tiles = []
+    found = labels.objects(width, height) if labels is not None else None
+    behind = _blurred(decoded, frame[0])[0] if frame is not None else decoded.pixels
+    over = f" | frame {frame[1]}" if frame is not None else ""
     for value in sheet.shown():
         params, caption = sheet.params(float(value))
-        pixels, kernel = _blurred(decoded, params)
+        if found is not None:
+            pixels, kernel = _objects_blurred(behind, found, params)
+            caption = f"objects {sheet.kind} {value:g}{over}"
+        else:
+            pixels, kernel = _blurred(decoded, params)
         tile = cv2.resize(displayable(pixels), size, interpolation=cv2.INTER_AREA)
         tiles.append(_captioned(_with_kernel(tile, params), f"{caption}  {kernel}"))
     return codec.encode(_grid(tiles, columns), "png")
@@ -115,6 +126,22 @@ def _blurred(decoded, params: BlurParams) -> tuple[np.ndarray, str]:
     if method in ("layers", "reference"):
         return pixels, method
     return pixels, f"kernel {kernel_width}x{kernel_height}"
+
+
+def _objects_blurred(
+    pixels: np.ndarray, found: list[SceneObject], params: BlurParams
+) -> tuple[np.ndarray, str]:
+    """Each object blurred as `params` over the sharp frame (a shaking object's path from
+    its own seed, as a run draws one per object)."""
+    from blur_augment.transforms import objects
+
+    height, width = pixels.shape[:2]
+    supports = [objects.support(o, width, height) for o in found]
+    draws = [replace(params, field_seed=params.field_seed + o.index) for o in found]
+    if not params.applied:
+        return pixels, f"0/{len(found)} moved"
+    blurred, moved = objects.composite(pixels, supports, draws)
+    return blurred, f"{moved}/{len(found)} moved"
 
 
 def _with_kernel(tile: np.ndarray, params: BlurParams) -> np.ndarray:

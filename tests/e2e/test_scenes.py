@@ -267,3 +267,29 @@ def test_verify_remakes_the_drones_copies_byte_for_byte(tmp_path: Path, capsys, 
     code, stdout, err = cli(capsys, "verify", str(out / "_blur_log"), "--recompute", "all")
     assert code == 0, stdout + err
     assert "6 copies made again from their sources" in stdout
+
+
+def test_preview_streaks_a_dataset_images_objects_and_nothing_else(tmp_path: Path, capsys):
+    source = _png_yolo(tmp_path / "png")
+    image = source / "images" / "train" / "p.png"  # its labels are found by the YOLO rule
+    sheet = tmp_path / "sheet.png"
+    code, _, err = cli(capsys, "preview", str(image), "--object_blur", "motion", "--values",
+                       "0,20", "--motion_angle", "0", "--out", str(sheet))  # fmt: skip
+    assert code == 0, err
+    pixels = cv2.imread(str(image))
+    tiles = cv2.imread(str(sheet))
+    top, gap, band = 4, 4, 28  # the grid's gap and each tile's caption band
+    still = tiles[top + band : top + band + 60, gap : gap + 90]
+    moved = tiles[top + band : top + band + 60, 3 * gap + 90 : 3 * gap + 180]
+    assert np.array_equal(still, pixels)  # value 0: as it is
+    found = objects.from_yolo((source / "labels" / "train" / "p.txt").read_bytes(), 90, 60)
+    near = np.zeros((60, 90), bool)
+    for obj in found:  # a horizontal streak of 20 pixels reaches 11 beyond each side
+        x, y, w, h = obj.box
+        near[max(int(y) - 1, 0) : int(y + h) + 2, max(int(x) - 12, 0) : int(x + w) + 13] = True
+    near[:12, 90 - 70 :] = True  # the kernel's inset, top right
+    assert np.array_equal(moved[~near], pixels[~near])
+    assert not np.array_equal(moved[near], pixels[near])
+    code, _, err = cli(capsys, "preview", str(source / "images" / "train" / "r.png"),
+                       "--object_blur", "motion", "--out", str(sheet))  # fmt: skip
+    assert code == 2 and "no labels found" in err
