@@ -3,6 +3,7 @@ peers, on 1920x1080 JPEGs, one core.
 
     python benchmarks/kinds.py            # a few minutes on 2 cores
     python benchmarks/kinds.py --quick    # one round, two images
+    python benchmarks/kinds.py --scenes   # only the scenes: 10 objects against the whole frame
 
 For each kind (gaussian, motion, defocus, zoom, glass) and each severity 1-5 of ImageNet-C /
 COCO-C, the kind's parameters are the severity's (sigma 1-6, motion length 21-41 at a random
@@ -20,6 +21,11 @@ interleaved in rounds over the same files, median seconds per image:
 - `imagecorruptions`: `corrupt(pixels, severity, NAME)` on pixels decoded beforehand (its
   decode and encode are not counted: the ratios against it are conservative).
 
+Then the scenes: the same JPEGs with 10 labelled objects each, through the sample step's own
+`make_copies`: `--blur none --object_blur motion` and `--blur shake --object_blur motion`
+against `--blur motion` on the whole frame (an object costs the blur of its own box plus the
+kernel's reach, not a full-frame filter).
+
 Results go to stdout and to benchmarks/results/kinds.json. No assertion: people judge the
 figures.
 """
@@ -35,6 +41,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -72,11 +79,13 @@ def kind_params(kind: str, severity: int, angle: float, seed: int) -> BlurParams
                       field_seed=seed)  # fmt: skip
 
 
-def ours(datas: list[bytes], params: list[BlurParams], blur: bool = True) -> None:
+def ours(
+    datas: list[bytes], params: list[BlurParams], blur: bool = True, path: str = "auto"
+) -> None:
     """decode -> blur -> encode, the sample step's functions (no Beam); without `blur`, the
     same decode and encode alone: the floor no blur can go below."""
     for data, p in zip(datas, params, strict=True):
-        path = "pixels" if p.corruption or p.kind == "glass" else "auto"
+        path = "pixels" if p.corruption or p.kind == "glass" else path
         decoded = imaging.decode(data, "jpeg", path)
         blurred = decoded if not blur or unchanged(p, "uint8") else blur_with(decoded, p)
         imaging.encode(blurred, "jpeg")
@@ -162,10 +171,75 @@ def run_kind(kind: str, datas: list[bytes], severities: list[int], rounds: int) 
     ]  # fmt: skip
 
 
+# -- scenes: blur per object (--object_blur) against the whole frame --------------------------
+
+SCENE_OBJECTS = 10
+
+
+def scene_labels(count: int = SCENE_OBJECTS) -> bytes:
+    """A YOLO label file of `count` boxes of 8-12% of the frame's width, spread over it."""
+    rng = np.random.default_rng(3)
+    rows = [
+        f"0 {rng.uniform(0.1, 0.9):.4f} {rng.uniform(0.15, 0.85):.4f} "
+        f"{rng.uniform(0.08, 0.12):.4f} {rng.uniform(0.1, 0.2):.4f}"
+        for _ in range(count)
+    ]
+    return ("\n".join(rows) + "\n").encode()  # fmt: skip
+
+
+def scene_copies(datas: list[bytes], job, labels) -> None:
+    """The sample step's own path: make_copies (decode, the frame's blur, each object's over
+    it) and the copy's bytes (encode)."""
+    from blur_augment.transforms.copies import make_copies
+
+    for i, data in enumerate(datas):
+        copies = make_copies(job, f"scene{i}.jpg", data, "jpeg", None, labels)
+        copies.make(0)
+
+
+def run_scenes(datas: list[bytes], rounds: int) -> list[dict]:
+    """1080p with 10 objects: `--blur none --object_blur motion` (the traffic camera) and
+    `--blur shake --object_blur motion` (the drone) against `--blur motion` on the whole
+    frame, motion lengths 15-35 pixels, the same path the pipeline runs."""
+    from blur_augment.transforms.job import BlurJob
+    from blur_augment.transforms.objects import Labels
+    from blur_augment.transforms.sampling import BlurSpec, KindRanges
+
+    ranges = KindRanges(motion_length=(15.0, 35.0), shake_length=(10.0, 20.0))
+    labels = Labels((("scene.txt", scene_labels()),))
+    jobs = {
+        "whole frame, --blur motion": BlurJob("", BlurSpec(kinds=replace(ranges, weights=(
+            ("motion", 1.0),)))),
+        "10 objects, --blur none": BlurJob("", BlurSpec(kinds=replace(ranges, weights=())),
+                                           objects=(("motion", 1.0),)),
+        "10 objects over --blur shake": BlurJob("", BlurSpec(kinds=replace(ranges, weights=(
+            ("shake", 1.0),))), objects=(("motion", 1.0),)),
+    }  # fmt: skip
+    loops = {name: functools.partial(scene_copies, datas, job, labels)
+             for name, job in jobs.items()}  # fmt: skip
+    # the floor of the objects' path: decode to pixels and encode, nothing blurred
+    still = BlurParams(False, 0.0, 0.0)
+    loops["codecs only (pixels)"] = functools.partial(ours, datas, [still] * len(datas),
+                                                      blur=False, path="pixels")  # fmt: skip
+    for loop in loops.values():
+        loop.func(*(a[:1] if isinstance(a, list) else a for a in loop.args), **loop.keywords)
+    times: dict[str, list[float]] = {name: [] for name in loops}
+    for _ in range(rounds):
+        for name, loop in loops.items():
+            times[name].append(timed(loop))
+    per_image = {name: statistics.median(t) / len(datas) for name, t in times.items()}
+    whole = per_image["whole frame, --blur motion"]
+    return [{"kind": "scenes", "loop": name, "images": len(datas), "seconds_per_image": seconds,
+             "vs_whole_frame_motion": seconds / whole}
+            for name, seconds in per_image.items()]  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="two images, one round")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "kinds.json"))
+    parser.add_argument("--scenes", action="store_true", help="only the scenes (objects)")
+    parser.add_argument("--out", default=None, help="benchmarks/results/kinds.json (with "
+                        "--scenes: scenes.json)")  # fmt: skip
     args = parser.parse_args()
     images, rounds = (2, 1) if args.quick else (5, 3)
     tune_worker_process()
@@ -180,7 +254,7 @@ def main() -> None:
     started = time.perf_counter()
     try:
         print(f"1920x1080 JPEG, one core, severities {severities}, median of {rounds} rounds:")
-        for kind in KINDS:
+        for kind in () if args.scenes else KINDS:
             rows = run_kind(kind, datas, severities, rounds)
             results += rows
             for r in rows:
@@ -189,14 +263,21 @@ def main() -> None:
                     f"x{r['ours_corruption_speedup']:.1f}")  # fmt: skip
                 print(f"{kind:>9} {r['loop']:<18} {1000 * r['seconds_per_image']:9.1f} ms/image"
                       f"{vs}", flush=True)  # fmt: skip
+        for r in run_scenes(datas, rounds):
+            results.append(r)
+            print(f"{'scenes':>9} {r['loop']:<30} {1000 * r['seconds_per_image']:9.1f} "
+                  f"ms/image  x{r['vs_whole_frame_motion']:.2f} of the whole frame's motion",
+                  flush=True)  # fmt: skip
     finally:
         os.sched_setaffinity(0, saved)
     report = {"machine": machine(), "size": list(SIZE), "severities": severities,
               "rounds": rounds, "results": results,
               "total_seconds": time.perf_counter() - started}  # fmt: skip
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=1))
-    print(f"written {args.out} in {report['total_seconds']:.0f} s")
+    out = Path(args.out or ROOT / "benchmarks" / "results" / (
+        "scenes.json" if args.scenes else "kinds.json"))  # fmt: skip
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
+    print(f"written {out} in {report['total_seconds']:.0f} s")
 
 
 if __name__ == "__main__":

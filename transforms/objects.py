@@ -201,19 +201,16 @@ def composite(
 ) -> tuple[np.ndarray, int]:
     """The frame with each drawn object blurred over what is behind it, in order; and how
     many were blurred. The input is not changed."""
-    work: np.ndarray | None = None
+    out: np.ndarray | None = None
     blurred = 0
     for found, params in zip(supports, draws, strict=True):
         if not moves(found, params):
             continue
-        if work is None:
-            work = pixels.astype(np.float32)
-        _composite_one(work, found, object_kernel(params, pixels.dtype.name))
+        if out is None:
+            out = pixels.copy()
+        _composite_one(out, found, object_kernel(params, pixels.dtype.name))
         blurred += 1
-    if work is None:
-        return pixels, 0
-    top = np.iinfo(pixels.dtype).max
-    return np.clip(np.rint(work), 0, top).astype(pixels.dtype), blurred
+    return (pixels, 0) if out is None else (out, blurred)
 
 
 def moves(found: Support, params: BlurParams) -> bool:
@@ -221,23 +218,27 @@ def moves(found: Support, params: BlurParams) -> bool:
     return params.applied and not found.empty
 
 
-def _composite_one(work: np.ndarray, found: Support, kernel: np.ndarray) -> None:
+def _composite_one(out: np.ndarray, found: Support, kernel: np.ndarray) -> None:
     """blur(F*M) + (1 - blur(M)) * F over the object's box plus the kernel's reach (and one
-    pixel more, so that the crop's reflected border holds no mask)."""
+    pixel more, so that the crop's reflected border holds no mask), in float32, rounded back
+    into `out`. F*M and M are filtered together, as the channels of one array."""
     rows, cols = found.pixels.shape
     reach_y, reach_x = kernel.shape[0] // 2 + 1, kernel.shape[1] // 2 + 1
-    y0, y1 = max(found.top - reach_y, 0), min(found.top + rows + reach_y, work.shape[0])
-    x0, x1 = max(found.left - reach_x, 0), min(found.left + cols + reach_x, work.shape[1])
-    frame = work[y0:y1, x0:x1]
-    m = np.zeros((y1 - y0, x1 - x0), np.float32)
-    m[found.top - y0 : found.top - y0 + rows, found.left - x0 : found.left - x0 + cols] = (
-        found.pixels
-    )
-    m3 = m if frame.ndim == 2 else m[:, :, None]
-    moving = cv2.filter2D(frame * m3, -1, kernel, borderType=cv2.BORDER_REFLECT_101)
-    cover = cv2.filter2D(m, -1, kernel, borderType=cv2.BORDER_REFLECT_101)
-    cover = cover if frame.ndim == 2 else cover[:, :, None]
-    work[y0:y1, x0:x1] = moving.reshape(frame.shape) + (1 - cover) * frame
+    y0, y1 = max(found.top - reach_y, 0), min(found.top + rows + reach_y, out.shape[0])
+    x0, x1 = max(found.left - reach_x, 0), min(found.left + cols + reach_x, out.shape[1])
+    frame = out[y0:y1, x0:x1].astype(np.float32)
+    frame = frame if frame.ndim == 3 else frame[:, :, None]
+    channels = frame.shape[2]
+    layers = np.zeros((y1 - y0, x1 - x0, channels + 1), np.float32)
+    top, left = found.top - y0, found.left - x0
+    layers[top : top + rows, left : left + cols, channels] = found.pixels
+    np.multiply(frame, layers[:, :, channels:], out=layers[:, :, :channels])
+    blurred = cv2.filter2D(layers, -1, kernel, borderType=cv2.BORDER_REFLECT_101)
+    blurred = blurred.reshape(layers.shape)
+    result = blurred[:, :, :channels] + (1 - blurred[:, :, channels:]) * frame
+    top_value = np.iinfo(out.dtype).max
+    region = np.clip(np.rint(result), 0, top_value).astype(out.dtype)
+    out[y0:y1, x0:x1] = region if out.ndim == 3 else region[:, :, 0]
 
 
 @dataclass(frozen=True)
