@@ -103,9 +103,10 @@ class _Samples(beam.PTransform):
 
 
 class BlurDataset(beam.PTransform):
-    """--input -> {"rows", "errors", "files"}: the log rows of every written copy, the error
-    rows of every input or copy that failed, and the dataset files written besides the copies
-    (index files, other files)."""
+    """--input -> {"rows", "errors", "files"} (and "objects" under --object_blur): the log rows
+    of every written copy, the error rows of every input or copy that failed, the dataset
+    files written besides the copies (index files, other files), and each copy's objects'
+    rows."""
 
     def __init__(
         self, input_spec: str, job: BlurJob, manifest: str | None = None,
@@ -151,13 +152,17 @@ class BlurDataset(beam.PTransform):
             blurred[BlurSample.ERRORS], shards[BlurShard.ERRORS], entries[ReadIndex.ERRORS],
             *([matched[ManifestInputs.ERRORS]] if self._manifest else []),
         )  # fmt: skip
-        return {
+        outputs = {
             "rows": (blurred.rows, shards.rows) | "AllRows" >> beam.Flatten(),
             "errors": tuple(errors) | "AllErrors" >> beam.Flatten(),
             "files": (rewritten.files, copied) | "DatasetFiles" >> beam.Flatten(),
-            "objects": (blurred[BlurSample.OBJECTS], rewritten[RewriteIndex.ANNOTATION_IDS])
-            | "ObjectRows" >> _ObjectRows(),
         }
+        if job.objects:  # --object_blur: the object table's rows
+            outputs["objects"] = (
+                blurred[BlurSample.OBJECTS],
+                rewritten[RewriteIndex.ANNOTATION_IDS],
+            ) | "ObjectRows" >> _ObjectRows()
+        return outputs
 
 
 class _ObjectRows(beam.PTransform):
