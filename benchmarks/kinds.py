@@ -154,15 +154,21 @@ def loops_for(kind: str, datas: list[bytes], severities: list[int]) -> dict[str,
     return loops
 
 
-def run_kind(kind: str, datas: list[bytes], severities: list[int], rounds: int) -> list[dict]:
-    loops = loops_for(kind, datas, severities)
-    for loop in loops.values():  # warm-up: imports, numba's compilation, first-call caches
+def per_image_medians(loops: dict[str, functools.partial], images: int,
+                      rounds: int) -> dict[str, float]:  # fmt: skip
+    """Each loop's median seconds per image over `rounds` interleaved rounds, after a warm-up
+    on one image (imports, numba's compilation, first-call caches)."""
+    for loop in loops.values():
         loop.func(*(a[:1] if isinstance(a, list) else a for a in loop.args), **loop.keywords)
     times: dict[str, list[float]] = {name: [] for name in loops}
     for _ in range(rounds):
         for name, loop in loops.items():
             times[name].append(timed(loop))
-    per_image = {name: statistics.median(t) / len(datas) for name, t in times.items()}
+    return {name: statistics.median(t) / images for name, t in times.items()}
+
+
+def run_kind(kind: str, datas: list[bytes], severities: list[int], rounds: int) -> list[dict]:
+    per_image = per_image_medians(loops_for(kind, datas, severities), len(datas), rounds)
     kind_s, corruption_s = per_image["ours (kind)"], per_image["ours (corruption)"]
     return [
         {"kind": kind, "loop": name, "images": len(datas), "seconds_per_image": seconds,
@@ -221,13 +227,7 @@ def run_scenes(datas: list[bytes], rounds: int) -> list[dict]:
     still = BlurParams(False, 0.0, 0.0)
     loops["codecs only (pixels)"] = functools.partial(ours, datas, [still] * len(datas),
                                                       blur=False, path="pixels")  # fmt: skip
-    for loop in loops.values():
-        loop.func(*(a[:1] if isinstance(a, list) else a for a in loop.args), **loop.keywords)
-    times: dict[str, list[float]] = {name: [] for name in loops}
-    for _ in range(rounds):
-        for name, loop in loops.items():
-            times[name].append(timed(loop))
-    per_image = {name: statistics.median(t) / len(datas) for name, t in times.items()}
+    per_image = per_image_medians(loops, len(datas), rounds)
     whole = per_image["whole frame, --blur motion"]
     return [{"kind": "scenes", "loop": name, "images": len(datas), "seconds_per_image": seconds,
              "vs_whole_frame_motion": seconds / whole}

@@ -131,6 +131,13 @@ class Evaluation:
         }
 
 
+def check_options(iou_type: str, bootstrap: int) -> None:
+    if iou_type not in ("bbox", "segm"):
+        raise UsageError(f"--iou_type must be bbox or segm, got {iou_type!r}")
+    if bootstrap < 0:
+        raise UsageError(f"--bootstrap must be >= 0, got {bootstrap}")
+
+
 def evaluate(
     log_dir: str,
     predictions_path: str,
@@ -141,10 +148,7 @@ def evaluate(
     by: str | None = None,
 ) -> Evaluation:
     """The evaluation of predictions against the dataset a log describes (see the module)."""
-    if iou_type not in ("bbox", "segm"):
-        raise UsageError(f"--iou_type must be bbox or segm, got {iou_type!r}")
-    if bootstrap < 0:
-        raise UsageError(f"--bootstrap must be >= 0, got {bootstrap}")
+    check_options(iou_type, bootstrap)
     copies, metadata = log_copies(log_dir, by)
     truth = ground_truth(copies, metadata, ground_truth_path)
     evaluated = [c for c in copies if c.relative in truth.id_of]

@@ -25,7 +25,7 @@ import pyarrow as pa
 from blur_augment.pipeline.analysis.cocometrics import METRICS, evaluate_level
 from blur_augment.pipeline.analysis.database import log_database
 from blur_augment.pipeline.analysis.detection import OBJECT_INDEX, ground_truth, predictions
-from blur_augment.pipeline.analysis.evaluate import Evaluation, LevelRow
+from blur_augment.pipeline.analysis.evaluate import Evaluation, LevelRow, check_options
 from blur_augment.pipeline.analysis.grouping import KIND_COLUMN, Bound, binned, bounds
 from blur_augment.pipeline.analysis.levels import CLEAN, Level, log_copies
 from blur_augment.pipeline.schema import OBJECT_SCHEMA
@@ -134,8 +134,7 @@ def evaluate_objects(
     by: str | None = None,
 ) -> Evaluation:
     """The evaluation per level of the objects' own blur (see the module)."""
-    if bootstrap < 0:
-        raise UsageError(f"--bootstrap must be >= 0, got {bootstrap}")
+    check_options(iou_type, bootstrap)
     if bins < 1:
         raise UsageError(f"--bins must be >= 1, got {bins}")
     rows, metadata = object_rows(log_dir, by)
