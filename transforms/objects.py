@@ -3,8 +3,9 @@ support as a mask, each object's draw, and the compositing of a moving object ov
 behind it. Pure: labels and pixels in, pixels out; the sample step wires it.
 
 An object's support is its mask where the dataset has one (COCO polygons and RLE, YOLO segment
-rows), else its box. A moving object's streak runs over what is behind it: with F the frame
-(already blurred when the frame has a kind) and M the object's mask, the object's pixels become
+rows, VOC SegmentationObject PNGs), else its box. A moving object's streak runs over what is
+behind it: with F the frame (already blurred when the frame has a kind) and M the object's
+mask, the object's pixels become
 `blur(F*M) + (1 - blur(M)) * F` (the object blurred by its own kernel, laid over the frame in
 the proportion the blurred mask covers). Objects are composited in the order of the source's
 annotations, each over the result so far, so a later annotation is in front. Only a region of
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import cv2
@@ -94,6 +95,44 @@ def from_voc(data: bytes) -> list[SceneObject]:
         found.append(SceneObject(index, (x0, y0, x1 - x0, y1 - y0), "box",
                                  element.findtext("name") or ""))  # fmt: skip
     return found
+
+
+def is_instance_mask(key: str) -> bool:
+    """A VOC SegmentationObject PNG: object k of the XML is the pixels of index k (1-based)."""
+    return "SegmentationObject/" in key and key.endswith(".png")
+
+
+def with_instance_masks(
+    found: list[SceneObject], png: bytes | None, width: int, height: int
+) -> list[SceneObject]:
+    """VOC objects with their instance masks where the dataset has them (SegmentationObject:
+    a palette PNG whose index k is the XML's k-th object, 255 the void border), as RLE runs;
+    an object the mask does not show keeps its box."""
+    if png is None:
+        return found
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        if image.mode != "P" or image.size != (width, height):
+            return found  # not VOC's indexed mask of this image: the boxes
+        indices = np.asarray(image)
+    column_major = indices.T.reshape(-1)
+    made = []
+    for obj in found:
+        runs = _runs(column_major == obj.index + 1)
+        made.append(replace(obj, origin="mask", rle=runs, rle_size=(height, width))
+                    if len(runs) > 1 else obj)  # fmt: skip
+    return made
+
+
+def _runs(flat: np.ndarray) -> tuple[int, ...]:
+    """A 0/1 array's runs, starting with the zeros (COCO's uncompressed RLE)."""
+    changes = np.flatnonzero(np.diff(flat.astype(np.int8))) + 1
+    edges = np.r_[0, changes, flat.size]
+    runs = np.diff(edges).tolist()
+    return tuple([0, *runs] if flat.size and flat[0] else runs)
 
 
 def rle_runs(counts: str) -> list[int]:
@@ -259,7 +298,8 @@ class Labels:
             if key.endswith(".txt"):
                 return from_yolo(data, width, height, self.keypoints)
             if key.endswith(".xml"):
-                return from_voc(data)
+                instances = next((d for k, d in self.files if is_instance_mask(k)), None)
+                return with_instance_masks(from_voc(data), instances, width, height)
         return []
 
     @property

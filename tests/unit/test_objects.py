@@ -148,3 +148,28 @@ def test_zoom_and_glass_cannot_blur_one_object():
     with pytest.raises(ValueError, match="cannot blur one object"):
         objects.object_kernel(BlurParams(True, 0, 0, "zoom", zoom_factor=1.2), "uint8")
     json.dumps(objects.OBJECT_KINDS)
+
+
+def test_voc_instance_masks_are_the_objects_supports(tmp_path):
+    """VOC's SegmentationObject PNG (palette indices, as Pillow writes VOC's): index k is the
+    XML's k-th object, 255 the void border; an object the mask does not show keeps its box."""
+    from PIL import Image
+
+    indices = np.zeros((30, 40), np.uint8)
+    indices[5:20, 10:25] = 1
+    indices[4, 10:25] = 255  # the border VOC draws round an object
+    image = Image.fromarray(indices, mode="P")
+    image.putpalette([0, 0, 0, 128, 0, 0] + [224, 224, 192] * 254)
+    image.save(tmp_path / "m.png")
+    xml = (b"<annotation>" + b"".join(
+        b"<object><name>" + name + b"</name><bndbox><xmin>11</xmin><ymin>6</ymin>"
+        b"<xmax>25</xmax><ymax>20</ymax></bndbox></object>" for name in (b"cat", b"dog"))
+        + b"</annotation>")  # fmt: skip
+    labels = objects.Labels((("Annotations/a.xml", xml),
+                             ("SegmentationObject/a.png", (tmp_path / "m.png").read_bytes())))
+    cat, dog = labels.objects(40, 30)
+    assert (cat.origin, dog.origin) == ("mask", "box")
+    assert np.array_equal(objects.mask(cat, 40, 30), (indices == 1).astype(np.uint8))
+    assert objects.mask(dog, 40, 30).sum() == 15 * 15
+    wrong_size = objects.Labels(labels.files).objects(41, 30)
+    assert [o.origin for o in wrong_size] == ["box", "box"]

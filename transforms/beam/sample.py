@@ -30,7 +30,7 @@ from blur_augment.transforms.io.failures import is_transient, stage
 from blur_augment.transforms.job import BlurJob
 from blur_augment.transforms.labels.errors import LabelError
 from blur_augment.transforms.labels.layout import LABEL
-from blur_augment.transforms.objects import Labels
+from blur_augment.transforms.objects import Labels, is_instance_mask
 from blur_augment.transforms.plan import (
     CopyPlan,
     ImagePlan,
@@ -312,7 +312,8 @@ class BlurSample(beam.DoFn):
         if not self._job.objects:
             return None
         files = tuple((f.key, fetched.contents[f.key]) for f in fetched.plan.files
-                      if f.kind == LABEL and f.key in fetched.contents)  # fmt: skip
+                      if (f.kind == LABEL or is_instance_mask(f.key))
+                      and f.key in fetched.contents)  # fmt: skip
         annotations = tuple(json.loads(a.rest) for a in plan.annotations)
         return Labels(files, annotations, self._job.layout.keypoints)
 

@@ -164,7 +164,7 @@ def remade(
         files = tuple(
             (uri, storage.read_bytes(uri, job.max_bytes))
             for uri in row.get("label_uris") or ()
-            if uri.endswith((".txt", ".xml"))
+            if uri.endswith((".txt", ".xml")) or objects.is_instance_mask(uri)
         )
         keypoints = bool((metadata.get("dataset") or {}).get("keypoints"))
         labels = objects.Labels(files, tuple(annotations), keypoints)
