@@ -263,7 +263,8 @@ class LevelMatches:
         for _ in range(resamples):
             weights = rng.multinomial(self.images, probabilities).astype(float)
             for name, value in self.metrics(weights).items():
-                draws[name].append(value)
+                if value >= 0:  # -1: the resample holds no ground truth (no metric at all)
+                    draws[name].append(value)
         return {
             name: (float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5)))
             for name, values in draws.items()

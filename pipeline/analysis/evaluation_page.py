@@ -31,11 +31,14 @@ def _row_cells(row: Any) -> str:
 
 def _table(evaluation: Any) -> str:
     worst = evaluation.worst
-    head = "<tr><th>level</th><th>images</th>" + "".join(f"<th>{m}</th>" for m in METRICS) + "</tr>"
     shown = ([evaluation.clean] if evaluation.clean else []) + evaluation.rows
+    objects = bool(shown) and shown[0].objects is not None  # evaluate --objects
+    counted = "objects" if objects else "images"
+    head = f"<tr><th>level</th><th>{counted}</th>" + "".join(
+        f"<th>{m}</th>" for m in METRICS) + "</tr>"  # fmt: skip
     body = "".join(
         f'<tr class="{"worst" if r is worst else ""}"><td>{html.escape(r.level.label)}</td>'
-        f'<td class="n">{r.images}</td>{_row_cells(r)}</tr>'
+        f'<td class="n">{r.objects if objects else r.images}</td>{_row_cells(r)}</tr>'
         for r in shown
     )
     return f"<table>{head}{body}</table>"

@@ -33,7 +33,7 @@ from blur_augment.pipeline.usage import UsageError
 
 OBJECT_NUMERIC = tuple(
     f.name for f in OBJECT_SCHEMA
-    if (pa.types.is_integer(f.type) or pa.types.is_floating(f.type)) and "id" not in f.name
+    if (pa.types.is_integer(f.type) or pa.types.is_floating(f.type)) and not f.name.endswith("_id")
 )  # fmt: skip
 SHARP = 0  # the level number of objects left sharp; level k is k + 1
 UNKNOWN = -1  # ground truth with no object row: ignored in every level

@@ -183,10 +183,13 @@ class _Point:
 
 def evaluation_png(evaluation) -> bytes:
     """AP against each level's parameter, with the intervals and the clean AP."""
-    rows = [_Point(r.level.bound, r.images, r.metrics, r.intervals) for r in evaluation.rows]
+    rows = [_Point(r.level.bound, r.images if r.objects is None else r.objects, r.metrics,
+                   r.intervals) for r in evaluation.rows]  # fmt: skip
     clean = evaluation.clean.metrics["AP"] if evaluation.clean else None
     rpc = evaluation.rpc
-    title = "AP against blur" + (f" (mPC {evaluation.mpc:.3f}, rPC {rpc:.1%})" if rpc else "")
+    objects = bool(evaluation.rows) and evaluation.rows[0].objects is not None
+    title = ("AP against each object's blur (n: objects)" if objects else "AP against blur") + (
+        f" (mPC {evaluation.mpc:.3f}, rPC {rpc:.1%})" if rpc else "")  # fmt: skip
     return _level_chart(rows, "AP", clean, title, intervals=bool(evaluation.bootstrap))
 
 

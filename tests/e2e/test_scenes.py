@@ -254,6 +254,13 @@ def test_evaluate_objects_is_cocoeval_with_levels_as_areas(tmp_path: Path, capsy
         assert np.allclose(got, reference[number], atol=1e-6), (row["level"], got)
         assert row["AP_low"] <= row["AP"] <= row["AP_high"]
     assert 0 < evaluation["rows"][-1]["AP"] < evaluation["clean"]["AP"]  # fast objects: lost
+    page, chart = tmp_path / "objects.html", tmp_path / "objects.png"
+    code, stdout, err = cli(capsys, "evaluate", str(out / "_blur_log"), "--predictions",
+                            str(predictions), "--objects", "--bins", "3", "--bootstrap", "0",
+                            "--html", str(page), "--plot", str(chart))  # fmt: skip
+    assert code == 0, err
+    assert stdout.startswith("level") and "objects" in stdout.splitlines()[0]
+    assert "<th>objects</th>" in page.read_text() and chart.stat().st_size > 1000
 
 
 @pytest.mark.parametrize("layout", ["coco", "yolo", "voc"])

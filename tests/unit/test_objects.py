@@ -165,8 +165,12 @@ def test_voc_instance_masks_are_the_objects_supports(tmp_path):
         b"<object><name>" + name + b"</name><bndbox><xmin>11</xmin><ymin>6</ymin>"
         b"<xmax>25</xmax><ymax>20</ymax></bndbox></object>" for name in (b"cat", b"dog"))
         + b"</annotation>")  # fmt: skip
-    labels = objects.Labels((("Annotations/a.xml", xml),
-                             ("SegmentationObject/a.png", (tmp_path / "m.png").read_bytes())))
+    labels = objects.Labels(
+        (
+            ("Annotations/a.xml", xml),
+            ("SegmentationObject/a.png", (tmp_path / "m.png").read_bytes()),
+        )
+    )
     cat, dog = labels.objects(40, 30)
     assert (cat.origin, dog.origin) == ("mask", "box")
     assert np.array_equal(objects.mask(cat, 40, 30), (indices == 1).astype(np.uint8))
