@@ -172,8 +172,15 @@ class Support:
 
 def support(obj: SceneObject, width: int, height: int) -> Support:
     """The object's support (its RLE, its polygons, else its box), cropped to its bounds."""
-    if obj.origin == "mask" and obj.rle_size == (height, width):
-        flat = np.repeat(np.arange(len(obj.rle)) % 2, obj.rle).astype(np.uint8)
+    runs = np.asarray(obj.rle, np.int64)
+    if (
+        obj.origin == "mask"
+        and obj.rle_size == (height, width)
+        and (
+            runs.size and runs.min() >= 0 and runs.sum() <= height * width  # a bomb is its box
+        )
+    ):
+        flat = np.repeat(np.arange(runs.size, dtype=np.uint8) % 2, runs)
         flat = np.pad(flat, (0, max(height * width - flat.size, 0)))[: height * width]
         return _cropped(np.ascontiguousarray(flat.reshape(width, height).T))
     if obj.polygons:
@@ -207,7 +214,9 @@ _SUPERSAMPLE = 4  # a polygon is rasterised at 4x4 points a pixel: a pixel is in
 def _polygon_support(polygons: Sequence[Sequence[float]], width: int, height: int) -> Support:
     """Pixels at least half covered by the polygons (COCO's pixel (i, j) spans [j, j + 1) x
     [i, i + 1)), rasterised over the polygons' bounds only."""
-    points = [np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in polygons]
+    # outlines far outside the image are clipped to just beyond it (no overflow when scaled)
+    points = [np.clip(np.asarray(p, dtype=np.float64).reshape(-1, 2), -1, (width + 1, height + 1))
+              for p in polygons]  # fmt: skip
     every = np.vstack(points)
     x0, y0 = max(int(np.floor(every[:, 0].min())), 0), max(int(np.floor(every[:, 1].min())), 0)
     x1 = min(int(np.ceil(every[:, 0].max())), width)

@@ -300,3 +300,17 @@ def test_preview_streaks_a_dataset_images_objects_and_nothing_else(tmp_path: Pat
     code, _, err = cli(capsys, "preview", str(source / "images" / "train" / "r.png"),
                        "--object_blur", "motion", "--out", str(sheet))  # fmt: skip
     assert code == 2 and "no labels found" in err
+
+
+def test_a_malformed_annotation_is_its_images_error_row_and_the_run_goes_on(tmp_path: Path):
+    source = datasets.coco(tmp_path / "coco")
+    index = source / "annotations" / "instances_train2017.json"
+    data = json.loads(index.read_text())
+    data["annotations"][0]["segmentation"] = [[1, 2, "x", 4, 5, 6]]  # a.jpg's first object
+    index.write_text(json.dumps(data))
+    out = tmp_path / "out"
+    run(source, out, *STILL_CAMERA)
+    [error] = pq.read_table(out / "_blur_errors").to_pylist()
+    assert (error["key"], error["stage"]) == ("train2017/a.jpg", "labels")
+    assert sorted(r["key"] for r in table(out / "_blur_log")) == ["train2017/b.jpg",
+                                                                  "train2017/c.jpg"]  # fmt: skip

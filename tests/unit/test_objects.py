@@ -177,3 +177,19 @@ def test_voc_instance_masks_are_the_objects_supports(tmp_path):
     assert objects.mask(dog, 40, 30).sum() == 15 * 15
     wrong_size = objects.Labels(labels.files).objects(41, 30)
     assert [o.origin for o in wrong_size] == ["box", "box"]
+
+
+def test_hostile_annotations_stay_bounded():
+    """An RLE whose runs add up to more than the image (or run backwards) is its box, not an
+    allocation of their sum; a polygon far outside the image is clipped, not overflowed; a
+    polygon with an odd coordinate is refused as the labels' problem."""
+    bomb = {"bbox": [2, 3, 4, 5], "segmentation": {"size": [30, 40], "counts": [0, 2**40, 5]}}
+    backwards = {"bbox": [2, 3, 4, 5], "segmentation": {"size": [30, 40], "counts": [5, -3, 10]}}
+    far = {"bbox": [0, 0, 40, 30], "segmentation": [[-1e15, -1e15, 1e15, -1e15, 1e15, 1e15]]}
+    for annotation in (bomb, backwards):
+        [obj] = objects.from_coco([annotation])
+        assert objects.mask(obj, 40, 30).sum() == 4 * 5
+    [huge] = objects.from_coco([far])
+    assert objects.mask(huge, 40, 30).sum() > 500  # the half of the image it covers
+    with pytest.raises(ValueError):
+        objects.from_coco([{"bbox": [0, 0, 1, 1], "segmentation": [[1, 2, "x", 4, 5, 6]]}])
