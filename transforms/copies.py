@@ -122,8 +122,7 @@ def make_copies(
     draws = job.draws(key) if draws is None else draws
     try:
         with failing_as("labels"):
-            count = labels.count if labels is not None and job.objects else 0
-        object_draws = {c: job.object_draws(key, c, count) for c in draws}
+            object_draws = draw_objects(job, key, labels, draws)
         objects_move = any(p.applied for each in object_draws.values() for p in each)
         with failing_as("decode"):
             if source is None:
@@ -137,10 +136,19 @@ def make_copies(
             decoded = imaging.decode(source, out_format, path, job.max_pixels)
         props = codec.properties(decoded)
         with failing_as("labels"):
-            scene = Scene.of(labels, props, object_draws) if labels and count else None
+            scene = Scene.of(labels, props, object_draws) if labels and object_draws else None
     except StageError as error:
         return ImageCopies(job, key, source or b"", out_format or "", None, None, draws, error)
     return ImageCopies(job, key, source, out_format, decoded, props, draws, scene=scene)
+
+
+def draw_objects(
+    job: BlurJob, key: str, labels: objects.Labels | None, copy_indices: Iterable[int]
+) -> dict[int, list[BlurParams]]:
+    """Each copy's draw for each of the image's labelled objects ({}: objects are not
+    blurred, or the image has none)."""
+    count = labels.count if labels is not None and job.objects else 0
+    return {c: job.object_draws(key, c, count) for c in copy_indices} if count else {}
 
 
 @dataclass(frozen=True)

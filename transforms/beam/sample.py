@@ -23,7 +23,14 @@ from blur_augment.transforms import codec, imaging, jpeg_planes
 from blur_augment.transforms.beam.counters import COUNTERS
 from blur_augment.transforms.beam.index import annotation_join_key
 from blur_augment.transforms.beam.overlap import Overlap, Where, where_of, windowed
-from blur_augment.transforms.copies import ImageCopies, Scene, decode_path, log_row, make_copies
+from blur_augment.transforms.copies import (
+    ImageCopies,
+    Scene,
+    decode_path,
+    draw_objects,
+    log_row,
+    make_copies,
+)
 from blur_augment.transforms.errors import StageError, error_row
 from blur_augment.transforms.io import progress, storage
 from blur_augment.transforms.io.failures import is_transient, stage
@@ -320,11 +327,8 @@ class BlurSample(beam.DoFn):
     def _scene(self, plan: ImagePlan, fetched: Fetched, props: codec.Properties) -> Scene | None:
         """The image's objects and their draws, without its pixels (--resume)."""
         labels = self._labels(plan, fetched)
-        if labels is None or not labels.count:
-            return None
-        draws = {c.copy_index: self._job.object_draws(plan.image.key, c.copy_index, labels.count)
-                 for c in plan.copies}  # fmt: skip
-        return Scene.of(labels, props, draws)
+        draws = draw_objects(self._job, plan.image.key, labels, [c.copy_index for c in plan.copies])
+        return Scene.of(labels, props, draws) if labels is not None and draws else None
 
     # -- --resume ----------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ import apache_beam as beam
 
 from blur_augment.transforms import codec, imaging, jpeg_planes, keys, objects
 from blur_augment.transforms.beam.counters import VERIFY_COUNTERS
-from blur_augment.transforms.copies import Scene, copy_with
+from blur_augment.transforms.copies import Scene, copy_with, draw_objects
 from blur_augment.transforms.errors import StageError
 from blur_augment.transforms.io import storage
 from blur_augment.transforms.io.failures import is_transient
@@ -168,8 +168,9 @@ def remade(
         )
         keypoints = bool((metadata.get("dataset") or {}).get("keypoints"))
         labels = objects.Labels(files, tuple(annotations), keypoints)
-        draws = {row["copy_index"]: job.object_draws(row["key"], row["copy_index"], labels.count)}
-        moving = Scene.of(labels, codec.properties(decoded), draws).moving(row["copy_index"])
+        draws = draw_objects(job, row["key"], labels, [row["copy_index"]])
+        if draws:
+            moving = Scene.of(labels, codec.properties(decoded), draws).moving(row["copy_index"])
         if len(moving) != row["objects_blurred"]:
             raise StageError("labels", ValueError(
                 f"its labels give {len(moving)} moving objects, the log says "

@@ -1,0 +1,84 @@
+"""Scaling: the same 1080p run with one and with two worker processes (the local runner's
+multi_processing mode), interleaved, round by round.
+
+    python benchmarks/scaling.py [--images 64] [--rounds 3]
+
+Each round runs both settings on all the images and on a quarter of them, so each round gives
+its own marginal rate (images / the extra seconds of the larger run: Python, Beam and the
+workers' start-up drop out) and its own ratio of two processes to one. The runner process's
+CPU time per image (it moves every element between the workers) says where the rest goes on a
+machine with as many cores as workers. Results go to stdout and to
+benchmarks/results/scaling.json. No assertion: people judge the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.throughput import fresh, machine, pipeline_run, write_dataset  # noqa: E402
+
+SIZE = (1920, 1080)
+MODE = ("--direct_running_mode", "multi_processing", "--direct_num_workers")
+
+
+def one_round(datasets: dict[int, Path], scratch: Path) -> dict[str, dict]:
+    """Both settings on both sizes: per setting, the marginal rate and the runner's CPU."""
+    (small, little), (count, big) = sorted(datasets.items())
+    found = {}
+    for workers in ("1", "2"):
+        runs = {n: pipeline_run(d, fresh(scratch / f"out{workers}"), *MODE, workers)
+                for n, d in ((small, little), (count, big))}  # fmt: skip
+        extra = runs[count]["seconds"] - runs[small]["seconds"]
+        runner = runs[count]["runner_cpu_s"] - runs[small]["runner_cpu_s"]
+        workers_cpu = runs[count]["workers_cpu_s"] - runs[small]["workers_cpu_s"]
+        found[workers] = {
+            "marginal_images_per_s": (count - small) / extra,
+            "runner_cpu_ms_per_image": 1000 * runner / (count - small),
+            "workers_cpu_ms_per_image": 1000 * workers_cpu / (count - small),
+            "seconds": runs[count]["seconds"],
+        }
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--images", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "scaling.json"))
+    args = parser.parse_args()
+    small = max(args.images // 4, 1)
+    rounds = []
+    with tempfile.TemporaryDirectory() as name:
+        scratch = Path(name)
+        datasets = {small: scratch / "quarter", args.images: scratch / "all"}
+        for n, directory in datasets.items():
+            write_dataset(directory, n, SIZE)
+        for index in range(args.rounds):
+            found = one_round(datasets, scratch)
+            ratio = found["2"]["marginal_images_per_s"] / found["1"]["marginal_images_per_s"]
+            rounds.append({**found, "two_vs_one": ratio})
+            print(f"round {index + 1}: 1 process {found['1']['marginal_images_per_s']:.1f} "
+                  f"img/s, 2 processes {found['2']['marginal_images_per_s']:.1f} img/s: "
+                  f"x{ratio:.2f}; runner CPU {found['2']['runner_cpu_ms_per_image']:.1f} ms "
+                  f"per image, workers' {found['2']['workers_cpu_ms_per_image']:.1f} ms",
+                  flush=True)  # fmt: skip
+    ratios = [r["two_vs_one"] for r in rounds]
+    report = {"machine": machine(), "images": args.images, "size": list(SIZE),
+              "rounds": rounds, "two_vs_one_median": statistics.median(ratios),
+              "two_vs_one_min": min(ratios)}  # fmt: skip
+    print(f"two processes / one: median x{report['two_vs_one_median']:.2f}, lowest "
+          f"x{report['two_vs_one_min']:.2f} over {args.rounds} rounds")  # fmt: skip
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
