@@ -122,8 +122,8 @@ class BlurAugmentOptions(PipelineOptions):
             default=None,
             help="Blur each labelled object on its own, over a frame blurred as --blur says "
             "(--blur none: a sharp frame): its kind, or kinds with weights, drawn per object "
-            f"from {', '.join(OBJECT_KINDS)}, with the kind's own ranges (--motion_length, "
-            "...). Needs a COCO, YOLO or Pascal VOC dataset; see docs/scenes.md.",
+            f"from {', '.join(OBJECT_KINDS)}, with the kind's own ranges (its options, "
+            "as for --blur). Needs a COCO, YOLO or Pascal VOC dataset; see docs/scenes.md.",
         )
         group.add_argument(
             "--object_probability",

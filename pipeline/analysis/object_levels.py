@@ -10,7 +10,7 @@ range [k + 1, k + 1], and every detection's area is put inside it, so pycocotool
 areaRng is the reference (the tests compare with it to 1e-6). Every image is in every level.
 
 Levels are those of `report` and `evaluate` (grouping.bounds) over the objects' kinds: --bins
-equal-width bins of each kind's own parameter (motion_length for motion, and so on) over the
+equal-width bins of each kind's own parameter (its descriptor's level: a motion's length) over the
 run's range of it, each kind on its own when objects drew several; or of --by, any numeric
 column of the object table, over its observed range.
 """
