@@ -1,7 +1,7 @@
 """Scaling: the same 1080p run with one and with two worker processes (the local runner's
 multi_processing mode), interleaved, round by round.
 
-    python benchmarks/scaling.py [--images 64] [--rounds 3]
+    python benchmarks/scaling.py [--images 1200] [--rounds 3]   # about 5 minutes on 2 cores
 
 Each round runs both settings on all the images and on a quarter of them, so each round gives
 its own marginal rate (images / the extra seconds of the larger run: Python, Beam and the
@@ -50,7 +50,7 @@ def one_round(datasets: dict[int, Path], scratch: Path) -> dict[str, dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--images", type=int, default=64)
+    parser.add_argument("--images", type=int, default=1200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "scaling.json"))
     args = parser.parse_args()
