@@ -19,7 +19,9 @@ interleaved in rounds over the same files, median seconds per image:
 - `albumentations`: OpenCV decode -> the corresponding transform, same parameters -> OpenCV
   encode;
 - `imagecorruptions`: `corrupt(pixels, severity, NAME)` on pixels decoded beforehand (its
-  decode and encode are not counted: the ratios against it are conservative).
+  decode and encode are not counted: the ratios against it are conservative);
+- `imagecorruptions loop`: the reference as people run it, a plain loop (OpenCV decode,
+  `corrupt`, encode at quality 95).
 
 Then the scenes: the same JPEGs with 10 labelled objects each, through the sample step's own
 `make_copies`: `--blur none --object_blur motion` and `--blur shake --object_blur motion`
@@ -124,6 +126,17 @@ def imagecorruptions_loop(pixels: list[np.ndarray], name: str, severities: list[
         corrupt(image, severity, name)
 
 
+def reference_loop(datas: list[bytes], name: str, severities: list[int]) -> None:
+    """The reference as a plain loop, as people build a benchmark set with it: decode with
+    OpenCV, `imagecorruptions.corrupt` (on RGB), encode at quality 95."""
+    from imagecorruptions import corrupt
+
+    for data, severity in zip(datas, severities, strict=True):
+        rgb = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+        out = np.ascontiguousarray(corrupt(rgb, severity, name)[:, :, ::-1])
+        cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, 95])
+
+
 def timed(function: Callable[[], None]) -> float:
     started = time.perf_counter()
     function()
@@ -151,6 +164,8 @@ def loops_for(kind: str, datas: list[bytes], severities: list[int]) -> dict[str,
                for d in datas]  # fmt: skip
         loops["imagecorruptions"] = functools.partial(imagecorruptions_loop, rgb, name,
                                                       severities)  # fmt: skip
+        loops["imagecorruptions loop"] = functools.partial(reference_loop, datas, name,
+                                                           severities)  # fmt: skip
     return loops
 
 
@@ -238,6 +253,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="two images, one round")
     parser.add_argument("--scenes", action="store_true", help="only the scenes (objects)")
+    parser.add_argument("--severity", type=int, choices=range(1, 6),
+                        help="every image at this severity (default: one image at each)")  # fmt: skip
     parser.add_argument("--out", default=None, help="benchmarks/results/kinds.json (with "
                         "--scenes: scenes.json)")  # fmt: skip
     args = parser.parse_args()
@@ -247,7 +264,7 @@ def main() -> None:
     if missing:
         print(f"(no {', '.join(missing)} rows: pip install -e '.[bench]')", flush=True)
     datas = encoded_set(SIZE, "jpeg", images)
-    severities = [1 + i % 5 for i in range(images)]  # every severity once (with 5 images)
+    severities = [args.severity or 1 + i % 5 for i in range(images)]  # each once, by default
     saved = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {min(saved)})
     results = []

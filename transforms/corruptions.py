@@ -4,10 +4,11 @@ severity (`sampling.CORRUPTIONS`), its border handling, its zoom cropping and it
 the integer type at the end. Only the random parts come from our sampler: motion blur's angle
 and glass blur's displacements. Pure: arrays in, arrays out.
 
-Where the reference works in float64 on [0, 1], these work in float32 (OpenCV's filters, an
-order of magnitude faster); the tests bound the difference on 8-bit images (mean at most 1
-grey level, at most 4), borders included. Images of any depth and channel count are scaled by
-their type's maximum as 8-bit ones are by 255.
+Where the reference works in float64 on [0, 1], these work in float32 grey levels (OpenCV's
+filters, read straight from the integer image: the reference's division by 255 and its
+multiplication back cancel), an order of magnitude faster; the tests bound the difference on
+8-bit images (mean at most 1 grey level, at most 4), borders included. Images of any depth and
+channel count are scaled by their type's maximum as 8-bit ones are by 255.
 """
 
 from __future__ import annotations
@@ -21,31 +22,37 @@ from blur_augment.transforms.kinds import glass_shuffle_seeded
 from blur_augment.transforms.sampling import CORRUPTIONS, BlurParams
 
 
-def _unit(image: np.ndarray) -> tuple[np.ndarray, float]:
-    top = float(np.iinfo(image.dtype).max)
-    return image.astype(np.float32) / top, top
+def _top(image: np.ndarray) -> float:
+    return float(np.iinfo(image.dtype).max)
 
 
-def _truncated(values: np.ndarray, top: float, dtype: np.dtype) -> np.ndarray:
-    """np.uint8(np.clip(x, 0, 1) * 255), as `imagecorruptions.corrupt` ends: truncation."""
-    return (np.clip(values, 0, 1) * top).astype(dtype)
+def _truncated(levels: np.ndarray, top: float, dtype: np.dtype) -> np.ndarray:
+    """np.uint8(np.clip(x, 0, 1) * 255), as `imagecorruptions.corrupt` ends (truncation), for
+    values already in grey levels (x * 255): clipped in place, then truncated."""
+    return np.clip(levels, 0, top, out=levels).astype(dtype)
 
 
-def scipy_gaussian(values: np.ndarray, sigma: float) -> np.ndarray:
-    """skimage.filters.gaussian as the reference calls it: scipy's gaussian_filter per channel,
-    truncate 4.0 (radius int(4 sigma + 0.5)), edge values repeated ('nearest')."""
+def _gaussian_taps(sigma: float) -> np.ndarray:
+    """skimage.filters.gaussian's taps as the reference calls it: scipy's gaussian_filter,
+    truncate 4.0 (radius int(4 sigma + 0.5))."""
     radius = int(4.0 * sigma + 0.5)
     x = np.arange(-radius, radius + 1, dtype=np.float64)
     taps = np.exp(-0.5 * (x / sigma) ** 2)
-    taps = (taps / taps.sum()).astype(np.float32)
-    out = cv2.sepFilter2D(values, -1, taps, taps, borderType=cv2.BORDER_REPLICATE)
-    return out.reshape(values.shape)
+    return (taps / taps.sum()).astype(np.float32)
+
+
+def scipy_gaussian(image: np.ndarray, sigma: float) -> np.ndarray:
+    """skimage.filters.gaussian as the reference calls it, per channel, edge values repeated
+    ('nearest'), in float32 grey levels straight from the integer image (the reference's
+    division by the maximum and its multiplication back cancel; OpenCV converts as it reads)."""
+    taps = _gaussian_taps(sigma)
+    out = cv2.sepFilter2D(image, cv2.CV_32F, taps, taps, borderType=cv2.BORDER_REPLICATE)
+    return out.reshape(image.shape)
 
 
 def gaussian_blur(image: np.ndarray, severity: int) -> np.ndarray:
-    values, top = _unit(image)
     sigma = CORRUPTIONS["gaussian_blur"][severity - 1]
-    return _truncated(scipy_gaussian(values, sigma), top, image.dtype)
+    return _truncated(scipy_gaussian(image, sigma), _top(image), image.dtype)
 
 
 def reference_disk(radius: float, alias_blur: float) -> np.ndarray:
@@ -62,10 +69,9 @@ def reference_disk(radius: float, alias_blur: float) -> np.ndarray:
 
 
 def defocus_blur(image: np.ndarray, severity: int) -> np.ndarray:
-    values, top = _unit(image)
     radius, alias_blur = CORRUPTIONS["defocus_blur"][severity - 1]
-    out = cv2.filter2D(values, -1, reference_disk(radius, alias_blur))  # reflect-101
-    return _truncated(out.reshape(values.shape), top, image.dtype)
+    out = cv2.filter2D(image, cv2.CV_32F, reference_disk(radius, alias_blur))  # reflect-101
+    return _truncated(out.reshape(image.shape), _top(image), image.dtype)
 
 
 def motion_kernel(severity: int, angle: float) -> np.ndarray:
@@ -91,11 +97,9 @@ def motion_blur(image: np.ndarray, severity: int, angle: float) -> np.ndarray:
     """The reference sums shifted copies, the edge row or column repeated where a shift leaves
     the image (its `shift`): a correlation with the kernel above, borders replicated. (It
     stops early when a shift exceeds the image, which no image of 32 pixels or more meets.)"""
-    values = image.astype(np.float32)
-    out = cv2.filter2D(values, -1, motion_kernel(severity, angle),
+    out = cv2.filter2D(image, cv2.CV_32F, motion_kernel(severity, angle),
                        borderType=cv2.BORDER_REPLICATE)  # fmt: skip
-    top = float(np.iinfo(image.dtype).max)
-    return np.clip(out.reshape(values.shape), 0, top).astype(image.dtype)
+    return _truncated(out.reshape(image.shape), _top(image), image.dtype)
 
 
 def clipped_zoom(values: np.ndarray, factor: float) -> np.ndarray:
@@ -114,24 +118,25 @@ def clipped_zoom(values: np.ndarray, factor: float) -> np.ndarray:
 
 
 def zoom_blur(image: np.ndarray, severity: int) -> np.ndarray:
-    values, top = _unit(image)
+    values = image.astype(np.float32)  # in grey levels: the reference's scaling cancels
     start, stop, step = CORRUPTIONS["zoom_blur"][severity - 1]
     factors = np.arange(start, stop, step)
-    total = np.zeros_like(values)
+    total = values.copy()
     for factor in factors:
         layer = clipped_zoom(values, factor)
         total[: layer.shape[0], : layer.shape[1]] += layer
-    return _truncated((values + total) / (len(factors) + 1), top, image.dtype)
+    total /= len(factors) + 1
+    return _truncated(total, _top(image), image.dtype)
 
 
 def glass_blur(image: np.ndarray, severity: int, seed: int) -> np.ndarray:
     """Gaussian, truncated to the integer type as the reference does mid-way, the local
     shuffle (our displacements), Gaussian again, truncated."""
     sigma, delta, iterations = CORRUPTIONS["glass_blur"][severity - 1]
-    values, top = _unit(image)
-    first = np.ascontiguousarray(_truncated(scipy_gaussian(values, sigma), top, image.dtype))
+    top = _top(image)
+    first = np.ascontiguousarray(_truncated(scipy_gaussian(image, sigma), top, image.dtype))
     glass_shuffle_seeded(first, seed, delta, iterations)
-    return _truncated(scipy_gaussian(first.astype(np.float32) / top, sigma), top, image.dtype)
+    return _truncated(scipy_gaussian(first, sigma), top, image.dtype)
 
 
 def corrupted(image: np.ndarray, params: BlurParams) -> np.ndarray:
