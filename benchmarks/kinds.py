@@ -254,7 +254,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="two images, one round")
     parser.add_argument("--scenes", action="store_true", help="only the scenes (objects)")
     parser.add_argument("--severity", type=int, choices=range(1, 6),
-                        help="every image at this severity (default: one image at each)")  # fmt: skip
+                        help="every image at this severity (default: one at each)")  # fmt: skip
     parser.add_argument("--out", default=None, help="benchmarks/results/kinds.json (with "
                         "--scenes: scenes.json)")  # fmt: skip
     args = parser.parse_args()
