@@ -253,12 +253,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="two images, one round")
     parser.add_argument("--scenes", action="store_true", help="only the scenes (objects)")
+    parser.add_argument("--images", type=int, help="images (5; --quick: 2)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (3; --quick: 1)")
     parser.add_argument("--severity", type=int, choices=range(1, 6),
                         help="every image at this severity (default: one at each)")  # fmt: skip
     parser.add_argument("--out", default=None, help="benchmarks/results/kinds.json (with "
                         "--scenes: scenes.json)")  # fmt: skip
     args = parser.parse_args()
     images, rounds = (2, 1) if args.quick else (5, 3)
+    images, rounds = args.images or images, args.rounds or rounds
     tune_worker_process()
     missing = [m for m in ("albumentations", "imagecorruptions") if not importlib.util.find_spec(m)]
     if missing:

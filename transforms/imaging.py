@@ -123,8 +123,12 @@ def kernel_description(params: BlurParams, shape: tuple, dtype: str, method: str
 
 
 def blur_with(image: Decoded, params: BlurParams, method: str = "auto") -> Decoded:
-    """The image blurred as `params` says (any kind, or a benchmark corruption)."""
-    if params.kind == "gaussian" and not params.corruption:
+    """The image blurred as `params` says (any kind, or a benchmark corruption: on pixels,
+    as `decode_path` decodes an image one of whose copies is corrupted)."""
+    if params.corruption:
+        assert isinstance(image, codec.Decoded), "corruptions blur pixels"
+        return _with_pixels(image, corruptions.corrupted(image.pixels, params))
+    if params.kind == "gaussian":
         return blur(image, params.sigma_x, params.sigma_y, method)
     kind_filter = FILTERS[params.kind]
     if isinstance(image, jpeg_planes.JpegPlanes):
@@ -135,13 +139,14 @@ def blur_with(image: Decoded, params: BlurParams, method: str = "auto") -> Decod
 
         return jpeg_planes.filter_planes(image, each_plane)
     pixels = image.pixels
-    if params.corruption:
-        blurred = corruptions.corrupted(pixels, params)
-    else:
-        blurred = np.empty_like(pixels)
-        kind_filter(params, pixels, blurred, (1, 1), (pixels.shape[1], pixels.shape[0]), method)
+    blurred = np.empty_like(pixels)
+    kind_filter(params, pixels, blurred, (1, 1), (pixels.shape[1], pixels.shape[0]), method)
+    return _with_pixels(image, blurred)
+
+
+def _with_pixels(image: codec.Decoded, pixels: np.ndarray) -> codec.Decoded:
     return codec.Decoded(
-        blurred, image.format, image.metadata_types, image.metadata, image.tiff_tags
+        pixels, image.format, image.metadata_types, image.metadata, image.tiff_tags
     )
 
 

@@ -108,3 +108,21 @@ def test_sixteen_bit_images_are_scaled_as_eight_bit_ones_are():
         ours16 = corruptions.corrupted(sixteen, params)
         assert ours16.dtype == np.uint16
         assert np.abs(ours16 / 257.0 - ours8).mean() <= 1.0, name
+
+
+@pytest.mark.parametrize("name", list(CORRUPTIONS))
+def test_every_corruption_goes_through_the_copy_path(name: str):
+    """The sample step's own path (make_copies, then each copy) gives exactly the corruption's
+    pixels: every corruption, the Gaussian's included, whose kind the draw's filters skip."""
+    from blur_augment.transforms.copies import make_copies
+    from blur_augment.transforms.job import BlurJob
+    from blur_augment.transforms.sampling import BlurSpec
+
+    image = IMAGES["texture"][:, :, ::-1].copy()  # BGR, as decoded
+    job = BlurJob("/out", BlurSpec(corruption=name, severities=(1, 5)), copies=2)
+    _, png = cv2.imencode(".png", image)
+    copies = make_copies(job, "x.png", png.tobytes(), "png")
+    assert copies.failure is None
+    for copy in (0, 1):
+        made = cv2.imdecode(np.frombuffer(copies.make(copy), np.uint8), cv2.IMREAD_UNCHANGED)
+        assert np.array_equal(made, corruptions.corrupted(image, copies.draws[copy])), copy
