@@ -16,6 +16,8 @@ interleaved in rounds over the same files, median seconds per image:
 - `ours (codecs only)`: the kind's decode and encode without the blur, the floor of the two
   above (against imagecorruptions, which is timed without codecs, it caps the ratio any blur
   could reach);
+- `opencv codecs only`: OpenCV's decode and encode of the same files, no blur (the plain
+  loop a kind's cost is compared with);
 - `albumentations`: OpenCV decode -> the corresponding transform, same parameters -> OpenCV
   encode;
 - `imagecorruptions`: `corrupt(pixels, severity, NAME)` on pixels decoded beforehand (its
@@ -137,6 +139,13 @@ def reference_loop(datas: list[bytes], name: str, severities: list[int]) -> None
         cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, 95])
 
 
+def opencv_codec_loop(datas: list[bytes]) -> None:
+    """The floor the issue measures kinds against: decode and encode with OpenCV, no blur."""
+    for data in datas:
+        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, 95])
+
+
 def timed(function: Callable[[], None]) -> float:
     started = time.perf_counter()
     function()
@@ -154,6 +163,7 @@ def loops_for(kind: str, datas: list[bytes], severities: list[int]) -> dict[str,
         "ours (kind)": functools.partial(ours, datas, kind_list),
         "ours (corruption)": functools.partial(ours, datas, corrupt_list),
         "ours (codecs only)": functools.partial(ours, datas, kind_list, blur=False),
+        "opencv codecs only": functools.partial(opencv_codec_loop, datas),
     }
     if importlib.util.find_spec("albumentations"):
         transforms = [albumentations_transform(kind, s, a)
