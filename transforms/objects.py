@@ -173,13 +173,7 @@ class Support:
 def support(obj: SceneObject, width: int, height: int) -> Support:
     """The object's support (its RLE, its polygons, else its box), cropped to its bounds."""
     runs = np.asarray(obj.rle, np.int64)
-    if (
-        obj.origin == "mask"
-        and obj.rle_size == (height, width)
-        and (
-            runs.size and runs.min() >= 0 and runs.sum() <= height * width  # a bomb is its box
-        )
-    ):
+    if obj.origin == "mask" and _fits(runs, obj.rle_size, height, width):
         flat = np.repeat(np.arange(runs.size, dtype=np.uint8) % 2, runs)
         flat = np.pad(flat, (0, max(height * width - flat.size, 0)))[: height * width]
         return _cropped(np.ascontiguousarray(flat.reshape(width, height).T))
@@ -189,6 +183,13 @@ def support(obj: SceneObject, width: int, height: int) -> Support:
     x0, y0 = min(max(int(np.floor(x)), 0), width), min(max(int(np.floor(y)), 0), height)
     x1, y1 = max(min(int(np.ceil(x + w)), width), x0), max(min(int(np.ceil(y + h)), height), y0)
     return Support(y0, x0, np.ones((y1 - y0, x1 - x0), np.uint8))
+
+
+def _fits(runs: np.ndarray, size: tuple[int, int], height: int, width: int) -> bool:
+    """Whether an RLE describes this image: its size, and runs that neither go backwards nor
+    add up to more than its pixels (such a bomb is its box, not an allocation of the sum)."""
+    return size == (height, width) and bool(runs.size) and runs.min() >= 0 and (
+        runs.sum() <= height * width)  # fmt: skip
 
 
 def mask(obj: SceneObject, width: int, height: int) -> np.ndarray:
