@@ -97,7 +97,13 @@ def motion_blur(image: np.ndarray, severity: int, angle: float) -> np.ndarray:
     """The reference sums shifted copies, the edge row or column repeated where a shift leaves
     the image (its `shift`): a correlation with the kernel above, borders replicated. (It
     stops early when a shift exceeds the image, which no image of 32 pixels or more meets.)"""
-    out = cv2.filter2D(image, cv2.CV_32F, motion_kernel(severity, angle),
+    kernel = motion_kernel(severity, angle)
+    # the line fills one quadrant of its square: filter with its bounding box alone (the same
+    # weights at the same offsets, anchored where the square's centre falls): 1.03-1.12x
+    rows, cols = np.nonzero(kernel)
+    top, left, centre = int(rows.min()), int(cols.min()), kernel.shape[0] // 2
+    box = np.ascontiguousarray(kernel[top : rows.max() + 1, left : cols.max() + 1])
+    out = cv2.filter2D(image, cv2.CV_32F, box, anchor=(centre - left, centre - top),
                        borderType=cv2.BORDER_REPLICATE)  # fmt: skip
     return _truncated(out.reshape(image.shape), _top(image), image.dtype)
 
