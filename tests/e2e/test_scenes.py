@@ -39,7 +39,7 @@ def table(folder: Path) -> list[dict]:
                   key=lambda r: (r["key"], r["copy_index"], r.get("object_index", 0)))  # fmt: skip
 
 
-def test_coco_objects_name_their_annotations_in_the_output_json(tmp_path: Path):
+def test_coco_objects_name_their_annotations_in_the_output_json(tmp_path: Path, capsys):
     source = datasets.coco(tmp_path / "coco")
     out = tmp_path / "out"
     run(source, out, *STILL_CAMERA, "--copies", "2")
@@ -65,6 +65,16 @@ def test_coco_objects_name_their_annotations_in_the_output_json(tmp_path: Path):
         moved = [o for o in found if (o["key"], o["copy_index"]) == (row["key"], row["copy_index"])]
         assert row["objects_blurred"] == len(moved) and row["blur_kind"] == "none"
         assert row["codec_path"] == ("pixels" if moved else "none")  # objects move on pixels
+    capsys.readouterr()
+    code, stdout, err = cli(capsys, "query", str(out / "_blur_log"), "SELECT count(*) AS n, "
+                            "count(DISTINCT annotation_id) AS ids FROM blur_objects WHERE applied",
+                            "--format", "csv")  # fmt: skip
+    assert code == 0, err
+    assert stdout.split() == ['"n","ids"', "8,8"]
+    code, stdout, err = cli(capsys, "summary", str(out / "_blur_log"))
+    assert code == 0, err
+    assert "objects: 8 in 4 copies, 8 blurred (100.0%)" in stdout
+    assert "  motion 8: motion_length " in stdout  # each kind with its ranges
 
 
 @pytest.mark.parametrize("layout", ["yolo", "voc"])
