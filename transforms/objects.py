@@ -314,8 +314,9 @@ class Labels:
 
     @property
     def count(self) -> int:
-        """How many objects, before the image's size is known (for their draws)."""
-        return len(self.objects(1, 1))
+        """How many objects, before the image's size is known (for their draws): a COCO image
+        has one per annotation, so its masks are decoded once, when the size is known."""
+        return len(self.annotations) if self.annotations else len(self.objects(1, 1))
 
 
 def object_rows(

@@ -110,11 +110,14 @@ def level_numbers(rows: list[ObjectRow], levels: list[Bound]) -> dict[tuple, int
     return numbers
 
 
-def encoded(truth: Any, numbers: dict[tuple, int]) -> list[dict[str, Any]]:
-    """The ground truth with each annotation's area replaced by its object's level number."""
-    relative_of = {image_id: relative for relative, image_id in truth.id_of.items()}
+def encoded(
+    annotations: list[dict[str, Any]], id_of: dict[str, int], numbers: dict[tuple, int]
+) -> list[dict[str, Any]]:
+    """The annotations with each one's area replaced by its object's level number (`id_of`:
+    each copy's image id)."""
+    relative_of = {image_id: relative for relative, image_id in id_of.items()}
     found = []
-    for annotation in truth.annotations:
+    for annotation in annotations:
         if OBJECT_INDEX in annotation:
             key: tuple = ("object", relative_of.get(annotation["image_id"]),
                           annotation[OBJECT_INDEX])  # fmt: skip
@@ -145,8 +148,9 @@ def evaluate_objects(
     found, accounting = predictions(predictions_path, truth, evaluated, output, iou_type)
     levels = object_bounds(metadata, rows, bins, by)
     ids = {truth.id_of[c.relative] for c in evaluated}
-    gt = {**truth.subset(ids), "annotations": encoded(truth, level_numbers(rows, levels))}
-    gt["annotations"] = [a for a in gt["annotations"] if a["image_id"] in ids]
+    subset = truth.subset(ids)
+    gt = {**subset, "annotations": encoded(subset["annotations"], truth.id_of,
+                                           level_numbers(rows, levels))}  # fmt: skip
     detections = found.of(ids)
 
     def row(level: Level, number: int) -> LevelRow:
