@@ -418,9 +418,10 @@ def _check_encoding(opts: BlurAugmentOptions) -> None:
         raise UsageError(f"--jpeg_quality must lie in [1, 100], got {opts.jpeg_quality}")
     check_blur_method(opts.blur_method)
     one_of("--codec_path", opts.codec_path, CODEC_PATHS)
-    if opts.codec_path == PATH_PLANES and (opts.corruption or "glass" in (opts.blur or "")):
-        raise UsageError(f"--codec_path {PATH_PLANES}: glass blur and the benchmark "
-                         "corruptions blur pixels, not JPEG planes")  # fmt: skip
+    glass = opts.corruption == "glass_blur" or "glass" in (opts.blur or "")
+    if opts.codec_path == PATH_PLANES and glass:
+        raise UsageError(f"--codec_path {PATH_PLANES}: glass blur shuffles pixels, not JPEG "
+                         "planes")  # fmt: skip
     if opts.codec_path == PATH_PLANES and jpeg_planes.missing_reason():
         raise UsageError(f"--codec_path {PATH_PLANES} needs libturbojpeg: "
                          f"{jpeg_planes.missing_reason()}")  # fmt: skip

@@ -21,15 +21,14 @@ import numpy as np
 from blur_augment.transforms.kinds import glass_shuffle_seeded
 from blur_augment.transforms.sampling import CORRUPTIONS, BlurParams
 
-
-def _top(image: np.ndarray) -> float:
-    return float(np.iinfo(image.dtype).max)
+Scale = tuple[int, int]  # how many pixels one of an array's samples spans, on x and y
 
 
-def _truncated(levels: np.ndarray, top: float, dtype: np.dtype) -> np.ndarray:
-    """np.uint8(np.clip(x, 0, 1) * 255), as `imagecorruptions.corrupt` ends (truncation), for
-    values already in grey levels (x * 255): clipped in place, then truncated."""
-    return np.clip(levels, 0, top, out=levels).astype(dtype)
+# Added before a filter's result is rounded to its integer type: round(x - 0.5) is the
+# reference's truncation, floor(x) (the filters write the integer type directly, saturating as
+# the reference clips). Where the exact result is an integer k (a flat region), the reference's
+# own float rounding decides between k and k - 1, and so does ours.
+FLOOR = -0.5
 
 
 def _gaussian_taps(sigma: float) -> np.ndarray:
@@ -41,18 +40,50 @@ def _gaussian_taps(sigma: float) -> np.ndarray:
     return (taps / taps.sum()).astype(np.float32)
 
 
-def scipy_gaussian(image: np.ndarray, sigma: float) -> np.ndarray:
+def scipy_gaussian(source: np.ndarray, target: np.ndarray, sigma: float, scale: Scale = (1, 1),
+                   delta: float = FLOOR) -> None:  # fmt: skip
     """skimage.filters.gaussian as the reference calls it, per channel, edge values repeated
-    ('nearest'), in float32 grey levels straight from the integer image (the reference's
-    division by the maximum and its multiplication back cancel; OpenCV converts as it reads)."""
-    taps = _gaussian_taps(sigma)
-    out = cv2.sepFilter2D(image, cv2.CV_32F, taps, taps, borderType=cv2.BORDER_REPLICATE)
-    return out.reshape(image.shape)
+    ('nearest'), straight from the integer image into `target` (the reference's division by
+    the maximum and its multiplication back cancel); in a plane's samples, sigma / scale."""
+    taps_x, taps_y = _gaussian_taps(sigma / scale[0]), _gaussian_taps(sigma / scale[1])
+    cv2.sepFilter2D(source, -1, taps_x, taps_y, dst=target, delta=delta,
+                    borderType=cv2.BORDER_REPLICATE)  # fmt: skip
 
 
-def gaussian_blur(image: np.ndarray, severity: int) -> np.ndarray:
-    sigma = CORRUPTIONS["gaussian_blur"][severity - 1]
-    return _truncated(scipy_gaussian(image, sigma), _top(image), image.dtype)
+def gaussian_blur(source, target, severity: int, scale: Scale = (1, 1), delta=FLOOR) -> None:
+    scipy_gaussian(source, target, CORRUPTIONS["gaussian_blur"][severity - 1], scale, delta)
+
+
+def in_samples(kernel: np.ndarray, scale: Scale) -> np.ndarray:
+    """A kernel in pixels (odd and square, centred) as the same filter in a plane's samples,
+    each of which spans `scale` pixels: every tap moved to its offset / scale and shared
+    bilinearly between the samples around it. The filter commutes with the chroma planes'
+    subsampling to within the subsampling's own smoothing."""
+    if scale == (1, 1):
+        return kernel
+    centre = kernel.shape[0] // 2
+    half = centre // min(scale) + 2
+    out = np.zeros((2 * half + 1, 2 * half + 1), np.float64)
+    rows, cols = np.nonzero(kernel)
+    ys, xs = (rows - centre) / scale[1] + half, (cols - centre) / scale[0] + half
+    y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
+    fy, fx = ys - y0, xs - x0
+    weights = kernel[rows, cols]
+    for dy, wy in ((0, 1 - fy), (1, fy)):
+        for dx, wx in ((0, 1 - fx), (1, fx)):
+            np.add.at(out, (y0 + dy, x0 + dx), weights * wy * wx)
+    return _trimmed(out.astype(np.float32))
+
+
+def _trimmed(kernel: np.ndarray) -> np.ndarray:
+    """The kernel without its outer rings of taps below 1e-9 (the reference's alias blur
+    leaves e^-50 around its disk; at most 1e-4 of a grey level in all): it stays centred, odd
+    and square, and a smaller kernel filters directly where a large one takes the DFT."""
+    rows, cols = np.nonzero(kernel > 1e-9)
+    centre = kernel.shape[0] // 2
+    reach = max(abs(rows - centre).max(), abs(cols - centre).max())
+    return np.ascontiguousarray(kernel[centre - reach : centre + reach + 1,
+                                       centre - reach : centre + reach + 1])  # fmt: skip
 
 
 def reference_disk(radius: float, alias_blur: float) -> np.ndarray:
@@ -68,10 +99,16 @@ def reference_disk(radius: float, alias_blur: float) -> np.ndarray:
     return cv2.GaussianBlur(aliased, ksize=size, sigmaX=alias_blur)
 
 
-def defocus_blur(image: np.ndarray, severity: int) -> np.ndarray:
+def defocus_blur(source, target, severity: int, scale: Scale = (1, 1), delta=FLOOR,
+                 neutral: float = 0) -> None:  # fmt: skip
+    """The reference's disk, borders reflected (reflect-101) as its cv2.filter2D reflects
+    them. From radius 8 its disk sums to 1.01 (its alias blur reflects at the grid's edge), so
+    it brightens every colour channel by 1%: a chroma plane, whose `neutral` 128 is no colour,
+    scales its distance from 128 alike."""
     radius, alias_blur = CORRUPTIONS["defocus_blur"][severity - 1]
-    out = cv2.filter2D(image, cv2.CV_32F, reference_disk(radius, alias_blur))  # reflect-101
-    return _truncated(out.reshape(image.shape), _top(image), image.dtype)
+    kernel = in_samples(_trimmed(reference_disk(radius, alias_blur)), scale)
+    delta += neutral * (1 - float(kernel.sum()))
+    cv2.filter2D(source, -1, kernel, dst=target, delta=delta)
 
 
 def motion_kernel(severity: int, angle: float) -> np.ndarray:
@@ -93,67 +130,113 @@ def motion_kernel(severity: int, angle: float) -> np.ndarray:
     return kernel
 
 
-def motion_blur(image: np.ndarray, severity: int, angle: float) -> np.ndarray:
+def motion_blur(source, target, severity: int, angle: float, scale: Scale = (1, 1),
+                delta=FLOOR) -> None:  # fmt: skip
     """The reference sums shifted copies, the edge row or column repeated where a shift leaves
     the image (its `shift`): a correlation with the kernel above, borders replicated. (It
     stops early when a shift exceeds the image, which no image of 32 pixels or more meets.)"""
-    kernel = motion_kernel(severity, angle)
+    kernel = in_samples(motion_kernel(severity, angle), scale)
     # the line fills one quadrant of its square: filter with its bounding box alone (the same
     # weights at the same offsets, anchored where the square's centre falls): 1.03-1.12x
     rows, cols = np.nonzero(kernel)
     top, left, centre = int(rows.min()), int(cols.min()), kernel.shape[0] // 2
     box = np.ascontiguousarray(kernel[top : rows.max() + 1, left : cols.max() + 1])
-    out = cv2.filter2D(image, cv2.CV_32F, box, anchor=(centre - left, centre - top),
-                       borderType=cv2.BORDER_REPLICATE)  # fmt: skip
-    return _truncated(out.reshape(image.shape), _top(image), image.dtype)
+    cv2.filter2D(source, -1, box, dst=target, anchor=(centre - left, centre - top), delta=delta,
+                 borderType=cv2.BORDER_REPLICATE)  # fmt: skip
 
 
-def clipped_zoom(values: np.ndarray, factor: float) -> np.ndarray:
-    """imagecorruptions' clipped_zoom: the centre crop of ceil(size / factor) zoomed by
-    `factor` with linear interpolation, corners aligned (scipy.ndimage.zoom, order 1), then its
-    top-left size x size."""
-    height, width = values.shape[:2]
-    crop_h, crop_w = math.ceil(height / factor), math.ceil(width / factor)
-    top, left = (height - crop_h) // 2, (width - crop_w) // 2
-    out_h, out_w = round(crop_h * factor), round(crop_w * factor)
-    ys = np.arange(min(out_h, height)) * ((crop_h - 1) / max(out_h - 1, 1)) + top
-    xs = np.arange(min(out_w, width)) * ((crop_w - 1) / max(out_w - 1, 1)) + left
-    map_x, map_y = np.meshgrid(xs.astype(np.float32), ys.astype(np.float32))
-    zoomed = cv2.remap(values, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return zoomed.reshape(map_x.shape + values.shape[2:])
+def zoom_map(size: tuple[int, int], factor: float, scale: Scale) -> tuple[np.ndarray, tuple]:
+    """imagecorruptions' clipped_zoom as an affine map from a plane's samples to the source
+    samples they read, and the extent (width, height) in samples the zoomed layer covers: the
+    centre crop of ceil(size / factor) pixels zoomed by `factor` with linear interpolation,
+    corners aligned (scipy.ndimage.zoom, order 1), then its top-left size x size. A sample i
+    of a plane is centred on pixel scale * i + (scale - 1) / 2."""
+    matrix, extent = np.zeros((2, 3), np.float64), []
+    for axis, pixels in enumerate(size):
+        crop = math.ceil(pixels / factor)
+        start, zoomed = (pixels - crop) // 2, round(crop * factor)
+        ratio = (crop - 1) / max(zoomed - 1, 1)
+        centre = (scale[axis] - 1) / 2
+        matrix[axis, axis] = ratio
+        matrix[axis, 2] = (ratio * centre + start - centre) / scale[axis]
+        covered = min(zoomed, pixels)
+        if (covered - 1) * ratio > crop - 1:  # scipy's zoom reads past the crop there: cval 0
+            covered -= 1
+        extent.append(-(-covered // scale[axis]))
+    return matrix, tuple(extent)
 
 
-def zoom_blur(image: np.ndarray, severity: int) -> np.ndarray:
-    values = image.astype(np.float32)  # in grey levels: the reference's scaling cancels
+def zoom_blur(source, target, severity: int, scale: Scale = (1, 1), delta=FLOOR,
+              size: tuple[int, int] | None = None, neutral: float = 0,
+              fixed_point: bool = False) -> None:  # fmt: skip
+    """The mean of the source and its zooms; where a zoom falls short of the image (its crop
+    rounds down) the reference adds nothing there, which in a chroma plane is `neutral` (128:
+    no colour). Each zoom is interpolated in float32, or with `fixed_point` in the integer
+    type (OpenCV's fixed point, 1/32 of a sample: 3-4x faster, each zoom rounded), and the
+    zooms are summed in float32."""
     start, stop, step = CORRUPTIONS["zoom_blur"][severity - 1]
     factors = np.arange(start, stop, step)
-    total = values.copy()
+    height, width = source.shape[:2]
+    size = size or (width, height)
+    total = source.astype(np.float32)
+    values = source if fixed_point else total.copy()
+    layer = np.empty_like(values)
     for factor in factors:
-        layer = clipped_zoom(values, factor)
-        total[: layer.shape[0], : layer.shape[1]] += layer
-    total /= len(factors) + 1
-    return _truncated(total, _top(image), image.dtype)
+        matrix, (cover_w, cover_h) = zoom_map(size, factor, scale)
+        cv2.warpAffine(values, matrix, (width, height), dst=layer,
+                       flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                       borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+        layer[cover_h:], layer[:, cover_w:] = neutral, neutral
+        cv2.accumulate(layer, total)
+    total *= 1 / (len(factors) + 1)
+    total += delta + 0.5  # the integer conversion below truncates: + 0.5 rounds
+    np.copyto(target, np.clip(total, 0, np.iinfo(source.dtype).max).astype(source.dtype))
 
 
-def glass_blur(image: np.ndarray, severity: int, seed: int) -> np.ndarray:
+def glass_blur(source, target, severity: int, seed: int) -> None:
     """Gaussian, truncated to the integer type as the reference does mid-way, the local
-    shuffle (our displacements), Gaussian again, truncated."""
+    shuffle (our displacements), Gaussian again, truncated. Pixels only: the shuffle moves
+    single pixels, which a subsampled chroma plane cannot follow."""
     sigma, delta, iterations = CORRUPTIONS["glass_blur"][severity - 1]
-    top = _top(image)
-    first = np.ascontiguousarray(_truncated(scipy_gaussian(image, sigma), top, image.dtype))
+    first = np.empty_like(source)
+    scipy_gaussian(source, first, sigma)
     glass_shuffle_seeded(first, seed, delta, iterations)
-    return _truncated(scipy_gaussian(first, sigma), top, image.dtype)
+    scipy_gaussian(first, target, sigma)
+
+
+def corrupt_into(
+    params: BlurParams,
+    source: np.ndarray,
+    target: np.ndarray,
+    scale: Scale = (1, 1),
+    plane: str = "pixels",
+    size: tuple | None = None,
+) -> None:
+    """The corruption `params` names, at its severity, from `source` into `target`: an image's
+    pixels, or one JPEG plane ("luma" or "chroma") whose samples span `scale` pixels of an
+    image of `size`. A chroma plane rounds where pixels and luma truncate: the luma's floor
+    already lowers every colour channel by the reference's half a level on average."""
+    name, severity = params.corruption, params.severity
+    delta, neutral = (0.0, 128) if plane == "chroma" else (FLOOR, 0)
+    if name == "gaussian_blur":
+        gaussian_blur(source, target, severity, scale, delta)
+    elif name == "defocus_blur":
+        defocus_blur(source, target, severity, scale, delta, neutral)
+    elif name == "motion_blur":
+        motion_blur(source, target, severity, params.motion_angle, scale, delta)
+    elif name == "zoom_blur":
+        zoom_blur(source, target, severity, scale, delta, size, neutral, plane != "pixels")
+    else:
+        glass_blur(source, target, severity, params.field_seed)
 
 
 def corrupted(image: np.ndarray, params: BlurParams) -> np.ndarray:
-    """The corruption `params` names, at its severity."""
-    name, severity = params.corruption, params.severity
-    if name == "gaussian_blur":
-        return gaussian_blur(image, severity)
-    if name == "defocus_blur":
-        return defocus_blur(image, severity)
-    if name == "motion_blur":
-        return motion_blur(image, severity, params.motion_angle)
-    if name == "zoom_blur":
-        return zoom_blur(image, severity)
-    return glass_blur(image, severity, params.field_seed)
+    """The corruption `params` names, at its severity, as a new image."""
+    target = np.empty_like(image)
+    corrupt_into(params, image, target)
+    return target
+
+
+def takes_planes(name: str) -> bool:
+    """Whether a corruption can work on JPEG planes as stored: every one but glass blur."""
+    return name != "glass_blur"

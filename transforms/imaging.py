@@ -53,10 +53,12 @@ def blur(image: Decoded, sigma_x: float, sigma_y: float, method: str = "auto") -
 
 def takes_planes_for(params: BlurParams) -> bool:
     """Whether a kind can blur JPEG planes as stored (its descriptor says: the Gaussian,
-    motion, defocus and zoom blur, their kernels measured in each plane's samples); glass blur
-    (its displacements are per pixel) and the benchmark corruptions (computed as their
-    reference computes them, on pixels) take the pixel path."""
-    return not params.corruption and BLUR_KINDS[params.kind].planes
+    motion, defocus and zoom blur, their kernels measured in each plane's samples), or a
+    benchmark corruption can (every one but glass blur); glass blur's displacements are per
+    pixel, so it takes the pixel path."""
+    if params.corruption:
+        return corruptions.takes_planes(params.corruption)
+    return BLUR_KINDS[params.kind].planes
 
 
 # A filter of one array: (params, source, target, scale, size, method). `scale` is how many
@@ -123,18 +125,17 @@ def kernel_description(params: BlurParams, shape: tuple, dtype: str, method: str
 
 
 def blur_with(image: Decoded, params: BlurParams, method: str = "auto") -> Decoded:
-    """The image blurred as `params` says (any kind, or a benchmark corruption: on pixels,
-    as `decode_path` decodes an image one of whose copies is corrupted)."""
+    """The image blurred as `params` says: any kind, or a benchmark corruption (glass blur's
+    on pixels, as `decode_path` decodes an image one of whose copies takes it)."""
     if params.corruption:
-        assert isinstance(image, codec.Decoded), "corruptions blur pixels"
-        return _with_pixels(image, corruptions.corrupted(image.pixels, params))
+        return _corrupted(image, params)
     if params.kind == "gaussian":
         return blur(image, params.sigma_x, params.sigma_y, method)
     kind_filter = FILTERS[params.kind]
     if isinstance(image, jpeg_planes.JpegPlanes):
         size = (image.width, image.height)
 
-        def each_plane(source: np.ndarray, target: np.ndarray, scale: tuple) -> None:
+        def each_plane(source: np.ndarray, target: np.ndarray, scale: tuple, luma: bool):
             kind_filter(params, source, target, scale, size, method)
 
         return jpeg_planes.filter_planes(image, each_plane)
@@ -142,6 +143,20 @@ def blur_with(image: Decoded, params: BlurParams, method: str = "auto") -> Decod
     blurred = np.empty_like(pixels)
     kind_filter(params, pixels, blurred, (1, 1), (pixels.shape[1], pixels.shape[0]), method)
     return _with_pixels(image, blurred)
+
+
+def _corrupted(image: Decoded, params: BlurParams) -> Decoded:
+    """A benchmark corruption, on pixels or on each JPEG plane in its own samples."""
+    if isinstance(image, codec.Decoded):
+        return _with_pixels(image, corruptions.corrupted(image.pixels, params))
+    assert takes_planes_for(params), "glass blur shuffles pixels, not planes"
+    size = (image.width, image.height)
+
+    def each_plane(source: np.ndarray, target: np.ndarray, scale: tuple, luma: bool) -> None:
+        plane = "luma" if luma else "chroma"
+        corruptions.corrupt_into(params, source, target, scale, plane, size)
+
+    return jpeg_planes.filter_planes(image, each_plane)
 
 
 def _with_pixels(image: codec.Decoded, pixels: np.ndarray) -> codec.Decoded:

@@ -212,18 +212,19 @@ def blur_planes(image: JpegPlanes, sigma_x: float, sigma_y: float, method: str) 
     """Each plane blurred with the sigmas in its own samples: luma with (sigma_x, sigma_y),
     each chroma plane with the sigmas divided by its subsampling factors."""
 
-    def gaussian(source: np.ndarray, target: np.ndarray, scale: tuple[int, int]) -> None:
+    def gaussian(source: np.ndarray, target: np.ndarray, scale: tuple[int, int], luma: bool):
         blur(source, sigma_x / scale[0], sigma_y / scale[1], method, out=target)
 
     return filter_planes(image, gaussian)
 
 
 def filter_planes(
-    image: JpegPlanes, plane_filter: Callable[[np.ndarray, np.ndarray, tuple[int, int]], None]
+    image: JpegPlanes,
+    plane_filter: Callable[[np.ndarray, np.ndarray, tuple[int, int], bool], None],
 ) -> JpegPlanes:
-    """Each plane through `plane_filter(source, target, scale)`, `scale` being how many pixels
-    one of its samples spans on each axis: luma on the image's true extent, then its padding
-    filled by edge replication as libjpeg's encoder pads; each chroma plane whole."""
+    """Each plane through `plane_filter(source, target, scale, luma)`, `scale` being how many
+    pixels one of its samples spans on each axis: luma on the image's true extent, then its
+    padding filled by edge replication as libjpeg's encoder pads; each chroma plane whole."""
     fx, fy = FACTORS[image.subsampling]
     out = JpegPlanes(
         np.empty_like(image.buffer), image.width, image.height, image.subsampling,
@@ -232,11 +233,11 @@ def filter_planes(
     for index, (source, target) in enumerate(zip(image.planes(), out.planes(), strict=True)):
         if index == 0:
             width, height = image.width, image.height
-            plane_filter(source[:height, :width], target[:height, :width], (1, 1))
+            plane_filter(source[:height, :width], target[:height, :width], (1, 1), True)
             target[:height, width:] = target[:height, width - 1 : width]
             target[height:] = target[height - 1]
         else:
-            plane_filter(source, target, (fx, fy))
+            plane_filter(source, target, (fx, fy), False)
     return out
 
 

@@ -58,7 +58,7 @@ REFUSALS = [
     (("--jpeg_quality", "0"), "--jpeg_quality must lie in [1, 100], got 0"),
     (("--blur_method", "fast"), "--blur_method must be one of auto, exact, got 'fast'"),
     (("--codec_path", "gpu"), "--codec_path must be one of auto, yuv_planes, pixels, got 'gpu'"),
-    (("--codec_path", "yuv_planes", "--blur", "glass"), "--codec_path yuv_planes: glass blur and the benchmark corruptions blur pixels, not JPEG planes"),
+    (("--codec_path", "yuv_planes", "--blur", "glass"), "--codec_path yuv_planes: glass blur shuffles pixels, not JPEG planes"),
     (("--dataset", "kitti"), "--dataset must be one of auto, images, yolo, coco, voc, got 'kitti'"),
     (("--max_error_rate", "2"), "--max_error_rate must lie in [0, 1], got 2.0"),
     (("--max_pixels", "0"), "--max_pixels must be >= 1, got 0"),
