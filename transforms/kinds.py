@@ -292,9 +292,13 @@ def glass_shuffle_seeded(image: np.ndarray, seed: int, delta: int, iterations: i
     """glass_shuffle with glass_displacements(seed, ...) drawn inline, never stored: the same
     result, without the field's memory and time."""
     planes = image if image.ndim == 3 else image[:, :, None]
-    height, width = planes.shape[:2]
+    height, width, channels = planes.shape
     if height > 2 * delta and width > 2 * delta:
-        _compiled("seeded")(planes, np.uint64(seed & (2**64 - 1)), delta, iterations)
+        flat = np.ascontiguousarray(planes).reshape(-1)
+        _compiled("seeded")(flat, height, width, channels, np.uint64(seed & (2**64 - 1)), delta,
+                            iterations)  # fmt: skip
+        if not np.shares_memory(flat, planes):
+            np.copyto(planes, flat.reshape(planes.shape))
     return image
 
 
@@ -310,31 +314,37 @@ def _given(planes, dy, dx, delta):  # pragma: no cover (run compiled)
                     planes[h, w, c] = planes[hp, wp, c]
 
 
-def _seeded(planes, seed, delta, iterations):  # pragma: no cover (run compiled)
-    height, width, channels = planes.shape
+def _seeded(flat, height, width, channels, seed, delta, iterations):  # pragma: no cover
+    """(Run compiled.) The image as one flat array, indexed with unsigned offsets: no
+    wraparound checks, 1.5x faster than indexing the 3-d array."""
     rows, columns = height - 2 * delta, width - 2 * delta
     golden, mix1, mix2 = np.uint64(_GOLDEN), np.uint64(_MIX1), np.uint64(_MIX2)
     mask, span = np.uint64(_MASK32), np.uint64(2 * delta)
     s30, s27, s31, s32 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(32)
+    step, stride = np.uint64(channels), np.uint64(width * channels)
+    one, two = np.uint64(1), np.uint64(2)
     state = seed  # seed + n * golden for the n-th word, n from 1
     for _ in range(iterations):
         for a in range(rows):
-            h = height - delta - a
+            h = np.uint64(height - delta - a)
+            window = (h - np.uint64(delta)) * stride  # offsets are drawn in [0, 2 delta)
             for b in range(columns):
-                w = width - delta - b
+                w = np.uint64(width - delta - b)
                 state += golden
                 z = (state ^ (state >> s30)) * mix1
                 z = (z ^ (z >> s27)) * mix2
                 z = z ^ (z >> s31)
-                hp = h + np.intp(((z >> s32) * span) >> s32) - delta
-                wp = w + np.intp(((z & mask) * span) >> s32) - delta
+                dy = ((z >> s32) * span) >> s32
+                dx = ((z & mask) * span) >> s32
+                source = window + dy * stride + (w - np.uint64(delta) + dx) * step
+                target = h * stride + w * step
                 if channels == 3:  # (unrolled: 30% faster)
-                    planes[h, w, 0] = planes[hp, wp, 0]
-                    planes[h, w, 1] = planes[hp, wp, 1]
-                    planes[h, w, 2] = planes[hp, wp, 2]
+                    flat[target] = flat[source]
+                    flat[target + one] = flat[source + one]
+                    flat[target + two] = flat[source + two]
                 else:
                     for c in range(channels):
-                        planes[h, w, c] = planes[hp, wp, c]
+                        flat[target + np.uint64(c)] = flat[source + np.uint64(c)]
 
 
 _COMPILED: dict = {}
