@@ -4,11 +4,16 @@ severity (`sampling.CORRUPTIONS`), its border handling, its zoom cropping and it
 the integer type at the end. Only the random parts come from our sampler: motion blur's angle
 and glass blur's displacements. Pure: arrays in, arrays out.
 
-Where the reference works in float64 on [0, 1], these work in float32 grey levels (OpenCV's
-filters, read straight from the integer image: the reference's division by 255 and its
-multiplication back cancel), an order of magnitude faster; the tests bound the difference on
-8-bit images (mean at most 1 grey level, at most 4), borders included. Images of any depth and
-channel count are scaled by their type's maximum as 8-bit ones are by 255.
+Where the reference works in float64 on [0, 1], these work in float32 grey levels and write
+the integer type directly (OpenCV's filters read the integer image: the reference's division by
+255 and its multiplication back cancel), an order of magnitude faster, within 0.05 grey levels
+on average and 1 at most of it on 8-bit images (tests/unit/test_corruptions.py). Images of any
+depth and channel count are scaled by their type's maximum as 8-bit ones are by 255.
+
+Each corruption but glass blur also works on one JPEG plane in its own samples (`corrupt_into`
+with `plane`): its arithmetic is linear in the colour channels, so it works on luma and chroma
+alike, kernels and zooms measured in the plane's samples, the reference's truncation of each
+channel taken on luma alone.
 """
 
 from __future__ import annotations
