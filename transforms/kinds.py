@@ -315,28 +315,34 @@ def _given(planes, dy, dx, delta):  # pragma: no cover (run compiled)
 
 
 def _seeded(flat, height, width, channels, seed, delta, iterations):  # pragma: no cover
-    """(Run compiled.) The image as one flat array, indexed with unsigned offsets: no
-    wraparound checks, 1.5x faster than indexing the 3-d array."""
+    """(Run compiled.) Row by row: first every displacement of the row, as flat offsets (word
+    n of the row is its own function of n, so this loop is vectorised), then the copies in
+    their order, indexing one flat array with unsigned offsets (no wraparound checks): 3x
+    faster than drawing each displacement beside its copy in the 3-d array."""
     rows, columns = height - 2 * delta, width - 2 * delta
     golden, mix1, mix2 = np.uint64(_GOLDEN), np.uint64(_MIX1), np.uint64(_MIX2)
     mask, span = np.uint64(_MASK32), np.uint64(2 * delta)
     s30, s27, s31, s32 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(32)
     step, stride = np.uint64(channels), np.uint64(width * channels)
-    one, two = np.uint64(1), np.uint64(2)
+    one, two, low = np.uint64(1), np.uint64(2), np.uint64(delta)
+    offsets = np.empty(columns, np.uint64)
     state = seed  # seed + n * golden for the n-th word, n from 1
     for _ in range(iterations):
         for a in range(rows):
-            h = np.uint64(height - delta - a)
-            window = (h - np.uint64(delta)) * stride  # offsets are drawn in [0, 2 delta)
             for b in range(columns):
-                w = np.uint64(width - delta - b)
-                state += golden
-                z = (state ^ (state >> s30)) * mix1
+                z = state + np.uint64(b + 1) * golden
+                z = (z ^ (z >> s30)) * mix1
                 z = (z ^ (z >> s27)) * mix2
                 z = z ^ (z >> s31)
-                dy = ((z >> s32) * span) >> s32
-                dx = ((z & mask) * span) >> s32
-                source = window + dy * stride + (w - np.uint64(delta) + dx) * step
+                # dy + delta and dx + delta, each in [0, 2 delta)
+                offsets[b] = (((z >> s32) * span) >> s32) * stride + (
+                    ((z & mask) * span) >> s32) * step  # fmt: skip
+            state += np.uint64(columns) * golden
+            h = np.uint64(height - delta - a)
+            window = (h - low) * stride
+            for b in range(columns):
+                w = np.uint64(width - delta - b)
+                source = window + (w - low) * step + offsets[b]
                 target = h * stride + w * step
                 if channels == 3:  # (unrolled: 30% faster)
                     flat[target] = flat[source]
