@@ -150,7 +150,7 @@ def reference_loop(datas: list[bytes], name: str, severities: list[int]) -> None
 
 
 def opencv_codec_loop(datas: list[bytes]) -> None:
-    """The floor the issue measures kinds against: decode and encode with OpenCV, no blur."""
+    """The floor kinds are compared with: decode and encode with OpenCV, no blur."""
     for data in datas:
         pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, 95])
@@ -286,7 +286,7 @@ TABLE_COLUMNS = (
 def markdown_table(results: list[dict], severity: int) -> str:
     """The table docs/performance.md shows, for one severity: ms per image per loop, the
     corruption against the reference loop, and `--blur KIND` at its default ranges against
-    OpenCV's codecs alone (the issue's floor)."""
+    OpenCV's codecs alone (the floor a kind is compared with)."""
     head = [f"severity {severity}", *(title for title, _ in TABLE_COLUMNS),
             "corruption vs loop", "kind (default ranges) vs OpenCV codecs"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -309,8 +309,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, help="images (3; --quick: 1)")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (3; --quick: 1)")
     parser.add_argument("--severity", type=int, choices=range(1, 6), action="append",
-                        help="every image at this severity, repeatable (default: 3 and 5, "
-                        "the issue's)")  # fmt: skip
+                        help="every image at this severity, repeatable (default: 3 and "
+                        "5)")  # fmt: skip
     parser.add_argument("--out", default=None, help="benchmarks/results/kinds.json (with "
                         "--scenes: scenes.json)")  # fmt: skip
     args = parser.parse_args()
