@@ -79,7 +79,7 @@ def _defocus(p: BlurParams, source, target, scale, size, method) -> None:
 def _zoom(p: BlurParams, source, target, scale, size, method) -> None:
     # a plane's sample i spans pixels [scale * i, scale * (i + 1)): the image's centre
     centre = (size[0] / (2 * scale[0]) - 0.5, size[1] / (2 * scale[1]) - 0.5)
-    np.copyto(target, kinds.zoom(source, p.zoom_factor, centre))
+    np.copyto(target, kinds.zoom(source, p.zoom_factor, centre, size))
 
 
 def _glass(p: BlurParams, source, target, scale, size, method) -> None:

@@ -5,6 +5,7 @@ each kind (and today's Gaussian draw, pinned)."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 from pathlib import Path
 
@@ -122,17 +123,42 @@ def test_zoom_factors_are_at_most_a_step_apart_from_1_to_the_factor(factor, laye
 
 
 def layered_zoom(image: np.ndarray, factor: float) -> np.ndarray:
-    """Zoom blur the slow way: every layer warped from the source on its own, in float."""
+    """Zoom blur the slow way: every layer warped from the source on its own, in float, each
+    layer's zoom on each axis the product of its subset of the stages' zooms."""
     height, width = image.shape[:2]
     cx, cy = (width - 1) / 2, (height - 1) / 2
+    stages = kinds.zoom_stages((width, height), factor)
     total = np.zeros(image.shape, np.float64)
-    for f in kinds.zoom_factors(factor):
-        matrix = np.array([[1 / f, 0, cx * (1 - 1 / f)], [0, 1 / f, cy * (1 - 1 / f)]])
+    for subset in itertools.product((False, True), repeat=len(stages)):
+        fx = math.prod(s[0] for s, used in zip(stages, subset, strict=True) if used)
+        fy = math.prod(s[1] for s, used in zip(stages, subset, strict=True) if used)
+        matrix = np.array([[1 / fx, 0, cx * (1 - 1 / fx)], [0, 1 / fy, cy * (1 - 1 / fy)]])
         layer = cv2.warpAffine(image.astype(np.float32), matrix, (width, height),
                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                borderMode=cv2.BORDER_REFLECT_101)  # fmt: skip
         total += layer.reshape(image.shape)
-    return total / len(kinds.zoom_factors(factor))
+    return total / 2 ** len(stages)
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (640, 480), (163, 121), (41, 33)])
+@pytest.mark.parametrize("factor", [1.03, 1.11, 1.31])
+def test_zoom_stages_crop_whole_pixels_or_keep_the_exact_zoom(size, factor):
+    """A stage either crops a multiple of 4 pixels (so the centre stays put in the image and in
+    its half-resolution chroma planes), within 2 pixels of size / zoom and keeping at least
+    half of the stage's zoom, or keeps the exact power of the ratio (small images)."""
+    _, ratio = kinds.zoom_layers(factor)
+    stages = kinds.zoom_stages(size, factor)
+    for j, zooms in enumerate(stages):
+        target = ratio ** (2**j)
+        for zoom, pixels in zip(zooms, size, strict=True):
+            if zoom == target:
+                continue
+            cropped = (pixels - pixels / zoom) / 4
+            assert cropped == pytest.approx(round(cropped), abs=1e-6)
+            assert abs(pixels / zoom - pixels / target) <= 2 + 1e-9
+            assert abs(zoom - target) <= (target - 1) / 2
+    if size == (1920, 1080):
+        assert all(zoom != ratio ** (2**j) for j, zs in enumerate(stages) for zoom in zs)
 
 
 def sample_photo() -> np.ndarray:
