@@ -190,8 +190,9 @@ class BlurAugmentOptions(PipelineOptions):
         group.add_argument(
             "--blur_method",
             default="auto",
-            help="'auto' (the default: exact below sigma 6, the pyramid fast path above, "
-            "within 2 grey levels) or 'exact' (always the exact Gaussian).",
+            help="'auto' (the default: exact below sigma 3.5, the pyramid fast path above, "
+            "within 2 grey levels; defocus disks from radius 4 at half resolution) or 'exact' "
+            "(always the exact kernels).",
         )
         group.add_argument(
             "--codec_path",

@@ -88,7 +88,7 @@ BLUR_METHODS: tuple[str, ...] = ("auto", "exact")
 # (smallest sigma, factor): from this sigma on, `auto` blurs at 1/factor resolution. Chosen from
 # measurements on 1080p photos (benchmarks/throughput.py): within 2 grey levels of the exact
 # Gaussian on the 8-bit scale, PSNR >= 50 dB, and 2-6x faster than exact at these sigmas.
-PYRAMID_STEPS: tuple[tuple[float, int], ...] = ((12.0, 4), (6.0, 2))
+PYRAMID_STEPS: tuple[tuple[float, int], ...] = ((6.0, 4), (3.5, 2))
 
 
 def pyramid_factor(sigma_x: float, sigma_y: float, shape: tuple[int, ...]) -> int:

@@ -78,8 +78,8 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
 @pytest.mark.parametrize("channels", [1, 3, 4])
 @pytest.mark.parametrize(
     ("sigma_x", "sigma_y", "method"),
-    [(6.0, 6.0, "pyramid2"), (9.5, 7.0, "pyramid2"), (11.9, 11.9, "pyramid2"),
-     (12.0, 12.0, "pyramid4"), (16.0, 20.0, "pyramid4"), (30.0, 30.0, "pyramid4")],
+    [(3.5, 3.5, "pyramid2"), (3.5, 5.0, "pyramid2"), (5.99, 5.99, "pyramid2"),
+     (6.0, 6.0, "pyramid4"), (9.5, 12.0, "pyramid4"), (30.0, 30.0, "pyramid4")],
 )  # fmt: skip
 def test_fast_path_accuracy_bound(dtype, channels, sigma_x, sigma_y, method):
     """Within 2 grey levels (8-bit scale; 514 on 16 bits) of the exact Gaussian everywhere,
@@ -95,7 +95,7 @@ def test_fast_path_accuracy_bound(dtype, channels, sigma_x, sigma_y, method):
     assert psnr(fast, expected, 255 * scale) >= 50
 
 
-@pytest.mark.parametrize("sigma", [0.0, 0.5, 3.0, 5.99])
+@pytest.mark.parametrize("sigma", [0.0, 0.5, 2.0, 3.49])
 def test_auto_is_exact_below_the_threshold(sigma):
     image = textured(40, 50)
     blurred, kernel, used = blur(image, sigma, sigma)
