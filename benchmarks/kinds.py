@@ -254,6 +254,8 @@ def run_scenes(datas: list[bytes], rounds: int) -> list[dict]:
     jobs = {
         "whole frame, --blur motion": BlurJob("", BlurSpec(kinds=replace(ranges, weights=(
             ("motion", 1.0),)))),
+        "whole frame, --blur shake": BlurJob("", BlurSpec(kinds=replace(ranges, weights=(
+            ("shake", 1.0),)))),
         "10 objects, --blur none": BlurJob("", BlurSpec(kinds=replace(ranges, weights=())),
                                            objects=(("motion", 1.0),)),
         "10 objects over --blur shake": BlurJob("", BlurSpec(kinds=replace(ranges, weights=(
