@@ -99,8 +99,7 @@ def ours(
     """decode -> blur -> encode, the sample step's functions (no Beam); without `blur`, the
     same decode and encode alone: the floor no blur can go below."""
     for data, p in zip(datas, params, strict=True):
-        path = path if imaging.takes_planes_for(p) else "pixels"
-        decoded = imaging.decode(data, "jpeg", path)
+        decoded = imaging.decode(data, "jpeg", path if imaging.takes_planes_for(p) else "pixels")
         blurred = decoded if not blur or unchanged(p, "uint8") else blur_with(decoded, p)
         imaging.encode(blurred, "jpeg")
 

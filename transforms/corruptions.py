@@ -23,7 +23,7 @@ import math
 import cv2
 import numpy as np
 
-from blur_augment.transforms.kinds import glass_shuffle_seeded
+from blur_augment.transforms.kinds import glass_shuffle_seeded, splat
 from blur_augment.transforms.sampling import CORRUPTIONS, BlurParams
 
 Scale = tuple[int, int]  # how many pixels one of an array's samples spans, on x and y
@@ -71,12 +71,7 @@ def in_samples(kernel: np.ndarray, scale: Scale) -> np.ndarray:
     out = np.zeros((2 * half + 1, 2 * half + 1), np.float64)
     rows, cols = np.nonzero(kernel)
     ys, xs = (rows - centre) / scale[1] + half, (cols - centre) / scale[0] + half
-    y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
-    fy, fx = ys - y0, xs - x0
-    weights = kernel[rows, cols]
-    for dy, wy in ((0, 1 - fy), (1, fy)):
-        for dx, wx in ((0, 1 - fx), (1, fx)):
-            np.add.at(out, (y0 + dy, x0 + dx), weights * wy * wx)
+    splat(out, ys, xs, kernel[rows, cols])
     return _trimmed(out.astype(np.float32))
 
 

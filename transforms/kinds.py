@@ -199,11 +199,11 @@ def zoom(
         return image.copy()
     eight_bit = image.dtype == np.uint8
     work = image.astype(np.uint16) << 6 if eight_bit else image.astype(np.float32)
+    centred = abs(cx - (width - 1) / 2) < 1e-9 and abs(cy - (height - 1) / 2) < 1e-9
     for fx, fy in stages:
         left, top = round((width - width / fx) / 2), round((height - height / fy) / 2)
         whole_samples = (abs(width / fx - (width - 2 * left)) < 1e-6
                          and abs(height / fy - (height - 2 * top)) < 1e-6)  # fmt: skip
-        centred = abs(cx - (width - 1) / 2) < 1e-9 and abs(cy - (height - 1) / 2) < 1e-9
         if centred and whole_samples:
             crop = work[top : height - top, left : width - left]
             zoomed = cv2.resize(crop, (width, height), interpolation=cv2.INTER_LINEAR)
@@ -284,13 +284,20 @@ def shake_kernel(length: float, seed: int, scale: tuple[float, float] = (1, 1)) 
     half_x = math.ceil(np.abs(points[:, 0]).max()) + 1
     half_y = math.ceil(np.abs(points[:, 1]).max()) + 1
     kernel = np.zeros((2 * half_y + 1, 2 * half_x + 1))
-    x, y = points[:, 0] + half_x, points[:, 1] + half_y
-    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
-    fx, fy = x - x0, y - y0
+    splat(kernel, points[:, 1] + half_y, points[:, 0] + half_x)
+    return (kernel / kernel.sum()).astype(np.float32)
+
+
+def splat(
+    grid: np.ndarray, ys: np.ndarray, xs: np.ndarray, weights: np.ndarray | float = 1.0
+) -> None:
+    """Add each point's weight to `grid`, shared bilinearly between the four samples around
+    (ys, xs) (in the grid's samples, inside it): a path or a kernel's taps put on a grid."""
+    y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
+    fy, fx = ys - y0, xs - x0
     for dy, wy in ((0, 1 - fy), (1, fy)):
         for dx, wx in ((0, 1 - fx), (1, fx)):
-            np.add.at(kernel, (y0 + dy, x0 + dx), wx * wy)
-    return (kernel / kernel.sum()).astype(np.float32)
+            np.add.at(grid, (y0 + dy, x0 + dx), wx * wy * weights)
 
 
 # splitmix64 (Steele, Lea and Flood 2014): glass blur's displacements, one 64-bit word per
