@@ -333,7 +333,7 @@ def glass_shuffle(image: np.ndarray, dy: np.ndarray, dx: np.ndarray, delta: int)
     (The reference writes a swap of two array views, which copies one way: its effect is
     this.) Compiled with numba: the order of the copies matters, so it cannot be a gather."""
     planes = image if image.ndim == 3 else image[:, :, None]
-    _compiled("given")(planes, dy, dx, delta)
+    compiled(_given)(planes, dy, dx, delta)
     return image
 
 
@@ -344,7 +344,7 @@ def glass_shuffle_seeded(image: np.ndarray, seed: int, delta: int, iterations: i
     height, width, channels = planes.shape
     if height > 2 * delta and width > 2 * delta:
         flat = np.ascontiguousarray(planes).reshape(-1)
-        _compiled("seeded")(flat, height, width, channels, np.uint64(seed & (2**64 - 1)), delta,
+        compiled(_seeded)(flat, height, width, channels, np.uint64(seed & (2**64 - 1)), delta,
                             iterations)  # fmt: skip
         if not np.shares_memory(flat, planes):
             np.copyto(planes, flat.reshape(planes.shape))
@@ -405,13 +405,14 @@ def _seeded(flat, height, width, channels, seed, delta, iterations):  # pragma: 
 _COMPILED: dict = {}
 
 
-def _compiled(name: str):
-    """A loop compiled by numba, from its on-disk cache where the package's folder (or the
-    user's cache) is writable; compiled in memory where neither is (a read-only image)."""
+def compiled(loop):
+    """A loop (a module-level function) compiled by numba, from its on-disk cache where the
+    package's folder (or the user's cache) is writable; compiled in memory where neither is (a
+    read-only image). Once per process and loop."""
+    name = f"{loop.__module__}.{loop.__name__}"
     if name not in _COMPILED:
         from numba import njit
 
-        loop = {"given": _given, "seeded": _seeded}[name]
         try:
             _COMPILED[name] = njit(cache=True, nogil=True)(loop)
         except RuntimeError:  # "cannot cache function ...: no locator available"

@@ -235,3 +235,67 @@ def test_glass_blur_alone_takes_pixels():
     glass = corruption_params("glass_blur", 3, u2=0.5, seed=1)
     assert not imaging.takes_planes_for(glass)
     assert all(imaging.takes_planes_for(corruption_params(n, 3, u2=0.5, seed=1)) for n in PLANAR)
+
+
+def reference_kernel(severity: int) -> np.ndarray:
+    return corruptions._trimmed(
+        corruptions.reference_disk(*CORRUPTIONS["defocus_blur"][severity - 1])
+    )
+
+
+@pytest.mark.parametrize("severity", [1, 2, 3, 4, 5])
+def test_the_disk_plan_is_the_references_kernel(severity):
+    """disk * Gaussian + residual runs rebuilds the reference's kernel: exactly up to radius 6,
+    within the error the plan states (at most half a grey level) where the alias blur
+    reflects at the grid's edge."""
+    radius, alias_blur = CORRUPTIONS["defocus_blur"][severity - 1]
+    plan = corruptions.disk_plan(radius, alias_blur)
+    half = len(plan.heights) // 2
+    disk = np.zeros((len(plan.heights),) * 2)
+    for column, height in enumerate(plan.heights):
+        disk[half - height : half + height + 1, column] = 1
+    gx, gy = plan.gx.astype(np.float64), plan.gy.astype(np.float64)
+    padded = np.pad(disk, len(gy) // 2)
+    rebuilt = cv2.sepFilter2D(padded, -1, gx, gy, borderType=cv2.BORDER_CONSTANT)
+    size = plan.reach * 2 + 1
+    rebuilt = np.pad(rebuilt, (size - rebuilt.shape[0]) // 2)
+    rebuilt += corruptions._taps_of(plan.residual, rebuilt.shape)
+    kernel = corruptions.reference_disk(radius, alias_blur).astype(np.float64)
+    kernel = np.pad(kernel, (size - kernel.shape[0]) // 2)
+    error = np.abs(rebuilt - kernel).sum() * 255
+    assert error <= plan.error + 1e-3 and plan.error <= 0.5, (error, plan.error)
+    assert (plan.error < 1e-3) == (severity <= 3)
+
+
+@pytest.mark.parametrize("severity", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize(
+    "plane",
+    [
+        cv2.cvtColor(photo(203, 311), cv2.COLOR_RGB2GRAY),
+        texture(64, 77)[:, :, 0].copy(),
+        np.random.default_rng(5).integers(0, 2, (45, 58), dtype=np.uint8) * 255,
+        cv2.cvtColor(photo(160, 200), cv2.COLOR_RGB2GRAY)[10:140, 7:190],  # a view, as luma is
+    ],
+    ids=["photo", "texture", "binary noise", "view"],
+)
+def test_defocus_by_running_sums_is_the_filter(severity, plane):
+    """An 8-bit plane in pixels takes the running sums; against cv2.filter2D with the
+    reference's kernel (the pixel path's arithmetic before): no pixel more than 1 apart (a
+    different float sum rounding the other way), 0.05 on average, borders included."""
+    assert (
+        min(plane.shape) > corruptions.disk_plan(*CORRUPTIONS["defocus_blur"][severity - 1]).reach
+    )
+    ours = np.empty_like(plane)
+    corruptions.defocus_blur(plane, ours, severity)
+    filtered = cv2.filter2D(plane, -1, reference_kernel(severity), delta=corruptions.FLOOR)
+    mean, largest = difference(ours, filtered)
+    assert largest <= 1 and mean <= 0.05, (mean, largest)
+
+
+def test_planes_smaller_than_the_disks_reach_take_the_filter():
+    """Too small to pad by the kernel's reach from inside the image: the filter, unchanged."""
+    plane = texture(12, 30)[:, :, 1].copy()
+    ours = np.empty_like(plane)
+    corruptions.defocus_blur(plane, ours, 5)
+    filtered = cv2.filter2D(plane, -1, reference_kernel(5), delta=corruptions.FLOOR)
+    np.testing.assert_array_equal(ours, filtered)
