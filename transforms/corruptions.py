@@ -210,34 +210,23 @@ def disk_by_sums(source: np.ndarray, target: np.ndarray, plan: DiskPlan, delta: 
     one per tap; the Gaussian and the residual runs in the same pass over rows."""
     reach = plan.reach
     padded = cv2.copyMakeBorder(source, reach, reach, reach, reach, cv2.BORDER_REFLECT_101)
-    rows, columns = padded.shape
-    down = np.empty((rows + 1, columns), np.int32)  # running sums down each column
-    along = np.empty((rows, columns + 1) if (plan.residual[:, 0] == 1).any() else (1, 1),
-                     np.int32)  # fmt: skip  # along each row, where a residual run needs them
-    compiled(_running_sums)(padded, down, along)
-    compiled(_disk_rows)(padded, down, along, plan.heights, plan.gy, plan.gx, plan.residual,
-                         reach, np.float32(delta + 0.5), target)  # fmt: skip
+    down = np.empty((padded.shape[0] + 1, padded.shape[1]), np.int32)
+    compiled(_running_sums)(padded, down)
+    compiled(_disk_rows)(padded, down, plan.heights, plan.gy, plan.gx, plan.residual, reach,
+                         np.float32(delta + 0.5), target)  # fmt: skip
 
 
-def _running_sums(padded, down, along):  # pragma: no cover (run compiled)
-    """down[i, j]: the sum of padded[:i, j]; along[i, j]: of padded[i, :j] (if it has room)."""
-    rows, columns = padded.shape
+def _running_sums(padded, down):  # pragma: no cover (run compiled)
+    """down[i, j]: the sum of padded[:i, j]."""
     down[0, :] = 0
-    for i in range(rows):
+    for i in range(padded.shape[0]):
         above, here, line = down[i], down[i + 1], padded[i]
-        for j in range(columns):
+        for j in range(padded.shape[1]):
             here[j] = above[j] + line[j]
-    if along.shape[1] > columns:
-        for i in range(rows):
-            total, line, sums = 0, padded[i], along[i]
-            sums[0] = 0
-            for j in range(columns):
-                total += line[j]
-                sums[j + 1] = total
 
 
 def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
-    padded, down, along, heights, gy, gx, residual, reach, offset, out
+    padded, down, heights, gy, gx, residual, reach, offset, out
 ):  # pragma: no cover (run compiled)
     """Row by row: the disk's sums of the next row the Gaussian needs, into a ring of 2g + 1
     rows; the Gaussian down the ring and along the row; the residual's runs; + `offset`,
@@ -252,6 +241,7 @@ def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
     sums = np.empty(width, np.int32)
     blurred = np.empty(width, np.float32)
     value = np.empty(columns, np.float32)
+    run_sums = np.empty(columns, np.int32)
     for y in range(-g, rows + g):
         sums[:] = 0
         for k in range(heights.shape[0]):  # column k of the disk: rows y - h .. y + h
@@ -276,21 +266,26 @@ def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
                 value[x] += weight * line[x]
         for run in range(residual.shape[0]):
             axis, at = int(residual[run, 0]), int(residual[run, 1])
-            first, last, weight = int(residual[run, 2]), int(residual[run, 3]), residual[run, 4]
+            first, last = int(residual[run, 2]), int(residual[run, 3])
+            weight = np.float32(residual[run, 4])
             if axis == 0 and first == last:  # one tap: the pixel itself
                 line = padded[row + reach + first, reach + at : reach + at + columns]
                 for x in range(columns):
-                    value[x] += np.float32(weight) * np.float32(line[x])
-                continue
-            if axis == 0:  # down column `at`, rows first .. last
+                    value[x] += weight * np.float32(line[x])
+            elif axis == 0:  # down column `at`, rows first .. last
                 start = reach + at
                 top = down[row + reach + first, start : start + columns]
                 bottom = down[row + reach + last + 1, start : start + columns]
-            else:  # along row `at`, columns first .. last
-                top = along[row + reach + at, reach + first : reach + first + columns]
-                bottom = along[row + reach + at, reach + last + 1 : reach + last + 1 + columns]
-            for x in range(columns):
-                value[x] += np.float32(weight) * np.float32(bottom[x] - top[x])
+                for x in range(columns):
+                    value[x] += weight * np.float32(bottom[x] - top[x])
+            else:  # along row `at`, columns first .. last: a short run, summed tap by tap
+                run_sums[:] = 0
+                for k in range(first, last + 1):
+                    line = padded[row + reach + at, reach + k : reach + k + columns]
+                    for x in range(columns):
+                        run_sums[x] += line[x]
+                for x in range(columns):
+                    value[x] += weight * np.float32(run_sums[x])
         target = out[row]
         for x in range(columns):
             level = math.floor(value[x])
