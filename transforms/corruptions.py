@@ -107,7 +107,8 @@ def defocus_blur(source, target, severity: int, scale: Scale = (1, 1), delta=FLO
     them. From radius 8 its disk sums to 1.01 (its alias blur reflects at the grid's edge), so
     it brightens every colour channel by 1%: a chroma plane, whose `neutral` 128 is no colour,
     scales its distance from 128 alike. 8-bit pixels and luma take the disk as running sums
-    (disk_by_sums, channel by channel), 1.3-2.5x faster than the filter on 1080p."""
+    (disk_by_sums, channel by channel): on a 1080p luma plane 1.9x faster than the filter at
+    radius 6, 1.3x at radius 10."""
     radius, alias_blur = CORRUPTIONS["defocus_blur"][severity - 1]
     plan = disk_plan(radius, alias_blur)
     if scale == (1, 1) and source.dtype == np.uint8 and min(source.shape[:2]) > plan.reach:
@@ -148,7 +149,7 @@ def disk_plan(radius: float, alias_blur: float) -> DiskPlan:
     """reference_disk(radius, alias_blur) as disk * Gaussian + residual. The residual is zero
     up to radius 6 (the 17x17 grid leaves the blur room); at radius 8 and 10, where the disk
     touches the grid's edge, it is four runs of equal taps along the edge and the four tips
-    beyond them, the rest (taps under RESIDUAL_TAP) dropped: error 0.17 and 0.11 grey levels."""
+    beyond them, the rest (taps under RESIDUAL_TAP) dropped: error 0.40 and 0.28 grey levels."""
     kernel = reference_disk(radius, alias_blur).astype(np.float64)
     half = kernel.shape[0] // 2
     grid = np.arange(-half, half + 1)
