@@ -25,7 +25,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from blur_augment.transforms.kinds import compiled, glass_shuffle_seeded, splat
+from blur_augment.transforms.kinds import compiled, filtered, glass_shuffle_seeded, splat
 from blur_augment.transforms.sampling import CORRUPTIONS, BlurParams
 
 Scale = tuple[int, int]  # how many pixels one of an array's samples spans, on x and y
@@ -318,13 +318,7 @@ def motion_blur(source, target, severity: int, angle: float, scale: Scale = (1, 
     the image (its `shift`): a correlation with the kernel above, borders replicated. (It
     stops early when a shift exceeds the image, which no image of 32 pixels or more meets.)"""
     kernel = in_samples(motion_kernel(severity, angle), scale)
-    # the line fills one quadrant of its square: filter with its bounding box alone (the same
-    # weights at the same offsets, anchored where the square's centre falls): 1.03-1.12x
-    rows, cols = np.nonzero(kernel)
-    top, left, centre = int(rows.min()), int(cols.min()), kernel.shape[0] // 2
-    box = np.ascontiguousarray(kernel[top : rows.max() + 1, left : cols.max() + 1])
-    cv2.filter2D(source, -1, box, dst=target, anchor=(centre - left, centre - top), delta=delta,
-                 borderType=cv2.BORDER_REPLICATE)  # fmt: skip
+    filtered(source, kernel, target, cv2.BORDER_REPLICATE, delta)
 
 
 def zoom_map(size: tuple[int, int], factor: float, scale: Scale) -> tuple[np.ndarray, tuple]:

@@ -123,11 +123,94 @@ def defocus(
     return out
 
 
-def filtered(image: np.ndarray, kernel: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """The image convolved with a kernel (reflect-101 borders, as the Gaussian's), in its own
-    dtype; OpenCV takes the DFT for large kernels."""
-    result = cv2.filter2D(image, -1, kernel, dst=out, borderType=cv2.BORDER_REFLECT_101)
+# OpenCV's filter2D takes the DFT for an 8-bit kernel of 130 taps or more, zeros included:
+# 9-10 ms on a 1080p plane, where a line's 30-60 nonzero taps cost 2-4 ms filtered directly.
+_DFT_TAPS = 130
+SPARSE_TAPS = 64  # a kernel of at most this many nonzero taps is filtered in bands (below)
+_FIXED = 128  # bands are summed in int16, in 1/128 of a grey level (255 * 128 fits)
+
+
+def filtered(
+    image: np.ndarray,
+    kernel: np.ndarray,
+    out: np.ndarray | None = None,
+    border: int = cv2.BORDER_REFLECT_101,
+    delta: float = 0.0,
+) -> np.ndarray:
+    """The image correlated with a kernel centred on each pixel (borders reflect-101 unless
+    told, as the Gaussian's), in its own dtype, `delta` added before rounding. A sparse kernel
+    (a line, a camera's path) on 8 bits whose box OpenCV would take by the DFT is filtered in
+    bands of rows, directly (in_bands: 1.3-2x faster on 1080p); any other over the box of its
+    nonzero taps where that holds its centre (a one-sided line fills one quadrant)."""
+    bands = _bands(kernel)
+    if len(bands) > 1 and _takes_bands(image, kernel):
+        result = in_bands(image, kernel, bands, border, delta).reshape(image.shape)
+        return result if out is None else _copied(result, out)
+    rows, columns = np.nonzero(kernel)
+    top, left = int(rows.min()), int(columns.min())
+    anchor = (kernel.shape[1] // 2 - left, kernel.shape[0] // 2 - top)
+    box = np.ascontiguousarray(kernel[top : rows.max() + 1, left : columns.max() + 1])
+    if not (0 <= anchor[0] < box.shape[1] and 0 <= anchor[1] < box.shape[0]):
+        box, anchor = kernel, (-1, -1)
+    result = cv2.filter2D(image, -1, box, dst=out, anchor=anchor, delta=delta, borderType=border)
     return result.reshape(image.shape)
+
+
+def _takes_bands(image: np.ndarray, kernel: np.ndarray) -> bool:
+    """8 bits, a sparse kernel, non-negative and summing to at most 1 (int16 holds every sum)."""
+    sparse = np.count_nonzero(kernel) <= SPARSE_TAPS
+    return image.dtype == np.uint8 and sparse and kernel.min() >= 0 and kernel.sum() <= 1 + 1e-6
+
+
+def _copied(result: np.ndarray, out: np.ndarray) -> np.ndarray:
+    np.copyto(out, result)
+    return out
+
+
+def _bands(kernel: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
+    """The kernel's nonzero rows as bands of adjacent rows, each the box of its nonzero taps,
+    under _DFT_TAPS taps where a row allows: (dy, dx, taps), (dy, dx) the offset of the box's
+    first tap from the kernel's centre."""
+    rows = np.flatnonzero(kernel.any(axis=1))
+    bands, start = [], 0
+    while start < len(rows):
+        stop = start + 1
+        while stop < len(rows) and _box(kernel, rows[start], rows[stop]).size < _DFT_TAPS:
+            stop += 1
+        top = rows[start]
+        taps = _box(kernel, top, rows[stop - 1])
+        left = int(np.flatnonzero(kernel[top : rows[stop - 1] + 1].any(axis=0))[0])
+        bands.append((int(top) - kernel.shape[0] // 2, left - kernel.shape[1] // 2, taps))
+        start = stop
+    return bands
+
+
+def _box(kernel: np.ndarray, top: int, bottom: int) -> np.ndarray:
+    """Rows top..bottom of the kernel, trimmed to their nonzero columns."""
+    band = kernel[top : bottom + 1]
+    columns = np.flatnonzero(band.any(axis=0))
+    return band[:, columns[0] : columns[-1] + 1]
+
+
+def in_bands(image: np.ndarray, kernel: np.ndarray, bands: list, border: int,
+             delta: float) -> np.ndarray:  # fmt: skip
+    """An 8-bit image correlated with a non-negative kernel summing to at most 1, band by band:
+    each band's box filtered directly (under OpenCV's DFT size) from the image padded once,
+    into int16 at 1/_FIXED of a grey level, and the bands summed: within 1/_FIXED of a grey
+    level per band of the float sum before the one rounding."""
+    height, width = image.shape[:2]
+    cy, cx = kernel.shape[0] // 2, kernel.shape[1] // 2
+    padded = cv2.copyMakeBorder(image, cy, cy, cx, cx, border)
+    total = None
+    for dy, dx, taps in bands:
+        rows, columns = taps.shape
+        view = padded[
+            cy + dy : cy + dy + height + rows - 1, cx + dx : cx + dx + width + columns - 1
+        ]
+        part = cv2.filter2D(view, cv2.CV_16S, (taps * _FIXED).astype(np.float32), anchor=(0, 0))
+        part = part[:height, :width]
+        total = part.copy() if total is None else cv2.add(total, part, dst=total)
+    return cv2.convertScaleAbs(total, alpha=1 / _FIXED, beta=delta)
 
 
 def zoom_layers(factor: float) -> tuple[int, float]:

@@ -493,3 +493,52 @@ def test_motion_and_defocus_equal_an_independent_reference(kind, values, referen
         difference.mean(),
         difference.max(),
     )
+
+
+SPARSE_KERNELS = {
+    "line 25 at 45": lambda: kinds.motion_kernel(25.0, 45.0),
+    "line 20 at 20": lambda: kinds.motion_kernel(20.0, 20.0),
+    "line 19 at 120": lambda: kinds.motion_kernel(19.0, 120.0),
+    "shake 20": lambda: kinds.shake_kernel(20.0, 3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SPARSE_KERNELS))
+def test_a_sparse_kernel_falls_into_bands_that_rebuild_it(name):
+    """Every band's box is under OpenCV's DFT size, and the bands hold every tap once."""
+    kernel = np.array(SPARSE_KERNELS[name]())
+    bands = kinds._bands(kernel)
+    assert len(bands) > 1 and kernel.size >= kinds._DFT_TAPS
+    rebuilt, (cy, cx) = np.zeros_like(kernel), (kernel.shape[0] // 2, kernel.shape[1] // 2)
+    for dy, dx, taps in bands:
+        assert taps.size < kinds._DFT_TAPS
+        rebuilt[cy + dy : cy + dy + taps.shape[0], cx + dx : cx + dx + taps.shape[1]] += taps
+    np.testing.assert_array_equal(rebuilt, kernel)
+
+
+@pytest.mark.parametrize("name", sorted(SPARSE_KERNELS))
+@pytest.mark.parametrize("border", [cv2.BORDER_REFLECT_101, cv2.BORDER_REPLICATE])
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_sparse_kernels_in_bands_are_the_float_filter(name, border, channels):
+    """Filtered in bands (int16 at 1/128 of a grey level): against the float filter rounded,
+    no pixel more than 1 apart (a sum that falls the other side of .5), 0.01 on average,
+    borders included, on a photo's view as a JPEG plane is one, delta applied."""
+    kernel = np.array(SPARSE_KERNELS[name]())
+    photo = sample_photo()
+    image = (photo if channels == 3 else np.dstack([photo, photo[:, :, 0]]) if channels == 4
+             else np.ascontiguousarray(photo[:, :, 1]))[7:190, 5:300]  # fmt: skip
+    ours = kinds.filtered(image, kernel, border=border, delta=-0.5)
+    exact = cv2.filter2D(image.astype(np.float32), -1, kernel, borderType=border) - 0.5
+    d = np.abs(ours.astype(float) - np.clip(np.round(exact), 0, 255))
+    assert ours.shape == image.shape and ours.dtype == np.uint8
+    assert d.max() <= 1 and d.mean() <= 0.01, (d.max(), d.mean())
+
+
+def test_sixteen_bit_images_and_dense_kernels_keep_opencvs_filter():
+    """int16 cannot hold 16-bit sums, and a dense kernel's bands would read every tap: both take
+    cv2.filter2D itself, unchanged."""
+    photo = sample_photo()
+    line, disk = np.array(kinds.motion_kernel(25.0, 45.0)), np.array(kinds.defocus_kernel(9.0))
+    deep = photo.astype(np.uint16) * 257
+    np.testing.assert_array_equal(kinds.filtered(deep, line), cv2.filter2D(deep, -1, line))
+    np.testing.assert_array_equal(kinds.filtered(photo, disk), cv2.filter2D(photo, -1, disk))
