@@ -126,7 +126,9 @@ def defocus(
 # OpenCV's filter2D takes the DFT for an 8-bit kernel of 130 taps or more, zeros included:
 # 9-10 ms on a 1080p plane, where a line's 30-60 nonzero taps cost 2-4 ms filtered directly.
 _DFT_TAPS = 130
-SPARSE_TAPS = 64  # a kernel of at most this many nonzero taps is filtered in bands (below)
+# A kernel of at most this many nonzero taps is filtered in bands (below): on 1080p luma the
+# bands cost 5-6 ms at 51-57 taps, 6-8 at 63-69, 9 at 85-93 (the DFT's 9-10), 12-13 at 125-135.
+SPARSE_TAPS = 80
 _FIXED = 128  # bands are summed in int16, in 1/128 of a grey level (255 * 128 fits)
 
 
