@@ -191,7 +191,7 @@ class BlurAugmentOptions(PipelineOptions):
             "--blur_method",
             default="auto",
             help="'auto' (the default: exact below sigma 3.5, the pyramid fast path above, "
-            "within 2 grey levels; defocus disks from radius 4 at half resolution) or 'exact' "
+            "within 2 grey levels; defocus disks from radius 8 at half resolution) or 'exact' "
             "(always the exact kernels).",
         )
         group.add_argument(

@@ -87,9 +87,10 @@ def _disk(rx: float, ry: float) -> np.ndarray:
 
 
 # Defocus blur at and above this radius (in an array's samples) is filtered at half resolution
-# with `--blur_method auto`, as the Gaussian's pyramid path: on photographs within 5 grey levels
-# of the exact disk and PSNR >= 50 dB (tests/unit/test_kinds.py), 2-4x faster.
-DEFOCUS_PYRAMID_RADIUS = 4.0
+# with `--blur_method auto`, as the Gaussian's pyramid path: within 5 grey levels of the exact
+# disk and PSNR >= 50 dB on sharp photographs (tests/unit/test_kinds.py), 2-4x faster. Below
+# radius 8 the half-resolution disk leaves that bound on them (7 grey levels at radius 6, 13 at 4).
+DEFOCUS_PYRAMID_RADIUS = 8.0
 
 
 def defocus_factor(radius: float, scale: tuple[float, float], shape: tuple, method: str) -> int:
