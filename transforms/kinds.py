@@ -178,21 +178,20 @@ def _bands(kernel: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
     bands, start = [], 0
     while start < len(rows):
         stop = start + 1
-        while stop < len(rows) and _box(kernel, rows[start], rows[stop]).size < _DFT_TAPS:
+        while stop < len(rows) and _box(kernel, rows[start], rows[stop])[1].size < _DFT_TAPS:
             stop += 1
         top = rows[start]
-        taps = _box(kernel, top, rows[stop - 1])
-        left = int(np.flatnonzero(kernel[top : rows[stop - 1] + 1].any(axis=0))[0])
+        left, taps = _box(kernel, top, rows[stop - 1])
         bands.append((int(top) - kernel.shape[0] // 2, left - kernel.shape[1] // 2, taps))
         start = stop
     return bands
 
 
-def _box(kernel: np.ndarray, top: int, bottom: int) -> np.ndarray:
-    """Rows top..bottom of the kernel, trimmed to their nonzero columns."""
+def _box(kernel: np.ndarray, top: int, bottom: int) -> tuple[int, np.ndarray]:
+    """Rows top..bottom of the kernel trimmed to their nonzero columns, and the first of them."""
     band = kernel[top : bottom + 1]
     columns = np.flatnonzero(band.any(axis=0))
-    return band[:, columns[0] : columns[-1] + 1]
+    return int(columns[0]), band[:, columns[0] : columns[-1] + 1]
 
 
 def in_bands(image: np.ndarray, kernel: np.ndarray, bands: list, border: int,
