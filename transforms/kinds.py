@@ -474,15 +474,26 @@ def _seeded(flat, height, width, channels, seed, delta, iterations):  # pragma: 
             state += np.uint64(columns) * golden
             h = np.uint64(height - delta - a)
             window = (h - low) * stride
-            for b in range(columns):
-                w = np.uint64(width - delta - b)
-                source = window + (w - low) * step + offsets[b]
-                target = h * stride + w * step
-                if channels == 3:  # (unrolled: 30% faster)
+            # one loop per channel count, chosen once a row: a branch inside the loop made the
+            # unrolled three-channel copies 2x slower
+            first = np.uint64(width - delta)
+            if channels == 1:  # a JPEG plane
+                for b in range(columns):
+                    w = first - np.uint64(b)
+                    flat[h * stride + w] = flat[window + w - low + offsets[b]]
+            elif channels == 3:  # (unrolled: 30% faster than the loop)
+                for b in range(columns):
+                    w = first - np.uint64(b)
+                    source = window + (w - low) * step + offsets[b]
+                    target = h * stride + w * step
                     flat[target] = flat[source]
                     flat[target + one] = flat[source + one]
                     flat[target + two] = flat[source + two]
-                else:
+            else:
+                for b in range(columns):
+                    w = first - np.uint64(b)
+                    source = window + (w - low) * step + offsets[b]
+                    target = h * stride + w * step
                     for c in range(channels):
                         flat[target + np.uint64(c)] = flat[source + np.uint64(c)]
 

@@ -410,10 +410,12 @@ def test_seeded_glass_shuffle_draws_the_field_it_documents():
         expected = kinds.glass_shuffle(image.copy(), dy, dx, delta)
         got = kinds.glass_shuffle_seeded(image.copy(), 2**63 + 7, delta, iterations)
         np.testing.assert_array_equal(got, expected)
-    # the compiled loop indexes one flat array: gray, four channels, 16 bits and a view alike
+    # the compiled loop indexes one flat array, with a loop per channel count: gray (a JPEG
+    # plane), 16-bit gray, four channels, 16 bits and a view alike
     dy, dx = kinds.glass_displacements(11, 41, 57, 2, 2)
     rng = np.random.default_rng(6)
-    for other in (image[:, :, 0].copy(), rng.integers(0, 255, (41, 57, 4), dtype=np.uint8),
+    for other in (image[:, :, 0].copy(), rng.integers(0, 65535, (41, 57), dtype=np.uint16),
+                  rng.integers(0, 255, (41, 57, 4), dtype=np.uint8),
                   rng.integers(0, 65535, (41, 57, 3), dtype=np.uint16)):  # fmt: skip
         expected = kinds.glass_shuffle(other.copy(), dy, dx, 2)
         np.testing.assert_array_equal(kinds.glass_shuffle_seeded(other.copy(), 11, 2, 2),
