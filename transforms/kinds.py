@@ -19,6 +19,13 @@ import cv2
 import numpy as np
 
 from blur_augment.transforms.blur import at_lower_resolution
+from blur_augment.transforms.sums import (
+    DiskPlan,
+    compiled,
+    filter_by_sums,
+    plateau_plan,
+    takes_sums,
+)
 
 ZOOM_STEP = 0.01  # zoom blur: consecutive layers' zooms differ by at most 1%
 _SUBSAMPLES = 8  # defocus: coverage of a pixel by the disk, from 8x8 points in it
@@ -86,6 +93,33 @@ def _disk(rx: float, ry: float) -> np.ndarray:
     return (kernel / kernel.sum()).astype(np.float32)
 
 
+# An 8-bit disk of more nonzero taps than this is filtered by running sums (sums.py), the same
+# arithmetic in another order. Against filter2D on a 1080p plane: 1.3x at radius 3 (37 taps),
+# 1.5x at 3.5, 1.5-1.9x at 5-8, and 0.9x at 2.5 (25 taps); on a 960x540 chroma plane, 1.2x at
+# 37 taps and 1.4-2x above.
+SUMS_TAPS = 30
+
+
+@functools.lru_cache(maxsize=64)
+def _disk_plan(rx: float, ry: float) -> DiskPlan | None:
+    """_disk(rx, ry) as running sums, or None where the filter is as fast."""
+    kernel = _disk(rx, ry)
+    return plateau_plan(kernel) if np.count_nonzero(kernel) > SUMS_TAPS else None
+
+
+def _disk_filtered(
+    image: np.ndarray, rx: float, ry: float, out: np.ndarray | None = None
+) -> np.ndarray:
+    """The image filtered by the anti-aliased ellipse _disk(rx, ry): by running sums where
+    they are faster and the image allows (8 bits, larger than the disk), by filtered if not."""
+    plan = _disk_plan(rx, ry)
+    if not takes_sums(image, plan):
+        return filtered(image, _disk(rx, ry), out)
+    target = np.empty_like(image) if out is None else out
+    filter_by_sums(image, target, plan, 0.0)
+    return target
+
+
 # Defocus blur at and above this radius (in an array's samples) is filtered at half resolution
 # with `--blur_method auto`, as the Gaussian's pyramid path: within 5 grey levels of the exact
 # disk and PSNR >= 50 dB on sharp photographs (tests/unit/test_kinds.py), 2-4x faster. Below
@@ -109,15 +143,15 @@ def defocus(
     shrunk so that its variance plus the resampling's, (f^2 - 1)/12 + f^2/6, is the disk's."""
     factor = defocus_factor(radius, scale, image.shape, method)
     if factor == 1:
-        return filtered(image, defocus_kernel(radius, scale), out)
+        return _disk_filtered(image, radius / scale[0], radius / scale[1], out)
     extra = (factor * factor - 1) / 12 + factor * factor / 6
 
     def shrunk(samples: float) -> float:  # a disk of radius R has variance R^2 / 4 per axis
         return 2 * math.sqrt(max(samples * samples / 4 - extra, 0.01)) / factor
 
-    kernel = _disk(shrunk(radius / scale[0]), shrunk(radius / scale[1]))
+    rx, ry = shrunk(radius / scale[0]), shrunk(radius / scale[1])
     reach = radius / min(scale)
-    result = at_lower_resolution(image, factor, reach, lambda small: filtered(small, kernel))
+    result = at_lower_resolution(image, factor, reach, lambda small: _disk_filtered(small, rx, ry))
     if out is None:
         return result
     np.copyto(out, result)
@@ -496,24 +530,6 @@ def _seeded(flat, height, width, channels, seed, delta, iterations):  # pragma: 
                     target = h * stride + w * step
                     for c in range(channels):
                         flat[target + np.uint64(c)] = flat[source + np.uint64(c)]
-
-
-_COMPILED: dict = {}
-
-
-def compiled(loop):
-    """A loop (a module-level function) compiled by numba, from its on-disk cache where the
-    package's folder (or the user's cache) is writable; compiled in memory where neither is (a
-    read-only image). Once per process and loop."""
-    name = f"{loop.__module__}.{loop.__name__}"
-    if name not in _COMPILED:
-        from numba import njit
-
-        try:
-            _COMPILED[name] = njit(cache=True, nogil=True)(loop)
-        except RuntimeError:  # "cannot cache function ...: no locator available"
-            _COMPILED[name] = njit(nogil=True)(loop)
-    return _COMPILED[name]
 
 
 def glass(

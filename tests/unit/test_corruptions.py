@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from blur_augment.transforms import corruptions, imaging, jpeg_planes
+from blur_augment.transforms import corruptions, imaging, jpeg_planes, sums
 from blur_augment.transforms.kinds import glass_displacements
 from blur_augment.transforms.sampling import CORRUPTIONS, corruption_params
 from tests.support.requires import module, requires
@@ -259,7 +259,7 @@ def test_the_disk_plan_is_the_references_kernel(severity):
     rebuilt = cv2.sepFilter2D(padded, -1, gx, gy, borderType=cv2.BORDER_CONSTANT)
     size = plan.reach * 2 + 1
     rebuilt = np.pad(rebuilt, (size - rebuilt.shape[0]) // 2)
-    rebuilt += corruptions._taps_of(plan.residual, rebuilt.shape)
+    rebuilt += sums.taps_of(plan.residual, rebuilt.shape)
     kernel = corruptions.reference_disk(radius, alias_blur).astype(np.float64)
     kernel = np.pad(kernel, (size - kernel.shape[0]) // 2)
     error = np.abs(rebuilt - kernel).sum() * 255

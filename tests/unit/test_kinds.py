@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from blur_augment.transforms import kinds
+from blur_augment.transforms import kinds, sums
 from blur_augment.transforms.sampling import (
     CORRUPTIONS,
     BlurSpec,
@@ -356,12 +356,12 @@ def test_glass_shuffle_compiles_without_a_writable_cache(monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(numba, "njit", no_cache)
-    monkeypatch.setattr(kinds, "_COMPILED", {})
+    monkeypatch.setattr(sums, "_COMPILED", {})
     image = np.random.default_rng(2).integers(0, 255, (20, 20, 3), dtype=np.uint8)
     dy, dx = kinds.glass_displacements(1, 20, 20, 2, 1)
     expected = reference_shuffle(image.copy(), dy, dx, 2)
     np.testing.assert_array_equal(kinds.glass_shuffle(image.copy(), dy, dx, 2), expected)
-    assert "blur_augment.transforms.kinds._given" in kinds._COMPILED
+    assert "blur_augment.transforms.kinds._given" in sums._COMPILED
 
 
 @pytest.mark.parametrize("radius", [8.0, 10.0, 12.0, 25.0])
@@ -375,7 +375,9 @@ def test_wide_defocus_at_half_resolution_is_within_the_stated_bound(radius, imag
     scale = 257.0 if pixels.dtype == np.uint16 else 1.0
     assert kinds.defocus_factor(radius, (1, 1), pixels.shape, "auto") == 2
     exact = kinds.defocus(pixels, radius, method="exact")
-    np.testing.assert_array_equal(exact, kinds.filtered(pixels, kinds.defocus_kernel(radius)))
+    # 8 bits take the running sums: the filter's arithmetic in another order
+    off = np.abs(exact.astype(int) - kinds.filtered(pixels, kinds.defocus_kernel(radius)))
+    assert off.max() <= (1 if pixels.dtype == np.uint8 else 0) and off.mean() <= 0.01
     fast = kinds.defocus(pixels, radius)
     assert fast.dtype == pixels.dtype and fast.shape == pixels.shape
     difference = np.abs(fast.astype(float) - exact) / scale

@@ -1,0 +1,111 @@
+"""Filters by running sums (transforms/sums.py): a kernel's plan rebuilds it, and filtering by
+the plan is filtering by the kernel, on the images `--blur defocus` sees (8-bit pixels, gray,
+JPEG planes in their samples, views), with the filter kept where the sums cannot go."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from blur_augment.transforms import kinds, sums
+from tests.support.helpers import textured
+
+RADII = [1.0, 2.2, 3.3, 4.7, 6.1, 7.9, 12.5]
+SCALES = [(1, 1), (2, 2), (2, 1)]
+
+
+def rebuilt(plan: sums.DiskPlan) -> np.ndarray:
+    """The kernel a plan without a Gaussian stands for: its columns, then its terms."""
+    size = 2 * plan.reach + 1
+    kernel = sums.taps_of(plan.residual, (size, size))
+    first = plan.reach - len(plan.heights) // 2
+    for index, height in enumerate(plan.heights):
+        kernel[plan.reach - height : plan.reach + height + 1, first + index] += plan.gx[0]
+    return kernel
+
+
+@pytest.mark.parametrize("scale", SCALES, ids=str)
+@pytest.mark.parametrize("radius", RADII)
+def test_a_disks_plan_rebuilds_it(radius, scale):
+    """Exactly (float32 weights): its full taps as columns, the rest as terms, the terms of
+    one weight together (a circle's eight symmetric taps, an ellipse's four)."""
+    kernel = kinds.defocus_kernel(radius, scale)
+    plan = sums.plateau_plan(kernel)
+    assert plan is not None and plan.error < 1e-4 and len(plan.gy) == 1
+    size = max(kernel.shape)
+    padded = np.pad(
+        kernel, (((size - kernel.shape[0]) // 2,) * 2, ((size - kernel.shape[1]) // 2,) * 2)
+    )
+    np.testing.assert_allclose(rebuilt(plan), padded, atol=1e-7)
+    weights = plan.residual[:, 3]
+    assert np.all(np.diff(weights) >= 0)  # sorted: a weight's terms next to each other
+    if np.count_nonzero(kernel) > 30:
+        assert len(np.unique(weights)) <= len(weights) / 3
+
+
+def test_a_plan_needs_centred_columns():
+    """A kernel whose largest taps are off its centre (a one-sided line), or whose column of
+    largest taps has a gap, has no plan."""
+    one_sided = np.zeros((7, 7), np.float32)
+    one_sided[3, 3:] = 0.25
+    assert sums.plateau_plan(one_sided) is None
+    gap = np.full((5, 5), 0.01, np.float32)
+    gap[[0, 1, 3, 4], 2] = 0.1
+    assert sums.plateau_plan(gap) is None
+
+
+def photo_gray() -> np.ndarray:
+    return cv2.cvtColor(textured(150, 203, 3, seed=8), cv2.COLOR_BGR2GRAY)
+
+
+IMAGES = {
+    "bgr": lambda: textured(140, 190, 3, seed=4),
+    "gray": photo_gray,
+    "binary noise": lambda: np.random.default_rng(5).integers(0, 2, (61, 77), np.uint8) * 255,
+    "view": lambda: photo_gray()[9:130, 5:181],
+}
+
+
+@pytest.mark.parametrize("scale", SCALES, ids=str)
+@pytest.mark.parametrize("samples", [3.0, 4.7, 7.9])
+@pytest.mark.parametrize("name", sorted(IMAGES))
+def test_defocus_by_running_sums_is_the_filter(name, samples, scale):
+    """`--blur defocus`'s exact disk on 8 bits takes the sums: against the filter with the same
+    kernel, no pixel more than 1 apart (a float sum in another order rounding the other way)
+    and 0.01 on average, borders included. `samples`: the radius in the finer axis' samples."""
+    image = IMAGES[name]()
+    radius = samples * max(scale)
+    rx, ry = radius / scale[0], radius / scale[1]
+    assert sums.takes_sums(image, kinds._disk_plan(rx, ry))
+    ours = kinds.defocus(image, radius, scale, method="exact")
+    expected = kinds.filtered(image, kinds.defocus_kernel(radius, scale))
+    off = np.abs(ours.astype(int) - expected)
+    assert ours.shape == image.shape and off.max() <= 1 and off.mean() <= 0.01, off.mean()
+
+
+def test_the_sums_write_into_a_view():
+    image = photo_gray()
+    canvas = np.zeros((image.shape[0], image.shape[1] + 9), np.uint8)
+    out = canvas[:, 4 : 4 + image.shape[1]]
+    result = kinds.defocus(image, 5.0, method="exact", out=out)
+    assert np.shares_memory(result, canvas) and not canvas[:, :4].any()
+    assert np.abs(out.astype(int) - kinds.filtered(image, kinds.defocus_kernel(5.0))).max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("image", "radius"),
+    [
+        (textured(60, 80, 3, seed=2), 2.5),  # 25 taps: the filter is as fast
+        (textured(6, 40, 1, seed=2), 6.0),  # not larger than the disk's reach
+        (textured(60, 80, 3, seed=2).astype(np.uint16) * 257, 6.0),  # 16 bits
+    ],
+    ids=["small disk", "small image", "16 bits"],
+)
+def test_where_the_sums_cannot_go_the_filter_stays(image, radius):
+    """Each fallback, forced: the result is the filter's, to the bit."""
+    assert not sums.takes_sums(image, kinds._disk_plan(radius, radius))
+    np.testing.assert_array_equal(
+        kinds.defocus(image, radius, method="exact"),
+        kinds.filtered(image, kinds.defocus_kernel(radius)),
+    )

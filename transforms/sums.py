@@ -1,0 +1,265 @@
+"""Filters by running sums, for 8-bit planes: a kernel whose taps are mostly equal (a disk)
+as a few columns of equal taps, each the difference of two running sums down the plane's
+columns, so a pixel costs two reads per column rather than one per tap; then a small separable
+Gaussian, and the taps left over (`DiskPlan`). ImageNet-C's defocus disk (corruptions) and the
+anti-aliased disk of `--blur defocus` (kinds) are filtered so. Pure: arrays in, arrays out;
+the loops are compiled by numba, imported when a loop first runs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+
+_COMPILED: dict = {}
+
+
+def compiled(loop):
+    """A loop (a module-level function) compiled by numba, from its on-disk cache where the
+    package's folder (or the user's cache) is writable; compiled in memory where neither is (a
+    read-only image). Once per process and loop."""
+    name = f"{loop.__module__}.{loop.__name__}"
+    if name not in _COMPILED:
+        from numba import njit
+
+        try:
+            _COMPILED[name] = njit(cache=True, nogil=True)(loop)
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            _COMPILED[name] = njit(nogil=True)(loop)
+    return _COMPILED[name]
+
+
+class DiskPlan(NamedTuple):
+    """A kernel as running sums: a disk (`heights`: each column's half-height, every tap 1)
+    filtered by a separable Gaussian (`gy`, and `gx` times the disk's tap: [1] and [tap] for
+    none), and the taps that leaves over (`residual`: rows of (column, first, last, weight), a
+    run of equal taps down `column` from row `first` to `last`, a single tap where first ==
+    last; sorted so that the terms of one weight are next to each other, taps before runs: a
+    weight's terms are summed as integers and weighed once)."""
+
+    heights: np.ndarray
+    gy: np.ndarray
+    gx: np.ndarray
+    residual: np.ndarray
+    reach: int  # how far the kernel reads: the border the plane is padded with
+    error: float  # grey levels: the sum of |kernel - plan| times 255, the most it can move a pixel
+
+
+def plateau_plan(kernel: np.ndarray) -> DiskPlan | None:
+    """A kernel whose largest taps make whole columns, each centred (an anti-aliased disk or
+    ellipse), as running sums: those columns, no Gaussian, every other nonzero tap a term.
+    Exact but for float32 weights. None for a kernel of another shape."""
+    size = max(kernel.shape)
+    pad_y, pad_x = (size - kernel.shape[0]) // 2, (size - kernel.shape[1]) // 2
+    square = np.pad(kernel.astype(np.float64), ((pad_y, pad_y), (pad_x, pad_x)))
+    half, top = size // 2, float(square.max())
+    plateau = square >= top * (1 - 1e-6)
+    columns = np.flatnonzero(plateau.any(axis=0))
+    built, heights = np.zeros_like(square), []
+    for column in columns:
+        rows = np.flatnonzero(plateau[:, column])
+        height = half - rows[0]
+        if rows[-1] != half + height or len(rows) != 2 * height + 1:
+            return None
+        built[rows, column] = top
+        heights.append(height)
+    if columns[0] + columns[-1] != 2 * half or len(columns) != columns[-1] - columns[0] + 1:
+        return None
+    residual = np.where(built > 0, 0.0, square)
+    dy, dx = np.nonzero(residual)
+    rows = _sorted(np.column_stack([dx - half, dy - half, dy - half, residual[dy, dx]]))
+    error = np.abs(square - built - taps_of(rows, square.shape)).sum() * 255
+    return DiskPlan(np.asarray(heights, np.int64), np.ones(1, np.float32),
+                    np.array([top], np.float32), rows, half, float(error))  # fmt: skip
+
+
+def _runs(residual: np.ndarray, tolerance: float, smallest: float) -> tuple[list, np.ndarray]:
+    """Runs of 3 or more adjacent nonzero taps within `tolerance` of each other and of at
+    least `smallest`, along y (in columns) and then along x (in rows), as (axis, column or
+    row, first, last, weight); and the taps left over."""
+    left, centre, runs = residual.copy(), residual.shape[0] // 2, []
+    for axis in (0, 1):
+        for index, line in enumerate(left.T if axis == 0 else left):
+            start = 0
+            while start < len(line):
+                stop = start
+                while stop < len(line) and line[stop] != 0:
+                    if np.ptp(line[start : stop + 1]) > tolerance:
+                        break
+                    stop += 1
+                if stop - start >= 3 and abs(line[start:stop].mean()) >= smallest:
+                    runs.append((axis, index - centre, start - centre, stop - 1 - centre,
+                                 line[start:stop].mean()))  # fmt: skip
+                    line[start:stop] = 0
+                start = max(stop, start + 1)
+    return runs, left
+
+
+def terms(residual: np.ndarray, smallest: float, tolerance: float = 1e-4) -> np.ndarray:
+    """A residual kernel (odd, square, centred) as DiskPlan residual rows: its runs down the
+    columns (taps within `tolerance`) as runs, its runs along the rows and its taps of at
+    least `smallest` as taps (the rest dropped), `_sorted`."""
+    runs, left = _runs(residual, tolerance, smallest)
+    centre = residual.shape[0] // 2
+    found = [(offset, first, last, weight) if axis == 0 else (k, offset, offset, weight)
+             for axis, offset, first, last, weight in runs
+             for k in ([0] if axis == 0 else range(int(first), int(last) + 1))]  # fmt: skip
+    found += [(dx - centre, dy - centre, dy - centre, left[dy, dx])
+              for dy, dx in np.argwhere(np.abs(left) >= smallest)]  # fmt: skip
+    return _sorted(np.asarray(found, np.float64).reshape(-1, 4))
+
+
+def _sorted(rows: np.ndarray) -> np.ndarray:
+    """DiskPlan residual rows with their weights rounded to float32, weights within 1e-9 of
+    the next smaller one made equal to it, sorted by weight, a weight's taps before its runs."""
+    if not len(rows):
+        return rows.reshape(0, 4)
+    weights = rows[:, 3].astype(np.float32).astype(np.float64)
+    order = np.argsort(weights, kind="stable")
+    ordered = weights[order]
+    starts = np.concatenate([[True], np.diff(ordered) > 1e-9])
+    weights[order] = ordered[np.flatnonzero(starts)][np.cumsum(starts) - 1]
+    rows = np.column_stack([rows[:, :3], weights])
+    return rows[np.lexsort((rows[:, 0], rows[:, 1], rows[:, 2] > rows[:, 1], rows[:, 3]))]
+
+
+def taps_of(rows: np.ndarray, shape: tuple) -> np.ndarray:
+    """The residual kernel DiskPlan rows stand for (to measure what they leave out)."""
+    taps, centre = np.zeros(shape), shape[0] // 2
+    for column, first, last, weight in rows:
+        taps[int(first) + centre : int(last) + centre + 1, int(column) + centre] += weight
+    return taps
+
+
+def takes_sums(image: np.ndarray, plan: DiskPlan | None) -> bool:
+    """Whether filter_by_sums can filter this image by this plan: 8 bits, and larger than the
+    kernel's reach (reflect-101 pads from inside the image)."""
+    return plan is not None and image.dtype == np.uint8 and min(image.shape[:2]) > plan.reach
+
+
+def filter_by_sums(source: np.ndarray, target: np.ndarray, plan: DiskPlan, delta: float) -> None:
+    """An 8-bit image (2-D, or channel by channel) filtered by the kernel `plan` decomposes,
+    borders reflected (reflect-101) as cv2.filter2D reflects them, + `delta`, rounded down
+    after adding 0.5 (delta -0.5: truncated): each column of the disk as the difference of two
+    running sums down the columns, so a pixel costs two reads per column of the disk, not one
+    per tap; the Gaussian and the residual's terms in the same pass over rows."""
+    if source.ndim == 3:
+        channel = np.empty(source.shape[:2], np.uint8)
+        for c in range(source.shape[2]):
+            filter_by_sums(np.ascontiguousarray(source[:, :, c]), channel, plan, delta)
+            target[:, :, c] = channel
+        return
+    reach = plan.reach
+    padded = cv2.copyMakeBorder(source, reach, reach, reach, reach, cv2.BORDER_REFLECT_101)
+    down = np.empty((padded.shape[0] + 1, padded.shape[1]), np.int32)
+    compiled(_running_sums)(padded, down)
+    compiled(_disk_rows)(padded, down, plan.heights, plan.gy, plan.gx, plan.residual, reach,
+                         np.float32(delta + 0.5), target)  # fmt: skip
+
+
+def _running_sums(padded, down):  # pragma: no cover (run compiled)
+    """down[i, j]: the sum of padded[:i, j]."""
+    down[0, :] = 0
+    for i in range(padded.shape[0]):
+        above, here, line = down[i], down[i + 1], padded[i]
+        for j in range(padded.shape[1]):
+            here[j] = above[j] + line[j]
+
+
+def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
+    padded, down, heights, gy, gx, residual, reach, offset, out
+):  # pragma: no cover (run compiled)
+    """Row by row: the disk's sums of the next row the Gaussian needs, into a ring of 2g + 1
+    rows; the Gaussian down the ring and along the row; the residual's terms; + `offset`,
+    floored and saturated into `out`. One function, not helpers: numba compiles helpers only
+    if they are compiled themselves, and numba is imported only when a loop is first run.
+    Each inner loop reads whole row slices, which numba vectorises; four columns (or taps)
+    are summed a pass, which reads and writes the row of sums a quarter as often."""
+    rows, columns = out.shape
+    radius, taps = heights.shape[0] // 2, gy.shape[0]
+    g = taps // 2
+    width = columns + 2 * g  # the Gaussian reads g sums beyond each side of the row
+    ring = np.zeros((taps, width), np.float32)
+    sums = np.empty(width, np.int32)
+    blurred = np.empty(width, np.float32)
+    value = np.empty(columns, np.float32)
+    run_sums = np.empty(columns, np.int32)
+    for y in range(-g, rows + g):
+        sums[:] = 0
+        k, centre = 0, y + reach
+        while k + 3 < heights.shape[0]:  # columns k .. k + 3 of the disk: rows y - h .. y + h
+            start = reach - g - radius + k
+            t0 = down[centre - heights[k], start : start + width]
+            b0 = down[centre + heights[k] + 1, start : start + width]
+            t1 = down[centre - heights[k + 1], start + 1 : start + 1 + width]
+            b1 = down[centre + heights[k + 1] + 1, start + 1 : start + 1 + width]
+            t2 = down[centre - heights[k + 2], start + 2 : start + 2 + width]
+            b2 = down[centre + heights[k + 2] + 1, start + 2 : start + 2 + width]
+            t3 = down[centre - heights[k + 3], start + 3 : start + 3 + width]
+            b3 = down[centre + heights[k + 3] + 1, start + 3 : start + 3 + width]
+            for x in range(width):
+                sums[x] += (b0[x] - t0[x]) + (b1[x] - t1[x]) + (b2[x] - t2[x]) + (b3[x] - t3[x])
+            k += 4
+        for column in range(k, heights.shape[0]):  # the last few, one a pass
+            h, start = heights[column], reach - g - radius + column
+            top = down[centre - h, start : start + width]
+            bottom = down[centre + h + 1, start : start + width]
+            for x in range(width):
+                sums[x] += bottom[x] - top[x]
+        ring[(y + g) % taps] = sums
+        if y < g:
+            continue
+        row = y - g
+        blurred[:] = 0
+        for i in range(taps):
+            weight, line = gy[i], ring[(row + i) % taps]
+            for x in range(width):
+                blurred[x] += weight * line[x]
+        value[:] = offset
+        for j in range(taps):
+            weight, line = gx[j], blurred[j : j + columns]
+            for x in range(columns):
+                value[x] += weight * line[x]
+        base, term = row + reach, 0  # the padded row of this output row; the next term
+        while term < residual.shape[0]:  # a weight's terms: summed as integers, weighed once
+            end = term
+            while end + 1 < residual.shape[0] and residual[end + 1, 3] == residual[term, 3]:
+                end += 1
+            run_sums[:] = 0
+            while term <= end:
+                at = reach + int(residual[term, 0])
+                first, last = int(residual[term, 1]), int(residual[term, 2])
+                if first < last:  # a run down column `at`, rows first .. last
+                    top = down[base + first, at : at + columns]
+                    bottom = down[base + last + 1, at : at + columns]
+                    for x in range(columns):
+                        run_sums[x] += bottom[x] - top[x]
+                    term += 1
+                elif term + 3 <= end and residual[term + 3, 1] == residual[term + 3, 2]:
+                    # four taps (a weight's taps come before its runs)
+                    l0 = padded[base + first, at : at + columns]
+                    at, first = reach + int(residual[term + 1, 0]), int(residual[term + 1, 1])
+                    l1 = padded[base + first, at : at + columns]
+                    at, first = reach + int(residual[term + 2, 0]), int(residual[term + 2, 1])
+                    l2 = padded[base + first, at : at + columns]
+                    at, first = reach + int(residual[term + 3, 0]), int(residual[term + 3, 1])
+                    l3 = padded[base + first, at : at + columns]
+                    for x in range(columns):
+                        run_sums[x] += (np.int32(l0[x]) + np.int32(l1[x])
+                                        + np.int32(l2[x]) + np.int32(l3[x]))  # fmt: skip
+                    term += 4
+                else:  # one tap
+                    line = padded[base + first, at : at + columns]
+                    for x in range(columns):
+                        run_sums[x] += line[x]
+                    term += 1
+            weight = np.float32(residual[end, 3])
+            for x in range(columns):
+                value[x] += weight * np.float32(run_sums[x])
+        target = out[row]
+        for x in range(columns):
+            level = math.floor(value[x])
+            target[x] = 0 if level < 0 else (255 if level > 255 else level)
