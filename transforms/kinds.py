@@ -25,6 +25,7 @@ from blur_augment.transforms.sums import (
     filter_by_sums,
     plateau_plan,
     takes_sums,
+    worth_it,
 )
 
 ZOOM_STEP = 0.01  # zoom blur: consecutive layers' zooms differ by at most 1%
@@ -93,18 +94,11 @@ def _disk(rx: float, ry: float) -> np.ndarray:
     return (kernel / kernel.sum()).astype(np.float32)
 
 
-# An 8-bit disk of more nonzero taps than this is filtered by running sums (sums.py), the same
-# arithmetic in another order. Against filter2D on a 1080p plane: 1.3x at radius 3 (37 taps),
-# 1.5x at 3.5, 1.5-1.9x at 5-8, and 0.9x at 2.5 (25 taps); on a 960x540 chroma plane, 1.2x at
-# 37 taps and 1.4-2x above.
-SUMS_TAPS = 30
-
-
 @functools.lru_cache(maxsize=64)
 def _disk_plan(rx: float, ry: float) -> DiskPlan | None:
-    """_disk(rx, ry) as running sums, or None where the filter is as fast."""
+    """_disk(rx, ry) as running sums, or None where the filter is as fast (sums.worth_it)."""
     kernel = _disk(rx, ry)
-    return plateau_plan(kernel) if np.count_nonzero(kernel) > SUMS_TAPS else None
+    return plateau_plan(kernel) if worth_it(kernel) else None
 
 
 def _disk_filtered(
