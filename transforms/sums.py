@@ -8,6 +8,7 @@ the loops are compiled by numba, imported when a loop first runs.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -146,10 +147,17 @@ def worth_it(kernel: np.ndarray) -> bool:
     return np.count_nonzero(kernel) > SUMS_TAPS
 
 
+# The running sums are kept modulo 2^16 (half the memory the loops read): a column of the disk,
+# the difference of two, is exact while it holds at most 257 rows (257 * 255 < 2^16).
+WIDEST = 128
+
+
 def takes_sums(image: np.ndarray, plan: DiskPlan | None) -> bool:
-    """Whether filter_by_sums can filter this image by this plan: 8 bits, and larger than the
-    kernel's reach (reflect-101 pads from inside the image)."""
-    return plan is not None and image.dtype == np.uint8 and min(image.shape[:2]) > plan.reach
+    """Whether filter_by_sums can filter this image by this plan: 8 bits, larger than the
+    kernel's reach (reflect-101 pads from inside the image), a reach of at most WIDEST."""
+    if plan is None or image.dtype != np.uint8:
+        return False
+    return plan.reach < min(image.shape[:2]) and plan.reach <= WIDEST
 
 
 def filter_by_sums(source: np.ndarray, target: np.ndarray, plan: DiskPlan, delta: float) -> None:
@@ -165,15 +173,52 @@ def filter_by_sums(source: np.ndarray, target: np.ndarray, plan: DiskPlan, delta
             target[:, :, c] = channel
         return
     reach = plan.reach
-    padded = cv2.copyMakeBorder(source, reach, reach, reach, reach, cv2.BORDER_REFLECT_101)
-    down = np.empty((padded.shape[0] + 1, padded.shape[1]), np.int32)
-    compiled(_running_sums)(padded, down)
-    compiled(_disk_rows)(padded, down, plan.heights, plan.gy, plan.gx, plan.residual, reach,
+    height, width = source.shape[0] + 2 * reach, source.shape[1] + 2 * reach
+    padded = np.empty((height + 1, width), np.uint8)  # and a row of zeros: a batch's blank taps
+    cv2.copyMakeBorder(source, reach, reach, reach, reach, cv2.BORDER_REFLECT_101,
+                       dst=padded[:height])  # fmt: skip
+    padded[height] = 0
+    down = np.empty((height + 1, width), np.uint16)  # modulo 2^16: see _disk_rows
+    compiled(_running_sums)(padded[:height], down)
+    batches, weights = _batched(plan.residual.tobytes())
+    compiled(_disk_rows)(padded, down, plan.heights, plan.gy, plan.gx, batches, weights, reach,
                          np.float32(delta + 0.5), target)  # fmt: skip
 
 
+# A batch of the residual: four taps summed in one pass over the row (unused ones BLANK, read
+# from the row of zeros), or one run; what it does with the row of sums and the row of values.
+ASSIGN, ADD, FUSED, ALONE, ZERO, RUN, WEIGH = range(7)
+BLANK = 1 << 30
+
+
+@functools.lru_cache(maxsize=64)
+def _batched(residual: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """DiskPlan residual rows (as bytes) as batches for _disk_rows: rows of (what, dx0, dy0, dx1,
+    dy1, dx2, dy2, dx3, dy3), a run (column, first, 0, last, ...), and each batch's weight. A
+    weight's taps, four a batch: the first assigns the row of sums, the last weighs it into the
+    values in the same pass (ALONE: a weight of at most four taps, one pass); its runs add to
+    the sums, then WEIGH."""
+    rows = np.frombuffer(residual, np.float64).reshape(-1, 4)
+    batches, weights = [], []
+    for weight in np.unique(rows[:, 3]):
+        group = rows[rows[:, 3] == weight]
+        taps = [(int(c), int(f)) for c, f, last, _ in group if f == last]
+        runs = [(int(c), int(f), 0, int(last)) for c, f, last, _ in group if f < last]
+        chunks = [taps[i : i + 4] + [(0, BLANK)] * (4 - len(taps[i : i + 4]))
+                  for i in range(0, len(taps), 4)]  # fmt: skip
+        for index, chunk in enumerate(chunks):
+            alone, last = len(chunks) == 1 and not runs, index == len(chunks) - 1 and not runs
+            what = ALONE if alone else ASSIGN if index == 0 else FUSED if last else ADD
+            batches.append([what, *(n for tap in chunk for n in tap)])
+        if runs:
+            batches += [[ZERO] + [0] * 8] if not chunks else []
+            batches += [[RUN, *run] + [0] * 4 for run in runs] + [[WEIGH] + [0] * 8]
+        weights += [weight] * (len(batches) - len(weights))
+    return np.asarray(batches, np.int64).reshape(-1, 9), np.asarray(weights, np.float32)
+
+
 def _running_sums(padded, down):  # pragma: no cover (run compiled)
-    """down[i, j]: the sum of padded[:i, j]."""
+    """down[i, j]: the sum of padded[:i, j], modulo 2^16."""
     down[0, :] = 0
     for i in range(padded.shape[0]):
         above, here, line = down[i], down[i + 1], padded[i]
@@ -182,17 +227,18 @@ def _running_sums(padded, down):  # pragma: no cover (run compiled)
 
 
 def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
-    padded, down, heights, gy, gx, residual, reach, offset, out
+    padded, down, heights, gy, gx, batches, weights, reach, offset, out
 ):  # pragma: no cover (run compiled)
     """Row by row: the disk's sums of the next row the Gaussian needs, into a ring of 2g + 1
-    rows; the Gaussian down the ring and along the row; the residual's terms; + `offset`,
-    floored and saturated into `out`. One function, not helpers: numba compiles helpers only
-    if they are compiled themselves, and numba is imported only when a loop is first run.
-    Each inner loop reads whole row slices, which numba vectorises; four columns (or taps)
-    are summed a pass, which reads and writes the row of sums a quarter as often."""
+    rows; the Gaussian down the ring and along the row (or, without one, the sums weighed);
+    the residual's batches; + `offset`, floored and saturated into `out`. One function, not
+    helpers: numba compiles helpers only if they are compiled themselves, and numba is
+    imported only when a loop is first run. Each inner loop reads whole row slices, which
+    numba vectorises; four columns (or taps) are summed a pass, and the first pass assigns
+    where it would add to zeros: on a 1080p plane a pass costs about 0.1 ms."""
     rows, columns = out.shape
     radius, taps = heights.shape[0] // 2, gy.shape[0]
-    g = taps // 2
+    g, blank = taps // 2, padded.shape[0] - 1
     width = columns + 2 * g  # the Gaussian reads g sums beyond each side of the row
     ring = np.zeros((taps, width), np.float32)
     sums = np.empty(width, np.int32)
@@ -200,8 +246,9 @@ def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
     value = np.empty(columns, np.float32)
     run_sums = np.empty(columns, np.int32)
     for y in range(-g, rows + g):
-        sums[:] = 0
         k, centre = 0, y + reach
+        if heights.shape[0] < 4:
+            sums[:] = 0
         while k + 3 < heights.shape[0]:  # columns k .. k + 3 of the disk: rows y - h .. y + h
             start = reach - g - radius + k
             t0 = down[centre - heights[k], start : start + width]
@@ -212,65 +259,99 @@ def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
             b2 = down[centre + heights[k + 2] + 1, start + 2 : start + 2 + width]
             t3 = down[centre - heights[k + 3], start + 3 : start + 3 + width]
             b3 = down[centre + heights[k + 3] + 1, start + 3 : start + 3 + width]
-            for x in range(width):
-                sums[x] += (b0[x] - t0[x]) + (b1[x] - t1[x]) + (b2[x] - t2[x]) + (b3[x] - t3[x])
+            if k == 0:
+                for x in range(width):
+                    sums[x] = (
+                        np.int32(np.uint16(b0[x] - t0[x]))
+                        + np.int32(np.uint16(b1[x] - t1[x]))
+                        + np.int32(np.uint16(b2[x] - t2[x]))
+                        + np.int32(np.uint16(b3[x] - t3[x]))
+                    )
+            else:
+                for x in range(width):
+                    sums[x] += (
+                        np.int32(np.uint16(b0[x] - t0[x]))
+                        + np.int32(np.uint16(b1[x] - t1[x]))
+                        + np.int32(np.uint16(b2[x] - t2[x]))
+                        + np.int32(np.uint16(b3[x] - t3[x]))
+                    )
             k += 4
         for column in range(k, heights.shape[0]):  # the last few, one a pass
             h, start = heights[column], reach - g - radius + column
             top = down[centre - h, start : start + width]
             bottom = down[centre + h + 1, start : start + width]
             for x in range(width):
-                sums[x] += bottom[x] - top[x]
-        ring[(y + g) % taps] = sums
-        if y < g:
-            continue
-        row = y - g
-        blurred[:] = 0
-        for i in range(taps):
-            weight, line = gy[i], ring[(row + i) % taps]
-            for x in range(width):
-                blurred[x] += weight * line[x]
-        value[:] = offset
-        for j in range(taps):
-            weight, line = gx[j], blurred[j : j + columns]
+                sums[x] += np.int32(np.uint16(bottom[x] - top[x]))
+        if taps == 1:  # no Gaussian: the sums weighed
+            if y < 0:
+                continue
+            row, weight = y, gx[0]
             for x in range(columns):
-                value[x] += weight * line[x]
-        base, term = row + reach, 0  # the padded row of this output row; the next term
-        while term < residual.shape[0]:  # a weight's terms: summed as integers, weighed once
-            end = term
-            while end + 1 < residual.shape[0] and residual[end + 1, 3] == residual[term, 3]:
-                end += 1
-            run_sums[:] = 0
-            while term <= end:
-                at = reach + int(residual[term, 0])
-                first, last = int(residual[term, 1]), int(residual[term, 2])
-                if first < last:  # a run down column `at`, rows first .. last
-                    top = down[base + first, at : at + columns]
-                    bottom = down[base + last + 1, at : at + columns]
+                value[x] = offset + weight * np.float32(sums[x])
+        else:
+            ring[(y + g) % taps] = sums
+            if y < g:
+                continue
+            row = y - g
+            weight, line = gy[0], ring[row % taps]
+            for x in range(width):
+                blurred[x] = weight * line[x]
+            for i in range(1, taps):
+                weight, line = gy[i], ring[(row + i) % taps]
+                for x in range(width):
+                    blurred[x] += weight * line[x]
+            weight = gx[0]
+            for x in range(columns):
+                value[x] = offset + weight * blurred[x]
+            for j in range(1, taps):
+                weight, line = gx[j], blurred[j : j + columns]
+                for x in range(columns):
+                    value[x] += weight * line[x]
+        base = row + reach  # the padded row of this output row
+        for b in range(batches.shape[0]):
+            what, weight = batches[b, 0], weights[b]
+            if what <= ALONE:  # four taps
+                dy = batches[b, 2]
+                at, line = reach + batches[b, 1], blank if dy == BLANK else base + dy
+                l0 = padded[line, at : at + columns]
+                dy = batches[b, 4]
+                at, line = reach + batches[b, 3], blank if dy == BLANK else base + dy
+                l1 = padded[line, at : at + columns]
+                dy = batches[b, 6]
+                at, line = reach + batches[b, 5], blank if dy == BLANK else base + dy
+                l2 = padded[line, at : at + columns]
+                dy = batches[b, 8]
+                at, line = reach + batches[b, 7], blank if dy == BLANK else base + dy
+                l3 = padded[line, at : at + columns]
+                if what == ASSIGN:
                     for x in range(columns):
-                        run_sums[x] += bottom[x] - top[x]
-                    term += 1
-                elif term + 3 <= end and residual[term + 3, 1] == residual[term + 3, 2]:
-                    # four taps (a weight's taps come before its runs)
-                    l0 = padded[base + first, at : at + columns]
-                    at, first = reach + int(residual[term + 1, 0]), int(residual[term + 1, 1])
-                    l1 = padded[base + first, at : at + columns]
-                    at, first = reach + int(residual[term + 2, 0]), int(residual[term + 2, 1])
-                    l2 = padded[base + first, at : at + columns]
-                    at, first = reach + int(residual[term + 3, 0]), int(residual[term + 3, 1])
-                    l3 = padded[base + first, at : at + columns]
+                        run_sums[x] = (np.int32(l0[x]) + np.int32(l1[x])
+                                       + np.int32(l2[x]) + np.int32(l3[x]))  # fmt: skip
+                elif what == ADD:
                     for x in range(columns):
                         run_sums[x] += (np.int32(l0[x]) + np.int32(l1[x])
                                         + np.int32(l2[x]) + np.int32(l3[x]))  # fmt: skip
-                    term += 4
-                else:  # one tap
-                    line = padded[base + first, at : at + columns]
+                elif what == FUSED:
                     for x in range(columns):
-                        run_sums[x] += line[x]
-                    term += 1
-            weight = np.float32(residual[end, 3])
-            for x in range(columns):
-                value[x] += weight * np.float32(run_sums[x])
+                        value[x] += weight * np.float32(
+                            run_sums[x] + np.int32(l0[x]) + np.int32(l1[x])
+                            + np.int32(l2[x]) + np.int32(l3[x]))  # fmt: skip
+                else:
+                    for x in range(columns):
+                        value[x] += weight * np.float32(
+                            np.int32(l0[x]) + np.int32(l1[x]) + np.int32(l2[x])
+                            + np.int32(l3[x]))  # fmt: skip
+            elif what == ZERO:
+                run_sums[:] = 0
+            elif what == RUN:  # down column `at`, rows first .. last
+                at = reach + batches[b, 1]
+                top = down[base + batches[b, 2], at : at + columns]
+                bottom = down[base + batches[b, 4] + 1, at : at + columns]
+                for x in range(columns):
+                    run_sums[x] += np.int32(np.uint16(bottom[x] - top[x]))
+            else:  # WEIGH
+                for x in range(columns):
+                    value[x] += weight * np.float32(run_sums[x])
         target = out[row]
         for x in range(columns):
             level = math.floor(value[x])

@@ -109,3 +109,27 @@ def test_where_the_sums_cannot_go_the_filter_stays(image, radius):
         kinds.defocus(image, radius, method="exact"),
         kinds.filtered(image, kinds.defocus_kernel(radius)),
     )
+
+
+def test_the_running_sums_wrap_and_stay_exact():
+    """The sums down a column are kept modulo 2^16: a tall bright plane (1,100 rows of up to
+    255 pass 2^16 by row 257) filters as the filter does, for either disk."""
+    rng = np.random.default_rng(9)
+    plane = np.clip(230 + rng.normal(0, 20, (1100, 48)), 0, 255).astype(np.uint8)
+    plane[500:560, 10:30] = 0  # an edge far down, past several wraps
+    ours = kinds.defocus(plane, 7.9, method="exact")
+    off = np.abs(ours.astype(int) - kinds.filtered(plane, kinds.defocus_kernel(7.9)))
+    assert off.max() <= 1 and off.mean() <= 0.01
+    from blur_augment.transforms import corruptions
+
+    ours = np.empty_like(plane)
+    corruptions.defocus_blur(plane, ours, 5)
+    reference = corruptions._trimmed(corruptions.reference_disk(10, 0.5))
+    off = np.abs(ours.astype(int) - cv2.filter2D(plane, -1, reference, delta=corruptions.FLOOR))
+    assert off.max() <= 1 and off.mean() <= 0.05
+
+
+def test_a_disk_wider_than_the_sums_hold_takes_the_filter():
+    plan = sums.plateau_plan(kinds.defocus_kernel(sums.WIDEST + 1.0))
+    assert plan is not None and plan.reach > sums.WIDEST
+    assert not sums.takes_sums(np.zeros((400, 400), np.uint8), plan)
