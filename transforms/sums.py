@@ -136,10 +136,10 @@ def taps_of(rows: np.ndarray, shape: tuple) -> np.ndarray:
 
 
 # A kernel of more nonzero taps than this is filtered faster by its plan than by cv2.filter2D.
-# Measured on 1080p and 960x540 planes: `--blur defocus`'s disks 1.3x at 37 taps (radius 3),
-# 1.5-1.9x at 45-225; the reference's defocus disk in chroma samples 0.97x at 37 taps, 1.14x at
-# 61, 1.5-1.6x at 77-121; and 0.8-0.9x at 21-25 taps.
-SUMS_TAPS = 36
+# Measured on 1080p and 960x540 planes: `--blur defocus`'s disks 1.0-1.2x at 21 taps, 1.3-1.5x
+# at 25, 1.7-2.4x at 37-225; the reference's defocus disk in chroma samples 1.1x at 21 taps,
+# 1.3-2.0x at 37-121; and 0.8x at 9 taps.
+SUMS_TAPS = 20
 
 
 def worth_it(kernel: np.ndarray) -> bool:
