@@ -9,7 +9,6 @@ the loops are compiled by numba, imported when a loop first runs.
 from __future__ import annotations
 
 import functools
-import math
 from typing import NamedTuple
 
 import cv2
@@ -331,16 +330,16 @@ def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
                     for x in range(columns):
                         run_sums[x] += (np.int32(l0[x]) + np.int32(l1[x])
                                         + np.int32(l2[x]) + np.int32(l3[x]))  # fmt: skip
-                elif what == FUSED:
+                elif what == FUSED:  # (np.int32 of each sum: numba would add in 64 bits)
                     for x in range(columns):
-                        value[x] += weight * np.float32(
-                            run_sums[x] + np.int32(l0[x]) + np.int32(l1[x])
-                            + np.int32(l2[x]) + np.int32(l3[x]))  # fmt: skip
+                        total = np.int32(run_sums[x] + np.int32(np.int32(l0[x]) + np.int32(l1[x]))
+                                         + np.int32(np.int32(l2[x]) + np.int32(l3[x])))  # fmt: skip
+                        value[x] += weight * np.float32(total)
                 else:
                     for x in range(columns):
-                        value[x] += weight * np.float32(
-                            np.int32(l0[x]) + np.int32(l1[x]) + np.int32(l2[x])
-                            + np.int32(l3[x]))  # fmt: skip
+                        total = np.int32(np.int32(np.int32(l0[x]) + np.int32(l1[x]))
+                                         + np.int32(np.int32(l2[x]) + np.int32(l3[x])))  # fmt: skip
+                        value[x] += weight * np.float32(total)
             elif what == ZERO:
                 run_sums[:] = 0
             elif what == RUN:  # down column `at`, rows first .. last
@@ -353,6 +352,6 @@ def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
                 for x in range(columns):
                     value[x] += weight * np.float32(run_sums[x])
         target = out[row]
-        for x in range(columns):
-            level = math.floor(value[x])
-            target[x] = 0 if level < 0 else (255 if level > 255 else level)
+        for x in range(columns):  # floored and clamped in float32, converted in 32 bits
+            level = min(max(np.floor(value[x]), np.float32(0)), np.float32(255))
+            target[x] = np.uint8(np.int32(level))
