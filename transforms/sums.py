@@ -177,8 +177,7 @@ def filter_by_sums(source: np.ndarray, target: np.ndarray, plan: DiskPlan, delta
     cv2.copyMakeBorder(source, reach, reach, reach, reach, cv2.BORDER_REFLECT_101,
                        dst=padded[:height])  # fmt: skip
     padded[height] = 0
-    down = np.empty((height + 1, width), np.uint16)  # modulo 2^16: see _disk_rows
-    compiled(_running_sums)(padded[:height], down)
+    down = np.empty((height + 1, width), np.uint16)  # modulo 2^16: see WIDEST
     batches, weights = _batched(plan.residual.tobytes())
     compiled(_disk_rows)(padded, down, plan.heights, plan.gy, plan.gx, batches, weights, reach,
                          np.float32(delta + 0.5), target)  # fmt: skip
@@ -216,19 +215,11 @@ def _batched(residual: bytes) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(batches, np.int64).reshape(-1, 9), np.asarray(weights, np.float32)
 
 
-def _running_sums(padded, down):  # pragma: no cover (run compiled)
-    """down[i, j]: the sum of padded[:i, j], modulo 2^16."""
-    down[0, :] = 0
-    for i in range(padded.shape[0]):
-        above, here, line = down[i], down[i + 1], padded[i]
-        for j in range(padded.shape[1]):
-            here[j] = above[j] + line[j]
-
-
 def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
     padded, down, heights, gy, gx, batches, weights, reach, offset, out
 ):  # pragma: no cover (run compiled)
-    """Row by row: the disk's sums of the next row the Gaussian needs, into a ring of 2g + 1
+    """Row by row: the running sums down the columns as far as the row reads them (still in
+    the cache when read); the disk's sums of the next row the Gaussian needs, into a ring of 2g + 1
     rows; the Gaussian down the ring and along the row (or, without one, the sums weighed);
     the residual's batches; + `offset`, floored and saturated into `out`. One function, not
     helpers: numba compiles helpers only if they are compiled themselves, and numba is
@@ -238,6 +229,8 @@ def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
     rows, columns = out.shape
     radius, taps = heights.shape[0] // 2, gy.shape[0]
     g, blank = taps // 2, padded.shape[0] - 1
+    down[0, :] = 0  # down[i, j]: the sum of padded[:i, j] modulo 2^16, made as the rows need it
+    filled = 0
     width = columns + 2 * g  # the Gaussian reads g sums beyond each side of the row
     ring = np.zeros((taps, width), np.float32)
     sums = np.empty(width, np.int32)
@@ -245,6 +238,11 @@ def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
     value = np.empty(columns, np.float32)
     run_sums = np.empty(columns, np.int32)
     for y in range(-g, rows + g):
+        while filled < min(blank, y + 2 * reach + 1):  # the lowest row this y reads, and above
+            above, here, line = down[filled], down[filled + 1], padded[filled]
+            for j in range(line.shape[0]):
+                here[j] = np.uint16(above[j] + line[j])
+            filled += 1
         k, centre = 0, y + reach
         if heights.shape[0] < 4:
             sums[:] = 0
