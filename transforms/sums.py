@@ -171,6 +171,8 @@ def filter_by_sums(source: np.ndarray, target: np.ndarray, plan: DiskPlan, delta
             filter_by_sums(np.ascontiguousarray(source[:, :, c]), channel, plan, delta)
             target[:, :, c] = channel
         return
+    if len(plan.gy) not in (1, 3, 5):
+        raise ValueError(f"a plan's Gaussian has 1, 3 or 5 taps, not {len(plan.gy)}")
     reach = plan.reach
     height, width = source.shape[0] + 2 * reach, source.shape[1] + 2 * reach
     padded = np.empty((height + 1, width), np.uint8)  # and a row of zeros: a batch's blank taps
@@ -290,20 +292,27 @@ def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
             if y < g:
                 continue
             row = y - g
-            weight, line = gy[0], ring[row % taps]
-            for x in range(width):
-                blurred[x] = weight * line[x]
-            for i in range(1, taps):
-                weight, line = gy[i], ring[(row + i) % taps]
+            if taps == 3:  # the reference's 3x3 alias blur: each axis in one pass
+                g0, g1, g2 = gy[0], gy[1], gy[2]
+                r0, r1, r2 = ring[row % 3], ring[(row + 1) % 3], ring[(row + 2) % 3]
                 for x in range(width):
-                    blurred[x] += weight * line[x]
-            weight = gx[0]
-            for x in range(columns):
-                value[x] = offset + weight * blurred[x]
-            for j in range(1, taps):
-                weight, line = gx[j], blurred[j : j + columns]
+                    blurred[x] = g0 * r0[x] + g1 * r1[x] + g2 * r2[x]
+                g0, g1, g2 = gx[0], gx[1], gx[2]
+                b0, b1, b2 = blurred[0:columns], blurred[1 : columns + 1], blurred[2 : columns + 2]
                 for x in range(columns):
-                    value[x] += weight * line[x]
+                    value[x] = offset + g0 * b0[x] + g1 * b1[x] + g2 * b2[x]
+            else:  # 5: the 5x5 one above radius 8
+                g0, g1, g2, g3, g4 = gy[0], gy[1], gy[2], gy[3], gy[4]
+                r0, r1, r2 = ring[row % 5], ring[(row + 1) % 5], ring[(row + 2) % 5]
+                r3, r4 = ring[(row + 3) % 5], ring[(row + 4) % 5]
+                for x in range(width):
+                    blurred[x] = g0 * r0[x] + g1 * r1[x] + g2 * r2[x] + g3 * r3[x] + g4 * r4[x]
+                g0, g1, g2, g3, g4 = gx[0], gx[1], gx[2], gx[3], gx[4]
+                b0, b1, b2 = blurred[0:columns], blurred[1 : columns + 1], blurred[2 : columns + 2]
+                b3, b4 = blurred[3 : columns + 3], blurred[4 : columns + 4]
+                for x in range(columns):
+                    value[x] = offset + (g0 * b0[x] + g1 * b1[x] + g2 * b2[x] + g3 * b3[x]
+                                         + g4 * b4[x])  # fmt: skip
         base = row + reach  # the padded row of this output row
         for b in range(batches.shape[0]):
             what, weight = batches[b, 0], weights[b]
