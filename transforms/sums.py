@@ -234,8 +234,7 @@ def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
     down[0, :] = 0  # down[i, j]: the sum of padded[:i, j] modulo 2^16, made as the rows need it
     filled = 0
     width = columns + 2 * g  # the Gaussian reads g sums beyond each side of the row
-    ring = np.zeros((taps, width), np.float32)
-    sums = np.empty(width, np.int32)
+    ring = np.zeros((taps, width), np.int32)  # the disk's sums of the last `taps` rows
     blurred = np.empty(width, np.float32)
     value = np.empty(columns, np.float32)
     run_sums = np.empty(columns, np.int32)
@@ -245,7 +244,7 @@ def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
             for j in range(line.shape[0]):
                 here[j] = np.uint16(above[j] + line[j])
             filled += 1
-        k, centre = 0, y + reach
+        k, centre, sums = 0, y + reach, ring[(y + g) % taps]
         if heights.shape[0] < 4:
             sums[:] = 0
         while k + 3 < heights.shape[0]:  # columns k .. k + 3 of the disk: rows y - h .. y + h
@@ -288,7 +287,6 @@ def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
             for x in range(columns):
                 value[x] = offset + weight * np.float32(sums[x])
         else:
-            ring[(y + g) % taps] = sums
             if y < g:
                 continue
             row = y - g
@@ -296,7 +294,8 @@ def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
                 g0, g1, g2 = gy[0], gy[1], gy[2]
                 r0, r1, r2 = ring[row % 3], ring[(row + 1) % 3], ring[(row + 2) % 3]
                 for x in range(width):
-                    blurred[x] = g0 * r0[x] + g1 * r1[x] + g2 * r2[x]
+                    blurred[x] = (g0 * np.float32(r0[x]) + g1 * np.float32(r1[x])
+                                  + g2 * np.float32(r2[x]))  # fmt: skip
                 g0, g1, g2 = gx[0], gx[1], gx[2]
                 b0, b1, b2 = blurred[0:columns], blurred[1 : columns + 1], blurred[2 : columns + 2]
                 for x in range(columns):
@@ -306,7 +305,9 @@ def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
                 r0, r1, r2 = ring[row % 5], ring[(row + 1) % 5], ring[(row + 2) % 5]
                 r3, r4 = ring[(row + 3) % 5], ring[(row + 4) % 5]
                 for x in range(width):
-                    blurred[x] = g0 * r0[x] + g1 * r1[x] + g2 * r2[x] + g3 * r3[x] + g4 * r4[x]
+                    blurred[x] = (g0 * np.float32(r0[x]) + g1 * np.float32(r1[x])
+                                  + g2 * np.float32(r2[x]) + g3 * np.float32(r3[x])
+                                  + g4 * np.float32(r4[x]))  # fmt: skip
                 g0, g1, g2, g3, g4 = gx[0], gx[1], gx[2], gx[3], gx[4]
                 b0, b1, b2 = blurred[0:columns], blurred[1 : columns + 1], blurred[2 : columns + 2]
                 b3, b4 = blurred[3 : columns + 3], blurred[4 : columns + 4]
