@@ -34,11 +34,11 @@ def compiled(loop):
 
 class DiskPlan(NamedTuple):
     """A kernel as running sums: a disk (`heights`: each column's half-height, every tap 1)
-    filtered by a separable Gaussian (`gy`, and `gx` times the disk's tap: [1] and [tap] for
-    none), and the taps that leaves over (`residual`: rows of (column, first, last, weight), a
-    run of equal taps down `column` from row `first` to `last`, a single tap where first ==
-    last; sorted so that the terms of one weight are next to each other, taps before runs: a
-    weight's terms are summed as integers and weighed once)."""
+    filtered by a separable Gaussian of 1, 3 or 5 taps (`gy`, and `gx` times the disk's tap:
+    [1] and [tap] for none), and the taps that leaves over (`residual`: rows of (column,
+    first, last, weight), a run of equal taps down `column` from row `first` to `last`, a
+    single tap where first == last; sorted so that the terms of one weight are next to each
+    other, taps before runs: a weight's terms are summed as integers and weighed once)."""
 
     heights: np.ndarray
     gy: np.ndarray
