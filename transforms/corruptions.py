@@ -115,11 +115,12 @@ def defocus_blur(source, target, severity: int, scale: Scale = (1, 1), delta=FLO
     them. From radius 8 its disk sums to 1.01 (its alias blur reflects at the grid's edge), so
     it brightens every colour channel by 1%: a chroma plane, whose `neutral` 128 is no colour,
     scales its distance from 128 alike. 8-bit pixels and luma take the disk as running sums
-    (sums.filter_by_sums, channel by channel): on a 1080p luma plane 2.4x faster than the
-    filter at radius 6, 1.5x at radius 10."""
-    radius, alias_blur = CORRUPTIONS["defocus_blur"][severity - 1]
-    if scale == (1, 1) and takes_sums(source, disk_plan(radius, alias_blur)):
-        filter_by_sums(source, target, disk_plan(radius, alias_blur), delta)
+    (sums.filter_by_sums, channel by channel; disk_plan), a subsampled chroma plane the disk in
+    its samples (sampled_disk): on 1080p luma 3-4x faster than the filter at radius 6, 2.2x at
+    radius 10."""
+    plan = disk_plan(*CORRUPTIONS["defocus_blur"][severity - 1])
+    if scale == (1, 1) and takes_sums(source, plan):
+        filter_by_sums(source, target, plan, delta)
         return
     kernel, plan = sampled_disk(severity, scale)
     delta += neutral * (1 - float(kernel.sum()))
@@ -131,10 +132,12 @@ def defocus_blur(source, target, severity: int, scale: Scale = (1, 1), delta=FLO
 
 @functools.lru_cache(maxsize=16)
 def sampled_disk(severity: int, scale: Scale) -> tuple[np.ndarray, DiskPlan | None]:
-    """The reference's disk in a plane's samples (in_samples), and where it pays, its plan
-    (sums.plateau_plan: its largest taps as columns, every other tap a term; exact)."""
+    """The reference's disk in a plane's samples (in_samples), and for a subsampled plane,
+    where it pays, its plan (sums.plateau_plan: its largest taps as columns, every other tap
+    a term; exact). Pixels too small for disk_plan keep the filter."""
     kernel = in_samples(_trimmed(reference_disk(*CORRUPTIONS["defocus_blur"][severity - 1])), scale)
-    return kernel, plateau_plan(kernel) if worth_it(kernel) else None
+    subsampled = scale != (1, 1)
+    return kernel, plateau_plan(kernel) if subsampled and worth_it(kernel) else None
 
 
 RESIDUAL_TAP = 1e-4  # residual taps below this are dropped (0.026 grey levels each)

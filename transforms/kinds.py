@@ -505,7 +505,7 @@ def _seeded(flat, height, width, channels, seed, delta, iterations):  # pragma: 
             # one loop per channel count, chosen once a row: a branch inside the loop made the
             # unrolled three-channel copies 2x slower
             first = np.uint64(width - delta)
-            if channels == 1:  # a JPEG plane
+            if channels == 1:  # a gray image, a plane
                 for b in range(columns):
                     w = first - np.uint64(b)
                     flat[h * stride + w] = flat[window + w - low + offsets[b]]
