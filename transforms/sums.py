@@ -317,19 +317,13 @@ def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
         base = row + reach  # the padded row of this output row
         for b in range(batches.shape[0]):
             what, weight = batches[b, 0], weights[b]
-            if what <= ALONE:  # four taps
-                dy = batches[b, 2]
-                at, line = reach + batches[b, 1], blank if dy == BLANK else base + dy
-                l0 = padded[line, at : at + columns]
-                dy = batches[b, 4]
-                at, line = reach + batches[b, 3], blank if dy == BLANK else base + dy
-                l1 = padded[line, at : at + columns]
-                dy = batches[b, 6]
-                at, line = reach + batches[b, 5], blank if dy == BLANK else base + dy
-                l2 = padded[line, at : at + columns]
-                dy = batches[b, 8]
-                at, line = reach + batches[b, 7], blank if dy == BLANK else base + dy
-                l3 = padded[line, at : at + columns]
+            if what <= ALONE:  # four taps (a BLANK one reads the row of zeros)
+                a0, a1 = batches[b, 1] + reach, batches[b, 3] + reach
+                a2, a3 = batches[b, 5] + reach, batches[b, 7] + reach
+                l0 = padded[min(base + batches[b, 2], blank), a0 : a0 + columns]
+                l1 = padded[min(base + batches[b, 4], blank), a1 : a1 + columns]
+                l2 = padded[min(base + batches[b, 6], blank), a2 : a2 + columns]
+                l3 = padded[min(base + batches[b, 8], blank), a3 : a3 + columns]
                 if what == ASSIGN:
                     for x in range(columns):
                         run_sums[x] = (np.int32(l0[x]) + np.int32(l1[x])
