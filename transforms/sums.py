@@ -357,3 +357,101 @@ def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
         for x in range(columns):  # floored and clamped in float32, converted in 32 bits
             level = min(max(np.floor(value[x]), np.float32(0)), np.float32(255))
             target[x] = np.uint8(np.int32(level))
+
+
+# -- point-symmetric kernels: a tap and its mirror through the centre, one weight --------------
+
+
+class PairPlan(NamedTuple):
+    """A kernel equal to itself turned half a turn (a line through its centre, a disk) as
+    pairs of taps: rows of (dx, dy, -dx, -dy) and each pair's weight (the centre is a pair of
+    itself, at half its weight); `reach` (y, x): how far it reads."""
+
+    pairs: np.ndarray
+    weights: np.ndarray
+    reach: tuple[int, int]
+
+
+# Pairs pay from 9 nonzero taps to 200 (against filter2D on a 1080p plane: 1.9-2.2x at 9-21
+# taps, 2.7-5.4x for lines of 37-101, 1.5x for a disk of 177; a disk of 293, 1.0x), and a disk
+# of more than 100 (radius 5 and up) is faster still by its plateau plan (3.5 ms for either at
+# 97 taps, 6.2 against 5.4 at 177-225).
+PAIR_TAPS = (9, 200)
+PAIRS_BEFORE_SUMS = 100
+
+
+@functools.lru_cache(maxsize=64)
+def _pair_plan(data: bytes, shape: tuple[int, int]) -> PairPlan | None:
+    kernel = np.frombuffer(data, np.float32).reshape(shape)
+    if shape[0] % 2 == 0 or shape[1] % 2 == 0 or not np.array_equal(kernel, kernel[::-1, ::-1]):
+        return None
+    if not PAIR_TAPS[0] <= np.count_nonzero(kernel) <= PAIR_TAPS[1]:
+        return None
+    half_y, half_x = shape[0] // 2, shape[1] // 2
+    ys, xs = np.nonzero(kernel)
+    dy, dx = ys - half_y, xs - half_x
+    first = (dy > 0) | ((dy == 0) & (dx >= 0))  # one of each pair, and the centre
+    dy, dx, weights = dy[first], dx[first], kernel[ys[first], xs[first]].astype(np.float32)
+    weights[(dy == 0) & (dx == 0)] /= 2  # the centre, read twice
+    pairs = np.column_stack([dx, dy, -dx, -dy]).astype(np.int64)
+    return PairPlan(pairs, weights, (half_y, half_x))
+
+
+def pair_plan(kernel: np.ndarray) -> PairPlan | None:
+    """A float32 kernel's PairPlan, or None where it is not point-symmetric with odd sides or
+    the pairs do not pay (PAIR_TAPS)."""
+    kernel = np.ascontiguousarray(kernel, np.float32)
+    return _pair_plan(kernel.tobytes(), kernel.shape)
+
+
+def filter_by_pairs(source: np.ndarray, target: np.ndarray, plan: PairPlan, border: int,
+                    delta: float) -> None:  # fmt: skip
+    """An 8-bit image (2-D, or channel by channel) correlated with the kernel `plan` pairs,
+    borders as `border` (a cv2.BORDER_* as filter2D takes it), + `delta`, rounded: a pair's two
+    samples added as integers and weighed once, two pairs a pass, so a pixel costs one
+    conversion and one multiply per pair where filter2D takes one per tap (PAIR_TAPS); within
+    1 grey level of filter2D (its own float sums)."""
+    if source.ndim == 3:
+        channel = np.empty(source.shape[:2], np.uint8)
+        for c in range(source.shape[2]):
+            filter_by_pairs(np.ascontiguousarray(source[:, :, c]), channel, plan, border, delta)
+            target[:, :, c] = channel
+        return
+    reach_y, reach_x = plan.reach
+    padded = cv2.copyMakeBorder(source, reach_y, reach_y, reach_x, reach_x, border)
+    compiled(_pair_rows)(padded, plan.pairs, plan.weights, reach_y, reach_x,
+                         np.float32(delta + 0.5), target)  # fmt: skip
+
+
+def _pair_rows(padded, pairs, weights, reach_y, reach_x, offset, out):  # pragma: no cover
+    """(Run compiled.) Row by row: two pairs a pass, each pair's samples summed in 32 bits and
+    weighed; + `offset`, floored and saturated into `out`."""
+    rows, columns = out.shape
+    value = np.empty(columns, np.float32)
+    count = pairs.shape[0]
+    for row in range(rows):
+        base = row + reach_y
+        value[:] = offset
+        for p in range(0, count - 1, 2):
+            a0, a1 = pairs[p, 0] + reach_x, pairs[p, 2] + reach_x
+            a2, a3 = pairs[p + 1, 0] + reach_x, pairs[p + 1, 2] + reach_x
+            l0 = padded[base + pairs[p, 1], a0 : a0 + columns]
+            l1 = padded[base + pairs[p, 3], a1 : a1 + columns]
+            l2 = padded[base + pairs[p + 1, 1], a2 : a2 + columns]
+            l3 = padded[base + pairs[p + 1, 3], a3 : a3 + columns]
+            w0, w1 = weights[p], weights[p + 1]
+            for x in range(columns):
+                value[x] += w0 * np.float32(np.int32(np.int32(l0[x]) + np.int32(l1[x]))) + (
+                    w1 * np.float32(np.int32(np.int32(l2[x]) + np.int32(l3[x]))))  # fmt: skip
+        if count % 2:
+            p = count - 1
+            a0, a1 = pairs[p, 0] + reach_x, pairs[p, 2] + reach_x
+            l0 = padded[base + pairs[p, 1], a0 : a0 + columns]
+            l1 = padded[base + pairs[p, 3], a1 : a1 + columns]
+            w0 = weights[p]
+            for x in range(columns):
+                value[x] += w0 * np.float32(np.int32(np.int32(l0[x]) + np.int32(l1[x])))
+        target = out[row]
+        for x in range(columns):
+            level = min(max(np.floor(value[x]), np.float32(0)), np.float32(255))
+            target[x] = np.uint8(np.int32(level))
