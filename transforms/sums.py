@@ -134,10 +134,11 @@ def taps_of(rows: np.ndarray, shape: tuple) -> np.ndarray:
     return taps
 
 
-# A kernel of more nonzero taps than this is filtered faster by its plan than by cv2.filter2D.
-# Measured on 1080p and 960x540 planes: `--blur defocus`'s disks 1.0-1.2x at 21 taps, 1.3-1.5x
-# at 25, 1.7-2.4x at 37-225; the reference's defocus disk in chroma samples 1.1x at 21 taps,
-# 1.3-2.0x at 37-121; and 0.8x at 9 taps.
+# A kernel of more nonzero taps than this is filtered faster by its plan than by cv2.filter2D
+# (defocus_blur's disk in chroma samples; `--blur defocus`'s disks, point-symmetric, take the
+# pairs below up to PAIRS_BEFORE_SUMS). Measured on 1080p and 960x540 planes: the anti-aliased
+# disks 1.0-1.2x at 21 taps, 1.3-1.5x at 25, 1.7-2.4x at 37-225; the reference's disk in chroma
+# samples 1.1x at 21 taps, 1.3-2.0x at 37-121; and 0.8x at 9 taps.
 SUMS_TAPS = 20
 
 
@@ -166,10 +167,7 @@ def filter_by_sums(source: np.ndarray, target: np.ndarray, plan: DiskPlan, delta
     running sums down the columns, so a pixel costs two reads per column of the disk, not one
     per tap; the Gaussian and the residual's terms in the same pass over rows."""
     if source.ndim == 3:
-        channel = np.empty(source.shape[:2], np.uint8)
-        for c in range(source.shape[2]):
-            filter_by_sums(np.ascontiguousarray(source[:, :, c]), channel, plan, delta)
-            target[:, :, c] = channel
+        _by_channel(filter_by_sums, source, target, plan, delta)
         return
     if len(plan.gy) not in (1, 3, 5):
         raise ValueError(f"a plan's Gaussian has 1, 3 or 5 taps, not {len(plan.gy)}")
@@ -183,6 +181,15 @@ def filter_by_sums(source: np.ndarray, target: np.ndarray, plan: DiskPlan, delta
     batches, weights = _batched(plan.residual.tobytes())
     compiled(_disk_rows)(padded, down, plan.heights, plan.gy, plan.gx, batches, weights, reach,
                          np.float32(delta + 0.5), target)  # fmt: skip
+
+
+def _by_channel(plane_filter, source: np.ndarray, target: np.ndarray, *args) -> None:
+    """A 2-D filter of 8-bit planes applied to each channel of `source` into `target` (the
+    compiled loops read contiguous planes: each channel is copied out once)."""
+    channel = np.empty(source.shape[:2], np.uint8)
+    for c in range(source.shape[2]):
+        plane_filter(np.ascontiguousarray(source[:, :, c]), channel, *args)
+        target[:, :, c] = channel
 
 
 # A batch of the residual: four taps summed in one pass over the row (unused ones BLANK, read
@@ -412,10 +419,7 @@ def filter_by_pairs(source: np.ndarray, target: np.ndarray, plan: PairPlan, bord
     conversion and one multiply per pair where filter2D takes one per tap (PAIR_TAPS); within
     1 grey level of filter2D (its own float sums)."""
     if source.ndim == 3:
-        channel = np.empty(source.shape[:2], np.uint8)
-        for c in range(source.shape[2]):
-            filter_by_pairs(np.ascontiguousarray(source[:, :, c]), channel, plan, border, delta)
-            target[:, :, c] = channel
+        _by_channel(filter_by_pairs, source, target, plan, border, delta)
         return
     reach_y, reach_x = plan.reach
     padded = cv2.copyMakeBorder(source, reach_y, reach_y, reach_x, reach_x, border)
