@@ -149,11 +149,9 @@ def defocus(
 
     rx, ry = shrunk(radius / scale[0]), shrunk(radius / scale[1])
     reach = radius / min(scale)
-    result = at_lower_resolution(image, factor, reach, lambda small: _disk_filtered(small, rx, ry))
-    if out is None:
-        return result
-    np.copyto(out, result)
-    return out
+    return at_lower_resolution(
+        image, factor, reach, lambda small: _disk_filtered(small, rx, ry), out
+    )
 
 
 # OpenCV's filter2D takes the DFT for an 8-bit kernel of 130 taps or more, zeros included:
