@@ -9,6 +9,8 @@ out; the loops are compiled by numba (sums.compiled).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .sums import compiled
@@ -25,12 +27,24 @@ MAX_REACH = 64
 def fixed_taps(taps: np.ndarray) -> np.ndarray:
     """One axis's taps from the centre out, as 16-bit weights (1.0 = 2^16). The centre takes what
     rounding leaves, so the centre plus twice every other tap is exactly 1.0 (2^16 - 1 for a
-    one-tap kernel, which the bias makes good)."""
-    taps = np.asarray(taps, np.float64).ravel()
+    one-tap kernel, which the bias makes good). Cached: a training loop's small images would
+    otherwise pay for this more than for the filter."""
+    taps = np.ascontiguousarray(taps, np.float32).ravel()
+    return _fixed_taps(taps.tobytes())
+
+
+@functools.lru_cache(maxsize=256)
+def _fixed_taps(data: bytes) -> np.ndarray:
+    taps = np.frombuffer(data, np.float32).astype(np.float64)
     half = taps[taps.size // 2 :]
     weights = np.round(half / taps.sum() * ONE).astype(np.int64)
     weights[0] = min(ONE - 2 * int(weights[1:].sum()), ONE - 1)
-    return weights.astype(np.uint16)
+    return _frozen(weights.astype(np.uint16))
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False  # shared by every call that hits the cache
+    return array
 
 
 def _bias(weights: np.ndarray) -> int:
@@ -42,7 +56,11 @@ def _rows_of(image: np.ndarray) -> np.ndarray | None:
     """The image as rows of samples (rows, columns x channels) without a copy, or None."""
     if image.ndim == 2:
         return image
-    if image.ndim == 3 and image.strides[1:] == (image.shape[2], 1):
+    if image.ndim != 3:
+        return None
+    if image.flags.c_contiguous:
+        return image.reshape(image.shape[0], -1)
+    if image.strides[1:] == (image.shape[2], 1):  # rows apart, each contiguous (a crop's rows)
         return np.lib.stride_tricks.as_strided(
             image, (image.shape[0], image.shape[1] * image.shape[2]), (image.strides[0], 1)
         )
@@ -64,15 +82,23 @@ def takes_fixed(image: np.ndarray, target: np.ndarray | None, size_x: int, size_
         and image.shape[1] > reach_x
         and _rows_of(image) is not None
         and (target is None or _rows_of(target) is not None)
-        and (target is None or not np.shares_memory(image, target))
+        and (target is None or not np.may_share_memory(image, target))
     )
 
 
+@functools.lru_cache(maxsize=256)
 def reflected(count: int, reach: int) -> np.ndarray:
     """Indices -reach .. count + reach - 1 reflected into 0 .. count - 1 as BORDER_REFLECT_101
-    reflects them, about the end samples (one reflection: count > reach)."""
+    reflects them, about the end samples (one reflection: count > reach). Cached, read-only."""
     index = np.abs(np.arange(-reach, count + reach))
-    return np.where(index > count - 1, 2 * (count - 1) - index, index)
+    return _frozen(np.where(index > count - 1, 2 * (count - 1) - index, index))
+
+
+@functools.lru_cache(maxsize=256)
+def _ends(count: int, reach: int) -> np.ndarray:
+    """The columns the `reach` samples beyond each end of a row stand for (reflected)."""
+    index = reflected(count, reach)
+    return _frozen(np.concatenate([index[:reach], index[index.size - reach :]]))
 
 
 def gaussian_fixed(
@@ -87,10 +113,9 @@ def gaussian_fixed(
     weights_x, weights_y = fixed_taps(taps_x), fixed_taps(taps_y)
     channels = 1 if source.ndim == 2 else source.shape[2]
     reach_x, reach_y = weights_x.size - 1, weights_y.size - 1
-    ends = reflected(source.shape[1], reach_x)  # the columns beyond the row's ends
-    ends = np.concatenate([ends[:reach_x], ends[ends.size - reach_x :]])
     compiled(_gaussian_rows)(
-        _rows_of(source), _rows_of(target), reflected(source.shape[0], reach_y), ends,
+        _rows_of(source), _rows_of(target), reflected(source.shape[0], reach_y),
+        _ends(source.shape[1], reach_x),
         weights_y, weights_x, channels,
         np.uint16(_bias(weights_y)), np.uint16(_bias(weights_x) + (1 << FRACTION_BITS - 1)),
     )  # fmt: skip

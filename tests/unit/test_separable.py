@@ -77,6 +77,13 @@ def test_fixed_taps_sum_to_one_exactly():
         weights = separable.fixed_taps(gaussian_taps(size_of(sigma, np.uint8), sigma))
         assert int(weights[0]) + 2 * int(weights[1:].astype(np.int64).sum()) == separable.ONE
     assert separable.fixed_taps(np.array([1.0])).tolist() == [separable.ONE - 1]
+    # cached and shared between calls, so read-only
+    assert separable.fixed_taps(gaussian_taps(7, 1.0)) is separable.fixed_taps(
+        gaussian_taps(7, 1.0)
+    )
+    assert not separable.fixed_taps(gaussian_taps(7, 1.0)).flags.writeable
+    assert not separable.reflected(50, 3).flags.writeable
+    assert separable.reflected(5, 2).tolist() == [2, 1, 0, 1, 2, 3, 4, 3, 2]
 
 
 def test_views_are_read_and_written_in_place():
