@@ -198,30 +198,54 @@ ASSIGN, ADD, FUSED, ALONE, ZERO, RUN, WEIGH = range(7)
 BLANK = 1 << 30
 
 
+# A weight's taps and runs are summed in 16 bits before they are weighed: exact while they
+# hold at most 257 samples (257 * 255 < 2^16); a weight with more is weighed in parts.
+SAMPLES_PER_SUM = 257
+
+
+def _parts(group: np.ndarray) -> list[np.ndarray]:
+    """A weight's residual rows in parts of at most SAMPLES_PER_SUM samples each."""
+    parts, start, held = [], 0, 0
+    for index, (_, first, last, _) in enumerate(group):
+        samples = int(last - first) + 1
+        if held + samples > SAMPLES_PER_SUM:
+            parts.append(group[start:index])
+            start, held = index, 0
+        held += samples
+    return [*parts, group[start:]]
+
+
 @functools.lru_cache(maxsize=64)
 def _batched(residual: bytes) -> tuple[np.ndarray, np.ndarray]:
     """DiskPlan residual rows (as bytes) as batches for _disk_rows: rows of (what, dx0, dy0, dx1,
     dy1, dx2, dy2, dx3, dy3), a run (column, first, 0, last, ...), and each batch's weight. A
     weight's taps, four a batch: the first assigns the row of sums, the last weighs it into the
     values in the same pass (ALONE: a weight of at most four taps, one pass); its runs add to
-    the sums, then WEIGH."""
+    the sums, then WEIGH. (A weight of more than SAMPLES_PER_SUM samples, in parts.)"""
     rows = np.frombuffer(residual, np.float64).reshape(-1, 4)
     batches, weights = [], []
     for weight in np.unique(rows[:, 3]):
-        group = rows[rows[:, 3] == weight]
-        taps = [(int(c), int(f)) for c, f, last, _ in group if f == last]
-        runs = [(int(c), int(f), 0, int(last)) for c, f, last, _ in group if f < last]
-        chunks = [taps[i : i + 4] + [(0, BLANK)] * (4 - len(taps[i : i + 4]))
-                  for i in range(0, len(taps), 4)]  # fmt: skip
-        for index, chunk in enumerate(chunks):
-            alone, last = len(chunks) == 1 and not runs, index == len(chunks) - 1 and not runs
-            what = ALONE if alone else ASSIGN if index == 0 else FUSED if last else ADD
-            batches.append([what, *(n for tap in chunk for n in tap)])
-        if runs:
-            batches += [[ZERO] + [0] * 8] if not chunks else []
-            batches += [[RUN, *run] + [0] * 4 for run in runs] + [[WEIGH] + [0] * 8]
-        weights += [weight] * (len(batches) - len(weights))
+        for group in _parts(rows[rows[:, 3] == weight]):
+            batches += _batches_of(group)
+            weights += [weight] * (len(batches) - len(weights))
     return np.asarray(batches, np.int64).reshape(-1, 9), np.asarray(weights, np.float32)
+
+
+def _batches_of(group: np.ndarray) -> list[list[int]]:
+    """One weight's part as batches: its taps four a pass, then its runs and WEIGH."""
+    taps = [(int(c), int(f)) for c, f, last, _ in group if f == last]
+    runs = [(int(c), int(f), 0, int(last)) for c, f, last, _ in group if f < last]
+    chunks = [taps[i : i + 4] + [(0, BLANK)] * (4 - len(taps[i : i + 4]))
+              for i in range(0, len(taps), 4)]  # fmt: skip
+    batches = []
+    for index, chunk in enumerate(chunks):
+        alone, last = len(chunks) == 1 and not runs, index == len(chunks) - 1 and not runs
+        what = ALONE if alone else ASSIGN if index == 0 else FUSED if last else ADD
+        batches.append([what, *(n for tap in chunk for n in tap)])
+    if runs:
+        batches += [[ZERO] + [0] * 8] if not chunks else []
+        batches += [[RUN, *run] + [0] * 4 for run in runs] + [[WEIGH] + [0] * 8]
+    return batches
 
 
 def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
@@ -244,7 +268,7 @@ def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
     ring = np.zeros((taps, width), np.int32)  # the disk's sums of the last `taps` rows
     blurred = np.empty(width, np.float32)
     value = np.empty(columns, np.float32)
-    run_sums = np.empty(columns, np.int32)
+    run_sums = np.empty(columns, np.uint16)  # a weight's samples: at most SAMPLES_PER_SUM
     for y in range(-g, rows + g):
         while filled < min(blank, y + 2 * reach + 1):  # the lowest row this y reads, and above
             above, here, line = down[filled], down[filled + 1], padded[filled]
@@ -331,23 +355,30 @@ def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
                 l1 = padded[min(base + batches[b, 4], blank), a1 : a1 + columns]
                 l2 = padded[min(base + batches[b, 6], blank), a2 : a2 + columns]
                 l3 = padded[min(base + batches[b, 8], blank), a3 : a3 + columns]
-                if what == ASSIGN:
+                if what == ASSIGN:  # (np.uint16 of each sum: numba would add in 64 bits)
                     for x in range(columns):
-                        run_sums[x] = (np.int32(l0[x]) + np.int32(l1[x])
-                                       + np.int32(l2[x]) + np.int32(l3[x]))  # fmt: skip
+                        run_sums[x] = np.uint16(
+                            np.uint16(np.uint16(l0[x]) + np.uint16(l1[x]))
+                            + np.uint16(np.uint16(l2[x]) + np.uint16(l3[x]))
+                        )
                 elif what == ADD:
                     for x in range(columns):
-                        run_sums[x] += (np.int32(l0[x]) + np.int32(l1[x])
-                                        + np.int32(l2[x]) + np.int32(l3[x]))  # fmt: skip
-                elif what == FUSED:  # (np.int32 of each sum: numba would add in 64 bits)
+                        run_sums[x] += np.uint16(
+                            np.uint16(np.uint16(l0[x]) + np.uint16(l1[x]))
+                            + np.uint16(np.uint16(l2[x]) + np.uint16(l3[x]))
+                        )
+                elif what == FUSED:
                     for x in range(columns):
-                        total = np.int32(run_sums[x] + np.int32(np.int32(l0[x]) + np.int32(l1[x]))
-                                         + np.int32(np.int32(l2[x]) + np.int32(l3[x])))  # fmt: skip
+                        total = np.uint16(run_sums[x] + np.uint16(
+                            np.uint16(np.uint16(l0[x]) + np.uint16(l1[x]))
+                            + np.uint16(np.uint16(l2[x]) + np.uint16(l3[x]))))  # fmt: skip
                         value[x] += weight * np.float32(total)
                 else:
                     for x in range(columns):
-                        total = np.int32(np.int32(np.int32(l0[x]) + np.int32(l1[x]))
-                                         + np.int32(np.int32(l2[x]) + np.int32(l3[x])))  # fmt: skip
+                        total = np.uint16(
+                            np.uint16(np.uint16(l0[x]) + np.uint16(l1[x]))
+                            + np.uint16(np.uint16(l2[x]) + np.uint16(l3[x]))
+                        )
                         value[x] += weight * np.float32(total)
             elif what == ZERO:
                 run_sums[:] = 0
@@ -356,7 +387,7 @@ def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
                 top = down[base + batches[b, 2], at : at + columns]
                 bottom = down[base + batches[b, 4] + 1, at : at + columns]
                 for x in range(columns):
-                    run_sums[x] += np.int32(np.uint16(bottom[x] - top[x]))
+                    run_sums[x] += np.uint16(bottom[x] - top[x])
             else:  # WEIGH
                 for x in range(columns):
                     value[x] += weight * np.float32(run_sums[x])

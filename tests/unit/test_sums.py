@@ -130,6 +130,28 @@ def test_the_running_sums_wrap_and_stay_exact():
     assert off.max() <= 1 and off.mean() <= 0.05
 
 
+def test_a_weight_of_more_samples_than_16_bits_hold_is_weighed_in_parts():
+    """A weight's taps are summed in 16 bits, exact up to 257 samples of 255: a ring of ~300
+    equal taps around a plateau is weighed in parts, and a bright plane filters as the filter
+    does."""
+    grid = np.hypot(*np.mgrid[-26:27, -26:27])
+    kernel = np.where(grid <= 20, 4.0, np.where((grid > 22.5) & (grid <= 25), 1.0, 0.0))
+    kernel = (kernel / kernel.sum()).astype(np.float32)
+    plan = sums.plateau_plan(kernel)
+    assert plan is not None
+    ring = plan.residual[np.isclose(plan.residual[:, 3], kernel[26, 2])]
+    assert (ring[:, 2] - ring[:, 1] + 1).sum() > sums.SAMPLES_PER_SUM
+    for part in sums._parts(ring):
+        assert (part[:, 2] - part[:, 1] + 1).sum() <= sums.SAMPLES_PER_SUM
+    assert np.array_equal(np.concatenate(sums._parts(ring)), ring)
+    plane = np.full((120, 150), 255, np.uint8)
+    plane[40:80, 50:100] = np.random.default_rng(3).integers(200, 256, (40, 50))
+    ours = np.empty_like(plane)
+    sums.filter_by_sums(plane, ours, plan, 0.0)
+    off = np.abs(ours.astype(int) - cv2.filter2D(plane, -1, kernel))
+    assert off.max() <= 1 and off.mean() <= 0.02
+
+
 def test_a_disk_wider_than_the_sums_hold_takes_the_filter():
     plan = sums.plateau_plan(kinds.defocus_kernel(sums.WIDEST + 1.0))
     assert plan is not None and plan.reach > sums.WIDEST
