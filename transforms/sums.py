@@ -171,6 +171,8 @@ def filter_by_sums(source: np.ndarray, target: np.ndarray, plan: DiskPlan, delta
         return
     if len(plan.gy) not in (1, 3, 5):
         raise ValueError(f"a plan's Gaussian has 1, 3 or 5 taps, not {len(plan.gy)}")
+    if not (np.array_equal(plan.gy, plan.gy[::-1]) and np.array_equal(plan.gx, plan.gx[::-1])):
+        raise ValueError("a plan's Gaussian is symmetric: its taps are weighed in mirror pairs")
     reach = plan.reach
     height, width = source.shape[0] + 2 * reach, source.shape[1] + 2 * reach
     padded = np.empty((height + 1, width), np.uint8)  # and a row of zeros: a batch's blank taps
@@ -179,8 +181,9 @@ def filter_by_sums(source: np.ndarray, target: np.ndarray, plan: DiskPlan, delta
     padded[height] = 0
     down = np.empty((height + 1, width), np.uint16)  # modulo 2^16: see WIDEST
     batches, weights = _batched(plan.residual.tobytes())
+    narrow = 4 * (2 * int(plan.heights.max()) + 1) <= SAMPLES_PER_SUM  # four columns in 16 bits
     compiled(_disk_rows)(padded, down, plan.heights, plan.gy, plan.gx, batches, weights, reach,
-                         np.float32(delta + 0.5), target)  # fmt: skip
+                         np.float32(delta + 0.5), narrow, target)  # fmt: skip
 
 
 def _by_channel(plane_filter, source: np.ndarray, target: np.ndarray, *args) -> None:
@@ -249,7 +252,7 @@ def _batches_of(group: np.ndarray) -> list[list[int]]:
 
 
 def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
-    padded, down, heights, gy, gx, batches, weights, reach, offset, out
+    padded, down, heights, gy, gx, batches, weights, reach, offset, narrow, out
 ):  # pragma: no cover (run compiled)
     """Row by row: the running sums down the columns as far as the row reads them (still in
     the cache when read); the disk's sums of the next row the Gaussian needs, into a ring of 2g + 1
@@ -276,9 +279,9 @@ def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
                 here[j] = np.uint16(above[j] + line[j])
             filled += 1
         k, centre, sums = 0, y + reach, ring[(y + g) % taps]
-        if heights.shape[0] < 4:
+        if not narrow or heights.shape[0] < 4:
             sums[:] = 0
-        while k + 3 < heights.shape[0]:  # columns k .. k + 3 of the disk: rows y - h .. y + h
+        while narrow and k + 3 < heights.shape[0]:  # columns k .. k + 3: rows y - h .. y + h
             start = reach - g - radius + k
             t0 = down[centre - heights[k], start : start + width]
             b0 = down[centre + heights[k] + 1, start : start + width]
@@ -288,24 +291,24 @@ def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
             b2 = down[centre + heights[k + 2] + 1, start + 2 : start + 2 + width]
             t3 = down[centre - heights[k + 3], start + 3 : start + 3 + width]
             b3 = down[centre + heights[k + 3] + 1, start + 3 : start + 3 + width]
-            if k == 0:
+            if k == 0:  # the four columns summed in 16 bits (narrow), widened once
                 for x in range(width):
-                    sums[x] = (
-                        np.int32(np.uint16(b0[x] - t0[x]))
-                        + np.int32(np.uint16(b1[x] - t1[x]))
-                        + np.int32(np.uint16(b2[x] - t2[x]))
-                        + np.int32(np.uint16(b3[x] - t3[x]))
+                    sums[x] = np.int32(
+                        np.uint16(
+                            np.uint16(np.uint16(b0[x] - t0[x]) + np.uint16(b1[x] - t1[x]))
+                            + np.uint16(np.uint16(b2[x] - t2[x]) + np.uint16(b3[x] - t3[x]))
+                        )
                     )
             else:
                 for x in range(width):
-                    sums[x] += (
-                        np.int32(np.uint16(b0[x] - t0[x]))
-                        + np.int32(np.uint16(b1[x] - t1[x]))
-                        + np.int32(np.uint16(b2[x] - t2[x]))
-                        + np.int32(np.uint16(b3[x] - t3[x]))
+                    sums[x] += np.int32(
+                        np.uint16(
+                            np.uint16(np.uint16(b0[x] - t0[x]) + np.uint16(b1[x] - t1[x]))
+                            + np.uint16(np.uint16(b2[x] - t2[x]) + np.uint16(b3[x] - t3[x]))
+                        )
                     )
             k += 4
-        for column in range(k, heights.shape[0]):  # the last few, one a pass
+        for column in range(k, heights.shape[0]):  # the last few (a wide disk's all), one a pass
             h, start = heights[column], reach - g - radius + column
             top = down[centre - h, start : start + width]
             bottom = down[centre + h + 1, start : start + width]
@@ -321,30 +324,28 @@ def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
             if y < g:
                 continue
             row = y - g
-            if taps == 3:  # the reference's 3x3 alias blur: each axis in one pass
-                g0, g1, g2 = gy[0], gy[1], gy[2]
+            if taps == 3:  # the reference's 3x3 alias blur: each axis in one pass, a tap and
+                g0, g1 = gy[0], gy[1]  # its mirror (the same weight) added before weighing
                 r0, r1, r2 = ring[row % 3], ring[(row + 1) % 3], ring[(row + 2) % 3]
                 for x in range(width):
-                    blurred[x] = (g0 * np.float32(r0[x]) + g1 * np.float32(r1[x])
-                                  + g2 * np.float32(r2[x]))  # fmt: skip
-                g0, g1, g2 = gx[0], gx[1], gx[2]
+                    blurred[x] = g0 * np.float32(r0[x] + r2[x]) + g1 * np.float32(r1[x])
+                g0, g1 = gx[0], gx[1]
                 b0, b1, b2 = blurred[0:columns], blurred[1 : columns + 1], blurred[2 : columns + 2]
                 for x in range(columns):
-                    value[x] = offset + g0 * b0[x] + g1 * b1[x] + g2 * b2[x]
+                    value[x] = offset + g0 * (b0[x] + b2[x]) + g1 * b1[x]
             else:  # 5: the 5x5 one above radius 8
-                g0, g1, g2, g3, g4 = gy[0], gy[1], gy[2], gy[3], gy[4]
+                g0, g1, g2 = gy[0], gy[1], gy[2]
                 r0, r1, r2 = ring[row % 5], ring[(row + 1) % 5], ring[(row + 2) % 5]
                 r3, r4 = ring[(row + 3) % 5], ring[(row + 4) % 5]
                 for x in range(width):
-                    blurred[x] = (g0 * np.float32(r0[x]) + g1 * np.float32(r1[x])
-                                  + g2 * np.float32(r2[x]) + g3 * np.float32(r3[x])
-                                  + g4 * np.float32(r4[x]))  # fmt: skip
-                g0, g1, g2, g3, g4 = gx[0], gx[1], gx[2], gx[3], gx[4]
+                    blurred[x] = (g0 * np.float32(r0[x] + r4[x]) + g1 * np.float32(r1[x] + r3[x])
+                                  + g2 * np.float32(r2[x]))  # fmt: skip
+                g0, g1, g2 = gx[0], gx[1], gx[2]
                 b0, b1, b2 = blurred[0:columns], blurred[1 : columns + 1], blurred[2 : columns + 2]
                 b3, b4 = blurred[3 : columns + 3], blurred[4 : columns + 4]
                 for x in range(columns):
-                    value[x] = offset + (g0 * b0[x] + g1 * b1[x] + g2 * b2[x] + g3 * b3[x]
-                                         + g4 * b4[x])  # fmt: skip
+                    value[x] = offset + (g0 * (b0[x] + b4[x]) + g1 * (b1[x] + b3[x])
+                                         + g2 * b2[x])  # fmt: skip
         base = row + reach  # the padded row of this output row
         for b in range(batches.shape[0]):
             what, weight = batches[b, 0], weights[b]

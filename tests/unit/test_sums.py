@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from blur_augment.transforms import kinds, sums
+from blur_augment.transforms import corruptions, kinds, sums
 from tests.support.helpers import textured
 
 RADII = [1.0, 2.2, 3.3, 4.7, 6.1, 7.9, 12.5]
@@ -121,13 +121,25 @@ def test_the_running_sums_wrap_and_stay_exact():
     ours = kinds.defocus(plane, 7.9, method="exact")
     off = np.abs(ours.astype(int) - kinds.filtered(plane, kinds.defocus_kernel(7.9)))
     assert off.max() <= 1 and off.mean() <= 0.01
-    from blur_augment.transforms import corruptions
-
     ours = np.empty_like(plane)
     corruptions.defocus_blur(plane, ours, 5)
     reference = corruptions._trimmed(corruptions.reference_disk(10, 0.5))
     off = np.abs(ours.astype(int) - cv2.filter2D(plane, -1, reference, delta=corruptions.FLOOR))
     assert off.max() <= 1 and off.mean() <= 0.05
+
+
+def test_a_disk_of_long_columns_sums_them_one_a_pass():
+    """Four columns are summed in 16 bits while they hold at most 257 samples (a disk up to
+    radius 31); a longer disk's columns go one a pass in 32 bits, on a bright plane too."""
+    narrow = sums.plateau_plan(kinds.defocus_kernel(31.0))
+    wide = sums.plateau_plan(kinds.defocus_kernel(40.0))
+    assert 4 * (2 * narrow.heights.max() + 1) <= sums.SAMPLES_PER_SUM
+    assert 4 * (2 * wide.heights.max() + 1) > sums.SAMPLES_PER_SUM
+    plane = np.clip(textured(130, 160, 1, seed=6).astype(int) + 120, 0, 255).astype(np.uint8)
+    for radius in (31.0, 40.0):
+        ours = kinds.defocus(plane, radius, method="exact")
+        off = np.abs(ours.astype(int) - kinds.filtered(plane, kinds.defocus_kernel(radius)))
+        assert off.max() <= 1 and off.mean() <= 0.02, radius
 
 
 def test_a_weight_of_more_samples_than_16_bits_hold_is_weighed_in_parts():
@@ -213,3 +225,16 @@ def test_pairs_write_into_a_view_and_leave_small_images_to_the_filter(monkeypatc
     ours = kinds.filtered(small, kernel)
     monkeypatch.setattr(kinds, "pair_plan", lambda kernel: None)
     np.testing.assert_array_equal(ours, kinds.filtered(small, kernel))
+
+
+def test_a_plans_gaussian_has_one_three_or_five_symmetric_taps():
+    """The loop takes the alias blur one pass an axis, its taps in mirror pairs: a plan whose
+    Gaussian has another size, or is lopsided, is refused rather than misread."""
+    plan = corruptions.disk_plan(6, 0.5)
+    image = np.zeros((60, 60), np.uint8)
+    out = np.empty_like(image)
+    with pytest.raises(ValueError, match="1, 3 or 5"):
+        sums.filter_by_sums(image, out, plan._replace(gy=np.ones(4, np.float32) / 4), 0.0)
+    lopsided = np.array([0.2, 0.5, 0.3], np.float32)
+    with pytest.raises(ValueError, match="symmetric"):
+        sums.filter_by_sums(image, out, plan._replace(gy=lopsided, gx=lopsided), 0.0)
