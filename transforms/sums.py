@@ -182,8 +182,10 @@ def filter_by_sums(source: np.ndarray, target: np.ndarray, plan: DiskPlan, delta
     down = np.empty((height + 1, width), np.uint16)  # modulo 2^16: see WIDEST
     batches, weights = _batched(plan.residual.tobytes())
     narrow = 4 * (2 * int(plan.heights.max()) + 1) <= SAMPLES_PER_SUM  # four columns in 16 bits
-    compiled(_disk_rows)(padded, down, plan.heights, plan.gy, plan.gx, batches, weights, reach,
-                         np.float32(delta + 0.5), narrow, target)  # fmt: skip
+    levels, level_of = np.unique(plan.heights, return_inverse=True)
+    compiled(_disk_rows)(padded, down, plan.heights, levels, level_of.astype(np.int64), plan.gy,
+                         plan.gx, batches, weights, reach, np.float32(delta + 0.5), narrow,
+                         target)  # fmt: skip
 
 
 def _by_channel(plane_filter, source: np.ndarray, target: np.ndarray, *args) -> None:
@@ -252,16 +254,19 @@ def _batches_of(group: np.ndarray) -> list[list[int]]:
 
 
 def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
-    padded, down, heights, gy, gx, batches, weights, reach, offset, narrow, out
+    padded, down, heights, levels, level_of, gy, gx, batches, weights, reach, offset, narrow, out
 ):  # pragma: no cover (run compiled)
     """Row by row: the running sums down the columns as far as the row reads them (still in
-    the cache when read); the disk's sums of the next row the Gaussian needs, into a ring of 2g + 1
-    rows; the Gaussian down the ring and along the row (or, without one, the sums weighed);
-    the residual's batches; + `offset`, floored and saturated into `out`. One function, not
-    helpers: numba compiles helpers only if they are compiled themselves, and numba is
-    imported only when a loop is first run. Each inner loop reads whole row slices, which
-    numba vectorises; four columns (or taps) are summed a pass, and the first pass assigns
-    where it would add to zeros: on a 1080p plane a pass costs about 0.1 ms."""
+    the cache when read); for each of the disk's column heights (`levels`), that column's sum
+    at every x (`boxes`: two reads of the big running sums per height, not per column); the
+    disk's sums of the next row the Gaussian needs, from the boxes (`level_of`: each column's
+    height), into a ring of 2g + 1 rows; the Gaussian down the ring and along the row (or,
+    without one, the sums weighed); the residual's batches; + `offset`, floored and
+    saturated into `out`. One function, not helpers: numba compiles helpers only if they are
+    compiled themselves, and numba is imported only when a loop is first run. Each inner loop
+    reads whole row slices, which numba vectorises; four columns (or taps) are summed a pass,
+    and the first pass assigns where it would add to zeros: on a 1080p plane a pass costs
+    about 0.1 ms."""
     rows, columns = out.shape
     radius, taps = heights.shape[0] // 2, gy.shape[0]
     g, blank = taps // 2, padded.shape[0] - 1
@@ -272,6 +277,8 @@ def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
     blurred = np.empty(width, np.float32)
     value = np.empty(columns, np.float32)
     run_sums = np.empty(columns, np.uint16)  # a weight's samples: at most SAMPLES_PER_SUM
+    first, span = reach - g - radius, width + heights.shape[0] - 1  # the columns the disk reads
+    boxes = np.empty((levels.shape[0], span), np.uint16)  # a column of each height, at each x
     for y in range(-g, rows + g):
         while filled < min(blank, y + 2 * reach + 1):  # the lowest row this y reads, and above
             above, here, line = down[filled], down[filled + 1], padded[filled]
@@ -279,41 +286,40 @@ def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
                 here[j] = np.uint16(above[j] + line[j])
             filled += 1
         k, centre, sums = 0, y + reach, ring[(y + g) % taps]
+        for level in range(levels.shape[0]):  # each height's columns: two reads of the sums
+            h, box = levels[level], boxes[level]
+            top, bottom = (
+                down[centre - h, first : first + span],
+                down[centre + h + 1, first : first + span],
+            )
+            for x in range(span):
+                box[x] = np.uint16(bottom[x] - top[x])
         if not narrow or heights.shape[0] < 4:
             sums[:] = 0
-        while narrow and k + 3 < heights.shape[0]:  # columns k .. k + 3: rows y - h .. y + h
-            start = reach - g - radius + k
-            t0 = down[centre - heights[k], start : start + width]
-            b0 = down[centre + heights[k] + 1, start : start + width]
-            t1 = down[centre - heights[k + 1], start + 1 : start + 1 + width]
-            b1 = down[centre + heights[k + 1] + 1, start + 1 : start + 1 + width]
-            t2 = down[centre - heights[k + 2], start + 2 : start + 2 + width]
-            b2 = down[centre + heights[k + 2] + 1, start + 2 : start + 2 + width]
-            t3 = down[centre - heights[k + 3], start + 3 : start + 3 + width]
-            b3 = down[centre + heights[k + 3] + 1, start + 3 : start + 3 + width]
+        while narrow and k + 3 < heights.shape[0]:  # columns k .. k + 3, from their boxes
+            c0, c1 = (
+                boxes[level_of[k], k : k + width],
+                boxes[level_of[k + 1], k + 1 : k + 1 + width],
+            )
+            c2, c3 = (
+                boxes[level_of[k + 2], k + 2 : k + 2 + width],
+                boxes[level_of[k + 3], k + 3 : k + 3 + width],
+            )
             if k == 0:  # the four columns summed in 16 bits (narrow), widened once
                 for x in range(width):
                     sums[x] = np.int32(
-                        np.uint16(
-                            np.uint16(np.uint16(b0[x] - t0[x]) + np.uint16(b1[x] - t1[x]))
-                            + np.uint16(np.uint16(b2[x] - t2[x]) + np.uint16(b3[x] - t3[x]))
-                        )
+                        np.uint16(np.uint16(c0[x] + c1[x]) + np.uint16(c2[x] + c3[x]))
                     )
             else:
                 for x in range(width):
                     sums[x] += np.int32(
-                        np.uint16(
-                            np.uint16(np.uint16(b0[x] - t0[x]) + np.uint16(b1[x] - t1[x]))
-                            + np.uint16(np.uint16(b2[x] - t2[x]) + np.uint16(b3[x] - t3[x]))
-                        )
+                        np.uint16(np.uint16(c0[x] + c1[x]) + np.uint16(c2[x] + c3[x]))
                     )
             k += 4
         for column in range(k, heights.shape[0]):  # the last few (a wide disk's all), one a pass
-            h, start = heights[column], reach - g - radius + column
-            top = down[centre - h, start : start + width]
-            bottom = down[centre + h + 1, start : start + width]
+            c0 = boxes[level_of[column], column : column + width]
             for x in range(width):
-                sums[x] += np.int32(np.uint16(bottom[x] - top[x]))
+                sums[x] += np.int32(c0[x])
         if taps == 1:  # no Gaussian: the sums weighed
             if y < 0:
                 continue
