@@ -146,13 +146,16 @@ def at_lower_resolution(
         interpolation=cv2.INTER_AREA,
     )
     blurred = small_filter(small)
-    target = np.empty_like(image) if out is None else out
-    if factor == 2 and separable.takes_doubled(blurred, target, pad, pad):
+    if factor == 2 and separable.takes_doubled(blurred, image, pad, pad):  # out: image's shape
+        target = np.empty_like(image) if out is None else out
         separable.doubled(blurred, target, pad, pad)  # 6x the resize and crop below
         return target
     large = cv2.resize(blurred, (padded.shape[1], padded.shape[0]), interpolation=cv2.INTER_LINEAR)
-    np.copyto(target, large[pad : pad + height, pad : pad + width].reshape(image.shape))
-    return target
+    crop = large[pad : pad + height, pad : pad + width].reshape(image.shape)
+    if out is None:
+        return crop  # a view: no copy
+    np.copyto(out, crop)
+    return out
 
 
 def method_factor(sigma_x: float, sigma_y: float, shape: tuple[int, ...], method: str) -> int:
