@@ -61,6 +61,14 @@ def test_flat_planes_stay_exactly_flat(level):
         assert np.array_equal(gaussian_blur(image, sigma, sigma)[0], image)
 
 
+def test_a_one_tap_kernel_leaves_every_pixel_as_it_is():
+    """A one-tap axis weighs 2^16 - 1 (16 bits), which both passes' rounding makes good."""
+    image = np.random.default_rng(2).integers(0, 256, (40, 60, 3), np.uint8)
+    out = np.empty_like(image)
+    separable.gaussian_fixed(image, out, np.ones(1, np.float32), np.ones(1, np.float32))
+    assert np.array_equal(out, image)
+
+
 def test_the_widest_kernel_the_loop_takes_still_holds():
     """Reach 64 each side (sigma 21): the most terms, the largest bias."""
     image = textured(150, 180, 1, seed=5)
