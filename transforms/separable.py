@@ -30,8 +30,8 @@ MAX_REACH = 64
 def fixed_taps(taps: np.ndarray) -> np.ndarray:
     """One axis's taps from the centre out, as 16-bit weights (1.0 = 2^16). The centre takes what
     rounding leaves, so the centre plus twice every other tap is exactly 1.0 (2^16 - 1 for a
-    one-tap kernel, which the passes' rounding makes good: a one-tap axis is exact). Cached: a training loop's small images would
-    otherwise pay for this more than for the filter."""
+    one-tap kernel, which the passes' rounding makes good: a one-tap axis is exact). Cached: a
+    training loop's small images would otherwise pay for this more than for the filter."""
     taps = np.ascontiguousarray(taps, np.float32).ravel()
     return _fixed_taps(taps.tobytes())
 
