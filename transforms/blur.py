@@ -74,7 +74,7 @@ def gaussian_blur(
     taps_x, taps_y = gaussian_taps(kernel.width, sigma_x), gaussian_taps(kernel.height, sigma_y)
     if separable.takes_fixed(image, out, kernel.width, kernel.height):
         target = np.empty_like(image) if out is None else out
-        separable.gaussian_fixed(image, target, taps_x, taps_y)  # 8 bits: 2x sepFilter2D
+        separable.gaussian_fixed(image, target, taps_x, taps_y)  # 8 bits: 1.5-2x sepFilter2D
         return target, kernel
     blurred = cv2.sepFilter2D(
         image, ddepth=-1, kernelX=taps_x, kernelY=taps_y, dst=out,

@@ -21,9 +21,10 @@ from .sums import compiled
 # exact in 32 bits, is at most 2^16 times 255.)
 FRACTION_BITS = 7
 ONE = 1 << 16  # a weight's 1.0
-# Taps each side, at most: every horizontal product is floored (half a unit of 2^-7 on
-# average, made up for by a bias of half a unit per tap), and the bias must leave the pair sums
-# inside 16 bits.
+# Taps each side, at most, as tested (sigma 21 at OpenCV's 8-bit rule): every horizontal
+# product is floored (half a unit of 2^-7 on average, made up for by a bias of half a unit per
+# tap), so the spread of the floors grows with the taps. Wider kernels keep sepFilter2D (`auto`
+# takes the pyramid from sigma 3.5 anyway).
 MAX_REACH = 64
 
 

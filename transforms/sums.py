@@ -1,9 +1,11 @@
-"""Filters by running sums, for 8-bit planes: a kernel whose taps are mostly equal (a disk)
-as a few columns of equal taps, each the difference of two running sums down the plane's
-columns, so a pixel costs two reads per column rather than one per tap; then a small separable
-Gaussian, and the taps left over (`DiskPlan`). ImageNet-C's defocus disk (corruptions) and the
-anti-aliased disk of `--blur defocus` (kinds) are filtered so. Pure: arrays in, arrays out;
-the loops are compiled by numba, imported when a loop first runs.
+"""8-bit filters that are not cv2.filter2D. By running sums: a kernel whose taps are mostly
+equal (a disk) as a few columns of equal taps, each the difference of two running sums down the
+plane's columns (made once per column height), so a pixel costs a few reads per column rather
+than one per tap; then a small separable Gaussian, and the taps left over (`DiskPlan`).
+ImageNet-C's defocus disk (corruptions) and the anti-aliased disk of `--blur defocus` (kinds)
+are filtered so. By pairs of taps: a point-symmetric kernel (a line through its centre, a
+small disk), a tap and its mirror added as integers and weighed once (`PairPlan`). Pure:
+arrays in, arrays out; the loops are compiled by numba, imported when a loop first runs.
 """
 
 from __future__ import annotations
@@ -164,8 +166,9 @@ def filter_by_sums(source: np.ndarray, target: np.ndarray, plan: DiskPlan, delta
     """An 8-bit image (2-D, or channel by channel) filtered by the kernel `plan` decomposes,
     borders reflected (reflect-101) as cv2.filter2D reflects them, + `delta`, rounded down
     after adding 0.5 (delta -0.5: truncated): each column of the disk as the difference of two
-    running sums down the columns, so a pixel costs two reads per column of the disk, not one
-    per tap; the Gaussian and the residual's terms in the same pass over rows."""
+    running sums down the columns, made once per column height and read once per column, so a
+    pixel costs a few reads per column of the disk, not one per tap; the Gaussian and the
+    residual's terms in the same pass over rows."""
     if source.ndim == 3:
         _by_channel(filter_by_sums, source, target, plan, delta)
         return
