@@ -91,6 +91,13 @@ def takes_fixed(image: np.ndarray, target: np.ndarray | None, size_x: int, size_
 
 
 @functools.lru_cache(maxsize=256)
+def replicated(count: int, reach: int) -> np.ndarray:
+    """Indices -reach .. count + reach - 1 clipped into 0 .. count - 1 (BORDER_REPLICATE: edge
+    samples repeated, scipy's 'nearest'). Cached, read-only."""
+    return _frozen(np.clip(np.arange(-reach, count + reach), 0, count - 1))
+
+
+@functools.lru_cache(maxsize=256)
 def reflected(count: int, reach: int) -> np.ndarray:
     """Indices -reach .. count + reach - 1 reflected into 0 .. count - 1 as BORDER_REFLECT_101
     reflects them, about the end samples (one reflection: count > reach). Cached, read-only."""
@@ -99,31 +106,37 @@ def reflected(count: int, reach: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=256)
-def _ends(count: int, reach: int) -> np.ndarray:
-    """The columns the `reach` samples beyond each end of a row stand for (reflected)."""
-    index = reflected(count, reach)
+def _ends(count: int, reach: int, replicate: bool = False) -> np.ndarray:
+    """The columns the `reach` samples beyond each end of a row stand for (reflected, or
+    replicated)."""
+    index = (replicated if replicate else reflected)(count, reach)
     return _frozen(np.concatenate([index[:reach], index[index.size - reach :]]))
 
 
 def gaussian_fixed(
-    source: np.ndarray, target: np.ndarray, taps_x: np.ndarray, taps_y: np.ndarray
+    source: np.ndarray,
+    target: np.ndarray,
+    taps_x: np.ndarray,
+    taps_y: np.ndarray,
+    delta: float = 0.0,
+    replicate: bool = False,
 ) -> None:
     """`source` (8-bit, any channel count) correlated with the separable kernel taps_y x taps_x
-    (each symmetric, odd) into `target`, borders reflected (BORDER_REFLECT_101), rounded: what
-    `cv2.sepFilter2D` gives, within 1 grey level. Call where `takes_fixed` says so. (The
-    ImageNet-C ladder's Gaussians keep sepFilter2D: they truncate as the reference does, whose
-    float sums land a hair below or above an exact integer; matching that at a flat shape's
-    edge takes float's precision, not 16-bit weights', and glass blur's second truncation
-    doubles a difference there: tried, 2 grey levels where tests/unit/test_corruptions.py
-    allows 1.)"""
+    (each symmetric, odd) into `target`, borders reflected (BORDER_REFLECT_101) or `replicate`d,
+    + `delta`, rounded: what `cv2.sepFilter2D` gives, within 1 grey level. Call where
+    `takes_fixed` says so. (Of the ImageNet-C ladder's Gaussians, which truncate as the
+    reference does, only glass blur's second takes it: the reference's float sums land a hair
+    below or above an exact integer, which its first truncation and the ladder's gaussian_blur
+    must follow with float's precision, not 16-bit weights'. Tried: 2 grey levels where
+    tests/unit/test_corruptions.py allows 1, and 0.65 on average on a flat texture.)"""
     weights_x, weights_y = fixed_taps(taps_x), fixed_taps(taps_y)
     channels = 1 if source.ndim == 2 else source.shape[2]
     reach_x, reach_y = weights_x.size - 1, weights_y.size - 1
+    rows = (replicated if replicate else reflected)(source.shape[0], reach_y)
     compiled(_gaussian_rows)(
-        _rows_of(source), _rows_of(target), reflected(source.shape[0], reach_y),
-        _ends(source.shape[1], reach_x),
+        _rows_of(source), _rows_of(target), rows, _ends(source.shape[1], reach_x, replicate),
         weights_y, weights_x, channels,
-        np.uint16(_bias(weights_x) + (1 << FRACTION_BITS - 1)),
+        np.uint16(_bias(weights_x) + round((0.5 + delta) * (1 << FRACTION_BITS))),
     )  # fmt: skip
 
 

@@ -61,6 +61,24 @@ def test_flat_planes_stay_exactly_flat(level):
         assert np.array_equal(gaussian_blur(image, sigma, sigma)[0], image)
 
 
+@pytest.mark.parametrize("name", ["bgr", "noise", "binary"])
+@pytest.mark.parametrize("sigma", [0.7, 1.5, 3.0])
+@pytest.mark.parametrize("delta", [0.0, -0.5])
+def test_edges_replicated_and_a_delta_as_sepfilter2d_takes_them(name, sigma, delta):
+    """glass_blur's second Gaussian: scipy's 'nearest' border (edge samples repeated) and the
+    reference's truncation (delta -0.5): within 1 of sepFilter2D given the same, borders
+    included, and no bias (the floors' bias stays made good with half a level taken off)."""
+    image = images()[name]
+    taps = gaussian_taps(size_of(sigma, np.uint8), sigma)
+    ours = np.empty_like(image)
+    separable.gaussian_fixed(image, ours, taps, taps, delta, replicate=True)
+    theirs = cv2.sepFilter2D(image, -1, taps, taps, delta=delta, borderType=cv2.BORDER_REPLICATE)
+    difference = ours.astype(int) - theirs.reshape(image.shape)
+    assert np.abs(difference).max() <= 1
+    assert abs(difference.mean()) <= 0.03 and np.abs(difference).mean() <= 0.03
+    assert separable.replicated(5, 2).tolist() == [0, 0, 0, 1, 2, 3, 4, 4, 4]
+
+
 def test_a_one_tap_kernel_leaves_every_pixel_as_it_is():
     """A one-tap axis weighs 2^16 - 1 (16 bits), which both passes' rounding makes good."""
     image = np.random.default_rng(2).integers(0, 256, (40, 60, 3), np.uint8)
