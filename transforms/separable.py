@@ -29,10 +29,10 @@ MAX_REACH = 64
 
 
 def fixed_taps(taps: np.ndarray) -> np.ndarray:
-    """One axis's taps from the centre out, as 16-bit weights (1.0 = 2^16). The centre takes what
-    rounding leaves, so the centre plus twice every other tap is exactly 1.0 (2^16 - 1 for a
-    one-tap kernel, which the passes' rounding makes good: a one-tap axis is exact). Cached: a
-    training loop's small images would otherwise pay for this more than for the filter."""
+    """One axis's taps from the centre out, as weights in 1/65536 (each below 2^16 but a lone
+    centre's 1.0). The centre takes what rounding leaves, so the centre plus twice every other
+    tap is exactly 1.0, and a flat region stays exactly flat. Cached: a training loop's small
+    images would otherwise pay for this more than for the filter."""
     taps = np.ascontiguousarray(taps, np.float32).ravel()
     return _fixed_taps(taps.tobytes())
 
@@ -42,8 +42,8 @@ def _fixed_taps(data: bytes) -> np.ndarray:
     taps = np.frombuffer(data, np.float32).astype(np.float64)
     half = taps[taps.size // 2 :]
     weights = np.round(half / taps.sum() * ONE).astype(np.int64)
-    weights[0] = min(ONE - 2 * int(weights[1:].sum()), ONE - 1)
-    return _frozen(weights.astype(np.uint16))
+    weights[0] = ONE - 2 * int(weights[1:].sum())
+    return _frozen(weights.astype(np.uint32))
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:
@@ -120,32 +120,46 @@ def gaussian_fixed(
     taps_y: np.ndarray,
     delta: float = 0.0,
     replicate: bool = False,
+    exact: bool = False,
 ) -> None:
     """`source` (8-bit, any channel count) correlated with the separable kernel taps_y x taps_x
     (each symmetric, odd) into `target`, borders reflected (BORDER_REFLECT_101) or `replicate`d,
     + `delta`, rounded: what `cv2.sepFilter2D` gives, within 1 grey level. Call where
-    `takes_fixed` says so. (Of the ImageNet-C ladder's Gaussians, which truncate as the
-    reference does, only glass blur's second takes it: the reference's float sums land a hair
-    below or above an exact integer, which its first truncation and the ladder's gaussian_blur
-    must follow with float's precision, not 16-bit weights'. Tried: 2 grey levels where
-    tests/unit/test_corruptions.py allows 1, and 0.65 on average on a flat texture.)"""
+    `takes_fixed` says so. `exact` sums the horizontal pass exactly in 32 bits (1.2x the time):
+    then the result is the weights' exact one but for the vertical pass's rounding to 1/128 of a
+    level, so a truncation (delta -0.5) decides as float sums do, and an exact integer (a flat
+    region) is an exact integer, which a delta of EXACT_DROP below -0.5 truncates by one. (The
+    16-bit floors of the fast pass move a result by up to 0.03 levels: fine for rounding, not
+    for a truncation at a flat shape's edge.)"""
     weights_x, weights_y = fixed_taps(taps_x), fixed_taps(taps_y)
     channels = 1 if source.ndim == 2 else source.shape[2]
     reach_x, reach_y = weights_x.size - 1, weights_y.size - 1
     rows = (replicated if replicate else reflected)(source.shape[0], reach_y)
+    if exact:  # in 2^-23 of a level, the lowering (at most a level) saturating at 0
+        offset = round((0.5 + delta) * (1 << FRACTION_BITS + 16))
+        if not -(1 << FRACTION_BITS + 16) <= offset < 1 << FRACTION_BITS + 16:
+            raise ValueError(f"an exact pass takes a delta of -1.5 to 0.5, not {delta}")
+        add, take = np.uint32(max(offset, 0)), np.uint32(max(-offset, 0))
+    else:
+        add, take = np.uint32(_bias(weights_x) + round((0.5 + delta) * (1 << FRACTION_BITS))), 0
     compiled(_gaussian_rows)(
         _rows_of(source), _rows_of(target), rows, _ends(source.shape[1], reach_x, replicate),
-        weights_y, weights_x, channels,
-        np.uint16(_bias(weights_x) + round((0.5 + delta) * (1 << FRACTION_BITS))),
+        weights_y, weights_x, channels, exact, add, np.uint32(take),
     )  # fmt: skip
 
 
-def _gaussian_rows(source, target, index, ends, wy, wx, channels, bias_x):  # noqa: C901
+# A delta that truncates an exact integer k to k - 1 and anything above k to k, as the
+# reference's float sums do when they land a hair below (exact passes only).
+EXACT_DROP = -0.5 - 2.0 ** -(FRACTION_BITS + 16)
+
+
+def _gaussian_rows(source, target, index, ends, wy, wx, channels, exact, add, take):  # noqa: C901
     """(Run compiled; one function, as numba inlines nothing it is not given compiled.) Row by
     row: the vertical pass over the reflected rows (`index`), summed exactly in 32 bits and
     rounded into the middle of a row buffer (Q7), its ends filled from the columns `ends`
-    names, then the horizontal pass, each product a 16 x 16-bit high multiply (its floor made
-    good on average by `bias_x`, with half a level to round); two pairs a pass on both axes."""
+    names, then the horizontal pass: each product a 16 x 16-bit high multiply (its floor made
+    good on average by `add`, with half a level to round), or, `exact`, each product whole in
+    32 bits, + `add` - `take` (saturating); two pairs a pass on both axes."""
     length = source.shape[1]
     reach_y, reach_x = wy.shape[0] - 1, wx.shape[0] - 1
     edge = reach_x * channels
@@ -155,6 +169,7 @@ def _gaussian_rows(source, target, index, ends, wy, wx, channels, bias_x):  # no
     shift, high = np.uint16(FRACTION_BITS), np.uint32(16)
     drop = np.uint32(16 - FRACTION_BITS)  # the vertical sum's bits below 1/128 of a level
     half = np.uint32(1 << 15 - FRACTION_BITS)
+    whole = np.uint32(16 + FRACTION_BITS)
     for row in range(source.shape[0]):
         centre, w0 = source[row], np.uint32(wy[0])
         for x in range(length):
@@ -179,9 +194,24 @@ def _gaussian_rows(source, target, index, ends, wy, wx, channels, bias_x):  # no
             start = j * channels + (0 if j < reach_x else length)
             for channel in range(channels):
                 line[start + channel] = middle[ends[j] * channels + channel]
+        out = target[row]
         w0 = np.uint32(wx[0])
+        if exact:  # at most 255 * 2^23: the vertical buffer holds it
+            for x in range(length):
+                vertical[x] = np.uint32(middle[x]) * w0 + add
+            for k in range(1, reach_x + 1):
+                near = k * channels
+                l0 = line[edge - near : edge - near + length]
+                l1 = line[edge + near : edge + near + length]
+                wa = np.uint32(wx[k])
+                for x in range(length):
+                    vertical[x] += np.uint32(np.uint16(l0[x] + l1[x])) * wa
+            for x in range(length):
+                total = vertical[x]
+                out[x] = np.uint8(min((total - min(total, take)) >> whole, np.uint32(255)))
+            continue
         for x in range(length):
-            acc[x] = np.uint16((np.uint32(middle[x]) * w0) >> high) + bias_x
+            acc[x] = np.uint16((np.uint32(middle[x]) * w0) >> high) + np.uint16(add)
         for k in range(1, reach_x, 2):
             near, far = k * channels, (k + 1) * channels
             l0, l1 = (
@@ -199,7 +229,6 @@ def _gaussian_rows(source, target, index, ends, wy, wx, channels, bias_x):  # no
             wa = np.uint32(wx[reach_x])
             for x in range(length):
                 acc[x] += np.uint16((np.uint32(np.uint16(l0[x] + l1[x])) * wa) >> high)
-        out = target[row]
         for x in range(length):
             out[x] = np.uint8(min(acc[x] >> shift, np.uint16(255)))
 

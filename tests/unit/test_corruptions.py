@@ -94,6 +94,28 @@ def test_flat_regions_differ_by_the_references_own_rounding_only(name, monkeypat
         assert difference(ours, theirs)[1] <= 1, (severity, difference(ours, theirs))
 
 
+@pytest.mark.parametrize("severity", [1, 2, 3, 4, 5])
+def test_glass_blur_keeps_every_flat_level_within_one_of_the_reference(severity, monkeypatch):
+    """Glass blur truncates twice, and at a flat level k the reference's float sums decide each
+    truncation by a hair (k, k - 1 or k - 2 in all): every level 0-255, as flat blocks wider
+    than both Gaussians reach, their centres within 1."""
+    block = 30
+    levels = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    image = np.repeat(np.repeat(levels, block, axis=0), block, axis=1)
+    image = np.dstack([image, image[::-1], image[:, ::-1]])
+    params = corruption_params("glass_blur", severity, u2=0.5, seed=3)
+    # the shuffle's swaps chain (a pixel can travel past a block's middle), so both are left
+    # out: this is the Gaussians' truncations alone
+    monkeypatch.setattr(reference_module, "_shuffle_pixels_njit_glass_blur",
+                        lambda d0, d1, x, c, seed=None: x)  # fmt: skip
+    monkeypatch.setattr(corruptions, "glass_shuffle_seeded", lambda *args: None)
+    theirs = reference.corrupt(image, severity=severity, corruption_name="glass_blur")
+    ours = corruptions.corrupted(image, params)
+    centres = slice(block // 2, None, block)
+    difference = np.abs(ours[centres, centres].astype(int) - theirs[centres, centres])
+    assert difference.max() <= 1, np.argwhere(difference > 1)[:5]
+
+
 @pytest.mark.parametrize("name", sorted(CORRUPTIONS))
 def test_gray_images_are_corrupted_as_the_reference_corrupts_their_rgb(name, monkeypatch):
     gray = cv2.cvtColor(IMAGES["photo"], cv2.COLOR_RGB2GRAY)

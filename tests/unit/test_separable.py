@@ -79,12 +79,57 @@ def test_edges_replicated_and_a_delta_as_sepfilter2d_takes_them(name, sigma, del
     assert separable.replicated(5, 2).tolist() == [0, 0, 0, 1, 2, 3, 4, 4, 4]
 
 
-def test_a_one_tap_kernel_leaves_every_pixel_as_it_is():
-    """A one-tap axis weighs 2^16 - 1 (16 bits), which both passes' rounding makes good."""
-    image = np.random.default_rng(2).integers(0, 256, (40, 60, 3), np.uint8)
+@pytest.mark.parametrize("name", ["bgr", "noise", "binary", "checker"])
+@pytest.mark.parametrize("sigma", [0.7, 1.5, 4.0])
+def test_an_exact_pass_truncates_as_float64_does(name, sigma):
+    """The exact horizontal pass (glass blur's): truncated, against float64 sums of the same
+    image, floored; it differs only where the exact value lies within the vertical pass's
+    rounding (1/256 of a level) of an integer, so by 1 at a few pixels and on average far
+    less than the fast pass's floors allow."""
+    image = images()[name]
+    taps = gaussian_taps(size_of(sigma, np.uint8), sigma)
+    ours = np.empty_like(image)
+    separable.gaussian_fixed(image, ours, taps, taps, -0.5, replicate=True, exact=True)
+    exact = cv2.sepFilter2D(image.astype(np.float64), -1, taps.astype(np.float64),
+                            taps.astype(np.float64), borderType=cv2.BORDER_REPLICATE)  # fmt: skip
+    difference = np.abs(ours.astype(int) - np.floor(exact + 1e-9).reshape(image.shape))
+    assert difference.max() <= 1 and difference.mean() <= 0.005, difference.mean()
+
+
+@pytest.mark.parametrize("level", [0, 1, 77, 128, 254, 255])
+def test_an_exact_pass_keeps_flat_regions_flat_and_drops_them_by_one_if_told(level):
+    image = np.full((30, 40, 3), level, np.uint8)
     out = np.empty_like(image)
-    separable.gaussian_fixed(image, out, np.ones(1, np.float32), np.ones(1, np.float32))
+    taps = gaussian_taps(9, 1.5)
+    separable.gaussian_fixed(image, out, taps, taps, -0.5, exact=True)
+    assert (out == level).all()
+    separable.gaussian_fixed(image, out, taps, taps, separable.EXACT_DROP, exact=True)
+    assert (out == max(level - 1, 0)).all()
+    separable.gaussian_fixed(image, out, taps, taps, 0.0, exact=True)  # rounding
+    assert (out == level).all()
+
+
+def test_an_exact_pass_refuses_a_delta_its_sums_cannot_hold():
+    image = np.zeros((20, 20), np.uint8)
+    taps = gaussian_taps(5, 1.0)
+    with pytest.raises(ValueError, match="delta"):
+        separable.gaussian_fixed(image, image.copy(), taps, taps, 0.5, exact=True)
+    with pytest.raises(ValueError, match="delta"):
+        separable.gaussian_fixed(image, image.copy(), taps, taps, -1.6, exact=True)
+
+
+def test_a_one_tap_kernel_leaves_every_pixel_as_it_is():
+    """A one-tap axis weighs exactly 1.0: rounded, truncated by an exact pass, every pixel as
+    it was; truncated with EXACT_DROP, every pixel one lower (0 stays 0)."""
+    image = np.random.default_rng(2).integers(0, 256, (40, 60, 3), np.uint8)
+    one = np.ones(1, np.float32)
+    out = np.empty_like(image)
+    separable.gaussian_fixed(image, out, one, one)
     assert np.array_equal(out, image)
+    separable.gaussian_fixed(image, out, one, one, -0.5, exact=True)
+    assert np.array_equal(out, image)
+    separable.gaussian_fixed(image, out, one, one, separable.EXACT_DROP, exact=True)
+    assert np.array_equal(out, np.maximum(image.astype(int) - 1, 0))
 
 
 def test_the_widest_kernel_the_loop_takes_still_holds():
@@ -102,7 +147,7 @@ def test_fixed_taps_sum_to_one_exactly():
     for sigma in (0.3, 1.0, 2.5, 9.0):
         weights = separable.fixed_taps(gaussian_taps(size_of(sigma, np.uint8), sigma))
         assert int(weights[0]) + 2 * int(weights[1:].astype(np.int64).sum()) == separable.ONE
-    assert separable.fixed_taps(np.array([1.0])).tolist() == [separable.ONE - 1]
+    assert separable.fixed_taps(np.array([1.0])).tolist() == [separable.ONE]
     # cached and shared between calls, so read-only
     assert separable.fixed_taps(gaussian_taps(7, 1.0)) is separable.fixed_taps(
         gaussian_taps(7, 1.0)
