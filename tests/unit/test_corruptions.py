@@ -94,15 +94,20 @@ def test_flat_regions_differ_by_the_references_own_rounding_only(name, monkeypat
         assert difference(ours, theirs)[1] <= 1, (severity, difference(ours, theirs))
 
 
+def flat_levels(block: int) -> tuple[np.ndarray, slice]:
+    """Every level 0-255 as a flat block (R, and G and B in other orders), and the slice of
+    the blocks' centres."""
+    levels = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    image = np.repeat(np.repeat(levels, block, axis=0), block, axis=1)
+    return np.dstack([image, image[::-1], image[:, ::-1]]), slice(block // 2, None, block)
+
+
 @pytest.mark.parametrize("severity", [1, 2, 3, 4, 5])
 def test_glass_blur_keeps_every_flat_level_within_one_of_the_reference(severity, monkeypatch):
     """Glass blur truncates twice, and at a flat level k the reference's float sums decide each
-    truncation by a hair (k, k - 1 or k - 2 in all): every level 0-255, as flat blocks wider
-    than both Gaussians reach, their centres within 1."""
-    block = 30
-    levels = np.arange(256, dtype=np.uint8).reshape(16, 16)
-    image = np.repeat(np.repeat(levels, block, axis=0), block, axis=1)
-    image = np.dstack([image, image[::-1], image[:, ::-1]])
+    truncation by a hair (k, k - 1 or k - 2 in all): every level, as flat blocks wider than
+    both Gaussians reach, their centres within 1."""
+    image, centres = flat_levels(30)
     params = corruption_params("glass_blur", severity, u2=0.5, seed=3)
     # the shuffle's swaps chain (a pixel can travel past a block's middle), so both are left
     # out: this is the Gaussians' truncations alone
@@ -111,9 +116,23 @@ def test_glass_blur_keeps_every_flat_level_within_one_of_the_reference(severity,
     monkeypatch.setattr(corruptions, "glass_shuffle_seeded", lambda *args: None)
     theirs = reference.corrupt(image, severity=severity, corruption_name="glass_blur")
     ours = corruptions.corrupted(image, params)
-    centres = slice(block // 2, None, block)
     difference = np.abs(ours[centres, centres].astype(int) - theirs[centres, centres])
     assert difference.max() <= 1, np.argwhere(difference > 1)[:5]
+
+
+@pytest.mark.parametrize("severity", [1, 2, 3, 4, 5])
+def test_defocus_blur_gives_every_flat_level_as_the_reference(severity):
+    """The reference's disk sums to a hair below 1 up to radius 6 (it truncates every flat
+    level k >= 1 to k - 1) and to 1.01 beyond: every level, exactly, on pixels and on a small
+    image (the filter rather than running sums)."""
+    params = corruption_params("defocus_blur", severity, u2=0.5, seed=3)
+    image, centres = flat_levels(40)
+    strip = np.repeat(np.arange(256, dtype=np.uint8), 27)  # 8 rows: under the disk's reach
+    strip = np.broadcast_to(strip[None, :, None], (8, strip.size, 3)).copy()
+    for pixels, picked in ((image, (centres, centres)), (strip, (4, slice(13, None, 27)))):
+        theirs = np.uint8(reference_module.defocus_blur(pixels, severity))  # corrupt() refuses
+        ours = corruptions.corrupted(pixels, params)  # an image under 32 pixels
+        assert np.array_equal(ours[picked], theirs[picked]), pixels.shape
 
 
 @pytest.mark.parametrize("name", sorted(CORRUPTIONS))
