@@ -60,8 +60,16 @@ def scipy_gaussian(source: np.ndarray, target: np.ndarray, sigma: float, scale: 
                    delta: float = FLOOR) -> None:  # fmt: skip
     """skimage.filters.gaussian as the reference calls it, per channel, edge values repeated
     ('nearest'), straight from the integer image into `target` (the reference's division by
-    the maximum and its multiplication back cancel); in a plane's samples, sigma / scale."""
+    the maximum and its multiplication back cancel); in a plane's samples, sigma / scale. On 8
+    bits an exact pass in fixed point (separable.gaussian_fixed, exact=True: 1.2-1.5x
+    sepFilter2D's speed on 1080p pixels), whose truncation decides as float sums do but for
+    1/256 of a level, and which keeps a flat region's whole level whole, as the reference's
+    float64 sums mostly do (a flat level's truncation differed at 12-21 of 768 levels and
+    channels, sepFilter2D's float32 sums at 219-396)."""
     taps_x, taps_y = _gaussian_taps(sigma / scale[0]), _gaussian_taps(sigma / scale[1])
+    if separable.takes_fixed(source, target, taps_x.size, taps_y.size):
+        separable.gaussian_fixed(source, target, taps_x, taps_y, delta, True, exact=True)
+        return
     cv2.sepFilter2D(source, -1, taps_x, taps_y, dst=target, delta=delta,
                     borderType=cv2.BORDER_REPLICATE)  # fmt: skip
 
@@ -264,23 +272,16 @@ def zoom_blur(source, target, severity: int, scale: Scale = (1, 1), delta=FLOOR,
 def glass_blur(source, target, severity: int, seed: int) -> None:
     """Gaussian, truncated to the integer type as the reference does mid-way, the local
     shuffle (our displacements), Gaussian again, truncated. Pixels only: the shuffle moves
-    single pixels, which a subsampled chroma plane cannot follow. On 8 bits both Gaussians are
-    exact passes in fixed point (separable.gaussian_fixed, 1.3-1.6x sepFilter2D's speed at
-    1080p), which leaves the one case float sums decide by a hair, an exact integer k (a flat
-    region): the reference's two truncations each take k or k - 1 (to k, k - 1 or k - 2 in
-    all), so ours drops it by one in the first (EXACT_DROP) and never in the second, and stays
-    within 1 at every level (sepFilter2D's float sums were 2 apart at 73 of 256 levels)."""
+    single pixels, which a subsampled chroma plane cannot follow. At a whole level k (a flat
+    region) the reference's float sums decide each truncation by a hair, to k or k - 1 (k - 2
+    in all at most); the exact passes (scipy_gaussian) know a whole level, so ours drops it by
+    one in the first (EXACT_DROP) and never in the second: within 1 at every level, where
+    float32 sums were 2 apart at 73 of 256."""
     sigma, delta, iterations = CORRUPTIONS["glass_blur"][severity - 1]
     first = np.empty_like(source)
-    taps = _gaussian_taps(sigma)
-    if not separable.takes_fixed(source, first, taps.size, taps.size):
-        scipy_gaussian(source, first, sigma)
-        glass_shuffle_seeded(first, seed, delta, iterations)
-        scipy_gaussian(first, target, sigma)
-        return
-    separable.gaussian_fixed(source, first, taps, taps, separable.EXACT_DROP, True, exact=True)
+    scipy_gaussian(source, first, sigma, delta=separable.EXACT_DROP)
     glass_shuffle_seeded(first, seed, delta, iterations)
-    separable.gaussian_fixed(first, target, taps, taps, FLOOR, True, exact=True)
+    scipy_gaussian(first, target, sigma)
 
 
 def corrupt_into(

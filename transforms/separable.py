@@ -125,7 +125,7 @@ def gaussian_fixed(
     """`source` (8-bit, any channel count) correlated with the separable kernel taps_y x taps_x
     (each symmetric, odd) into `target`, borders reflected (BORDER_REFLECT_101) or `replicate`d,
     + `delta`, rounded: what `cv2.sepFilter2D` gives, within 1 grey level. Call where
-    `takes_fixed` says so. `exact` sums the horizontal pass exactly in 32 bits (1.2x the time):
+    `takes_fixed` says so. `exact` sums the horizontal pass exactly in 32 bits (1.3x the time):
     then the result is the weights' exact one but for the vertical pass's rounding to 1/128 of a
     level, so a truncation (delta -0.5) decides as float sums do, and an exact integer (a flat
     region) is an exact integer, which a delta of EXACT_DROP below -0.5 truncates by one. (The
