@@ -118,6 +118,20 @@ def reference_disk(radius: float, alias_blur: float) -> np.ndarray:
     return cv2.GaussianBlur(aliased, ksize=size, sigmaX=alias_blur)
 
 
+# Below a truncation's exact integers by more than our float32 sums' own error there (1e-5),
+# and by so little that it moves 0.01% of other pixels (measured on photographs); cv2.filter2D
+# (images under the disk's reach) sums every tap in float32, 0.004 off at level 250.
+HAIR, FILTER_HAIR = 1e-4, 1e-2
+
+
+@functools.lru_cache(maxsize=8)
+def _sums_below_one(severity: int) -> bool:
+    """Whether the reference's float32 disk sums to a hair below 1 (radius 3-6: by 4e-9 to
+    3e-8), so that its float64 filter truncates a flat region k to k - 1 at every level."""
+    kernel = reference_disk(*CORRUPTIONS["defocus_blur"][severity - 1])
+    return float(kernel.astype(np.float64).sum()) < 1
+
+
 def defocus_blur(source, target, severity: int, scale: Scale = (1, 1), delta=FLOOR,
                  neutral: float = 0) -> None:  # fmt: skip
     """The reference's disk, borders reflected (reflect-101) as its cv2.filter2D reflects
@@ -132,29 +146,16 @@ def defocus_blur(source, target, severity: int, scale: Scale = (1, 1), delta=FLO
     plan = disk_plan(*CORRUPTIONS["defocus_blur"][severity - 1])
     # a truncation of 8 bits: flat regions as the reference truncates them
     below = delta == FLOOR and source.dtype == np.uint8 and _sums_below_one(severity)
+    hair, filter_hair = (HAIR, FILTER_HAIR) if below else (0.0, 0.0)
     if scale == (1, 1) and takes_sums(source, plan):
-        filter_by_sums(source, target, plan, delta - HAIR * below)
+        filter_by_sums(source, target, plan, delta - hair)
         return
     kernel, plan = sampled_disk(severity, scale)
     delta += neutral * (1 - float(kernel.sum()))
     if takes_sums(source, plan):
-        filter_by_sums(source, target, plan, delta - HAIR * below)
+        filter_by_sums(source, target, plan, delta - hair)
     else:
-        cv2.filter2D(source, -1, kernel, dst=target, delta=delta - FILTER_HAIR * below)
-
-
-# Below a truncation's exact integers by more than our float32 sums' own error there (1e-5),
-# and by so little that it moves 0.01% of other pixels (measured on photographs); cv2.filter2D
-# (images under the disk's reach) sums every tap in float32, 0.004 off at level 250.
-HAIR, FILTER_HAIR = 1e-4, 1e-2
-
-
-@functools.lru_cache(maxsize=8)
-def _sums_below_one(severity: int) -> bool:
-    """Whether the reference's float32 disk sums to a hair below 1 (radius 3-6: by 4e-9 to
-    3e-8), so that its float64 filter truncates a flat region k to k - 1 at every level."""
-    kernel = reference_disk(*CORRUPTIONS["defocus_blur"][severity - 1])
-    return float(kernel.astype(np.float64).sum()) < 1
+        cv2.filter2D(source, -1, kernel, dst=target, delta=delta - filter_hair)
 
 
 @functools.lru_cache(maxsize=16)

@@ -65,9 +65,10 @@ def test_flat_planes_stay_exactly_flat(level):
 @pytest.mark.parametrize("sigma", [0.7, 1.5, 3.0])
 @pytest.mark.parametrize("delta", [0.0, -0.5])
 def test_edges_replicated_and_a_delta_as_sepfilter2d_takes_them(name, sigma, delta):
-    """glass_blur's second Gaussian: scipy's 'nearest' border (edge samples repeated) and the
-    reference's truncation (delta -0.5): within 1 of sepFilter2D given the same, borders
-    included, and no bias (the floors' bias stays made good with half a level taken off)."""
+    """The fast pass given scipy's 'nearest' border (edge samples repeated) and the reference's
+    truncation (delta -0.5), as the ladder gives the exact pass: within 1 of sepFilter2D given
+    the same, borders included, and no bias (the floors' bias stays made good with half a
+    level taken off)."""
     image = images()[name]
     taps = gaussian_taps(size_of(sigma, np.uint8), sigma)
     ours = np.empty_like(image)
