@@ -29,8 +29,11 @@ from blur_augment.transforms.kinds import filtered, glass_shuffle_seeded, splat
 from blur_augment.transforms.sampling import CORRUPTIONS, BlurParams
 from blur_augment.transforms.sums import (
     DiskPlan,
+    StepPlan,
+    filter_by_steps,
     filter_by_sums,
-    plateau_plan,
+    step_plan,
+    takes_steps,
     takes_sums,
     taps_of,
     terms,
@@ -150,22 +153,22 @@ def defocus_blur(source, target, severity: int, scale: Scale = (1, 1), delta=FLO
     if scale == (1, 1) and takes_sums(source, plan):
         filter_by_sums(source, target, plan, delta - hair)
         return
-    kernel, plan = sampled_disk(severity, scale)
+    kernel, steps = sampled_disk(severity, scale)
     delta += neutral * (1 - float(kernel.sum()))
-    if takes_sums(source, plan):
-        filter_by_sums(source, target, plan, delta - hair)
+    if takes_steps(source, steps):
+        filter_by_steps(source, target, steps, delta - hair)
     else:
         cv2.filter2D(source, -1, kernel, dst=target, delta=delta - filter_hair)
 
 
 @functools.lru_cache(maxsize=16)
-def sampled_disk(severity: int, scale: Scale) -> tuple[np.ndarray, DiskPlan | None]:
+def sampled_disk(severity: int, scale: Scale) -> tuple[np.ndarray, StepPlan | None]:
     """The reference's disk in a plane's samples (in_samples), and for a subsampled plane,
-    where it pays, its plan (sums.plateau_plan: its largest taps as columns, every other tap
-    a term; exact). Pixels too small for disk_plan keep the filter."""
+    where it pays, its plan (sums.step_plan: each column's taps as steps of nested boxes;
+    exact). Pixels too small for disk_plan keep the filter."""
     kernel = in_samples(_trimmed(reference_disk(*CORRUPTIONS["defocus_blur"][severity - 1])), scale)
     subsampled = scale != (1, 1)
-    return kernel, plateau_plan(kernel) if subsampled and worth_it(kernel) else None
+    return kernel, step_plan(kernel) if subsampled and worth_it(kernel) else None
 
 
 RESIDUAL_TAP = 1e-4  # residual taps below this are dropped (0.026 grey levels each)

@@ -20,14 +20,14 @@ import numpy as np
 
 from blur_augment.transforms.blur import at_lower_resolution
 from blur_augment.transforms.sums import (
-    PAIRS_BEFORE_SUMS,
-    DiskPlan,
+    StepPlan,
     compiled,
     filter_by_pairs,
-    filter_by_sums,
+    filter_by_steps,
     pair_plan,
-    plateau_plan,
-    takes_sums,
+    step_plan,
+    takes_steps,
+    worth_it,
 )
 
 ZOOM_STEP = 0.01  # zoom blur: consecutive layers' zooms differ by at most 1%
@@ -97,24 +97,24 @@ def _disk(rx: float, ry: float) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=64)
-def _disk_plan(rx: float, ry: float) -> DiskPlan | None:
-    """_disk(rx, ry) as running sums, or None where `filtered` (by pairs of taps) is as fast
-    (sums.PAIRS_BEFORE_SUMS)."""
+def _disk_plan(rx: float, ry: float) -> StepPlan | None:
+    """_disk(rx, ry) as steps of nested boxes, or None where `filtered` (by pairs of taps) is
+    as fast (sums.SUMS_TAPS)."""
     kernel = _disk(rx, ry)
-    return plateau_plan(kernel) if np.count_nonzero(kernel) > PAIRS_BEFORE_SUMS else None
+    return step_plan(kernel) if worth_it(kernel) else None
 
 
 def _disk_filtered(
     image: np.ndarray, rx: float, ry: float, out: np.ndarray | None = None
 ) -> np.ndarray:
-    """The image filtered by the anti-aliased ellipse _disk(rx, ry): by running sums where
+    """The image filtered by the anti-aliased ellipse _disk(rx, ry): by steps of boxes where
     they are faster and the image allows (8 bits, larger than the disk), by filtered (pairs of
     taps on 8 bits) if not."""
     plan = _disk_plan(rx, ry)
-    if not takes_sums(image, plan):
+    if not takes_steps(image, plan):
         return filtered(image, _disk(rx, ry), out)
     target = np.empty_like(image) if out is None else out
-    filter_by_sums(image, target, plan, 0.0)
+    filter_by_steps(image, target, plan, 0.0)
     return target
 
 

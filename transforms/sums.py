@@ -2,10 +2,13 @@
 equal (a disk) as a few columns of equal taps, each the difference of two running sums down the
 plane's columns (made once per column height), so a pixel costs a few reads per column rather
 than one per tap; then a small separable Gaussian, and the taps left over (`DiskPlan`).
-ImageNet-C's defocus disk (corruptions) and the anti-aliased disk of `--blur defocus` (kinds)
-are filtered so. By pairs of taps: a point-symmetric kernel (a line through its centre, a
-small disk), a tap and its mirror added as integers and weighed once (`PairPlan`). Pure:
-arrays in, arrays out; the loops are compiled by numba, imported when a loop first runs.
+ImageNet-C's defocus disk (corruptions) is filtered so. By steps (`StepPlan`): a kernel
+symmetric about both axes as boxes down the columns, one per height its columns step at, each
+weighed along the row by a few taps; the anti-aliased disks of `--blur defocus` (kinds) and
+the defocus disk in a chroma plane's samples are filtered so. By pairs of taps: a
+point-symmetric kernel (a line through its centre, a small disk), a tap and its mirror added as
+integers and weighed once (`PairPlan`). Pure: arrays in, arrays out; the loops are compiled by
+numba, imported when a loop first runs.
 """
 
 from __future__ import annotations
@@ -48,34 +51,6 @@ class DiskPlan(NamedTuple):
     residual: np.ndarray
     reach: int  # how far the kernel reads: the border the plane is padded with
     error: float  # grey levels: the sum of |kernel - plan| times 255, the most it can move a pixel
-
-
-def plateau_plan(kernel: np.ndarray) -> DiskPlan | None:
-    """A kernel whose largest taps make whole columns, each centred (an anti-aliased disk or
-    ellipse), as running sums: those columns, no Gaussian, every other nonzero tap a term.
-    Exact but for float32 weights. None for a kernel of another shape."""
-    size = max(kernel.shape)
-    pad_y, pad_x = (size - kernel.shape[0]) // 2, (size - kernel.shape[1]) // 2
-    square = np.pad(kernel.astype(np.float64), ((pad_y, pad_y), (pad_x, pad_x)))
-    half, top = size // 2, float(square.max())
-    plateau = square >= top * (1 - 1e-6)
-    columns = np.flatnonzero(plateau.any(axis=0))
-    built, heights = np.zeros_like(square), []
-    for column in columns:
-        rows = np.flatnonzero(plateau[:, column])
-        height = half - rows[0]
-        if rows[-1] != half + height or len(rows) != 2 * height + 1:
-            return None
-        built[rows, column] = top
-        heights.append(height)
-    if columns[0] + columns[-1] != 2 * half or len(columns) != columns[-1] - columns[0] + 1:
-        return None
-    residual = np.where(built > 0, 0.0, square)
-    dy, dx = np.nonzero(residual)
-    rows = _sorted(np.column_stack([dx - half, dy - half, dy - half, residual[dy, dx]]))
-    error = np.abs(square - built - taps_of(rows, square.shape)).sum() * 255
-    return DiskPlan(np.asarray(heights, np.int64), np.ones(1, np.float32),
-                    np.array([top], np.float32), rows, half, float(error))  # fmt: skip
 
 
 def _runs(residual: np.ndarray, tolerance: float, smallest: float) -> tuple[list, np.ndarray]:
@@ -136,16 +111,16 @@ def taps_of(rows: np.ndarray, shape: tuple) -> np.ndarray:
     return taps
 
 
-# A kernel of more nonzero taps than this is filtered faster by its plan than by cv2.filter2D
-# (defocus_blur's disk in chroma samples; `--blur defocus`'s disks, point-symmetric, take the
-# pairs below up to PAIRS_BEFORE_SUMS). Measured on 1080p and 960x540 planes: the anti-aliased
-# disks 1.0-1.2x at 21 taps, 1.3-1.5x at 25, 1.7-2.4x at 37-225; the reference's disk in chroma
-# samples 1.1x at 21 taps, 1.3-2.0x at 37-121; and 0.8x at 9 taps.
+# A disk of more nonzero taps than this is filtered faster by its steps than by cv2.filter2D or
+# by pairs (below). Measured on 1080p and 960x540 planes (the anti-aliased disks of radius 1.3 to
+# 2.6): at 9-13 taps the steps cost 1.1x the pairs, at 21 taps the same, at 25-29 taps 0.88-0.97x
+# (and 0.45-0.8x the filter); from 37 taps 0.5-0.8x the plans they replace (pairs, or the
+# plateau's columns and terms).
 SUMS_TAPS = 20
 
 
 def worth_it(kernel: np.ndarray) -> bool:
-    """Whether a disk-like kernel is filtered faster by running sums than by the filter."""
+    """Whether a disk-like kernel is filtered faster by its steps than by taps."""
     return np.count_nonzero(kernel) > SUMS_TAPS
 
 
@@ -407,6 +382,131 @@ def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
             target[x] = np.uint8(np.int32(level))
 
 
+# -- kernels symmetric about both axes: a column's taps as steps of nested boxes ----------------
+
+
+# An offset's box and its mirror's are added in 16 bits: exact while they hold at most 257
+# samples (SAMPLES_PER_SUM), boxes of at most 2 * 63 + 1 rows. A taller kernel keeps the filter.
+TALLEST_STEP = (SAMPLES_PER_SUM // 2 - 1) // 2
+
+
+class StepPlan(NamedTuple):
+    """A kernel symmetric about its centre row and its centre column as boxes down the
+    columns: for each half-height in `heights`, the box of rows -h..h at every x (two reads of
+    the running sums), weighed along the row by taps at `offsets[starts[i]:starts[i + 1]]`, an
+    offset and its mirror added as integers and weighed once (`weights`; the centre at half its
+    weight, read twice). The taps at height h are the kernel's row h less its row h + 1, so a
+    column is the sum of its steps: exact but for float32 weights, and on an anti-aliased disk
+    a few taps per height where every tap of its rim was a term."""
+
+    heights: np.ndarray
+    starts: np.ndarray
+    offsets: np.ndarray
+    weights: np.ndarray
+    reach: tuple[int, int]  # (y, x): how far it reads, the border the plane is padded with
+
+
+def step_plan(kernel: np.ndarray) -> StepPlan | None:
+    """A kernel's StepPlan, or None where it has even sides, is not symmetric about both axes
+    (to 1e-6 of its largest tap: float32 rounding) or is taller than its sums hold
+    (TALLEST_STEP)."""
+    kernel = np.asarray(kernel, np.float64)
+    half_y, half_x = kernel.shape[0] // 2, kernel.shape[1] // 2
+    mirrored = (kernel + kernel[::-1] + kernel[:, ::-1] + kernel[::-1, ::-1]) / 4
+    if kernel.shape[0] % 2 == 0 or kernel.shape[1] % 2 == 0 or half_y > TALLEST_STEP:
+        return None
+    if np.abs(mirrored - kernel).max() > 1e-6 * np.abs(kernel).max():
+        return None
+    rows = mirrored[half_y:, half_x:]  # rows 0..half_y down, offsets 0..half_x along
+    steps = rows - np.vstack([rows[1:], np.zeros((1, rows.shape[1]))])
+    steps[:, 0] /= 2  # the centre column, read twice
+    steps = np.where(np.abs(steps) > 1e-12, steps, 0.0)
+    heights = np.flatnonzero(steps.any(axis=1))
+    found = [np.flatnonzero(steps[h]) for h in heights]
+    return StepPlan(
+        heights.astype(np.int64),
+        np.cumsum([0] + [len(f) for f in found]).astype(np.int64),
+        np.concatenate(found).astype(np.int64),
+        np.concatenate([steps[h, f] for h, f in zip(heights, found, strict=True)]).astype(
+            np.float32
+        ),
+        (half_y, half_x),
+    )
+
+
+def takes_steps(image: np.ndarray, plan: StepPlan | None) -> bool:
+    """Whether filter_by_steps can filter this image by this plan: 8 bits, each side longer
+    than the kernel's reach along it (reflect-101 pads from inside the image)."""
+    if plan is None or image.dtype != np.uint8:
+        return False
+    return plan.reach[0] < image.shape[0] and plan.reach[1] < image.shape[1]
+
+
+def filter_by_steps(source: np.ndarray, target: np.ndarray, plan: StepPlan, delta: float) -> None:
+    """An 8-bit image (2-D, or channel by channel) filtered by the kernel `plan` decomposes,
+    borders reflected (reflect-101) as cv2.filter2D reflects them, + `delta`, rounded down
+    after adding 0.5: per row, each height's box at every x, then its taps along the row, two
+    a pass. Within 1 grey level of filter2D (float sums in another order)."""
+    if source.ndim == 3:
+        _by_channel(filter_by_steps, source, target, plan, delta)
+        return
+    reach_y, reach_x = plan.reach
+    height = source.shape[0] + 2 * reach_y
+    padded = cv2.copyMakeBorder(source, reach_y, reach_y, reach_x, reach_x,
+                                cv2.BORDER_REFLECT_101)  # fmt: skip
+    down = np.empty((height + 1, padded.shape[1]), np.uint16)  # modulo 2^16: see WIDEST
+    compiled(_step_rows)(padded, down, plan.heights, plan.starts, plan.offsets, plan.weights,
+                         reach_y, reach_x, np.float32(delta + 0.5), target)  # fmt: skip
+
+
+def _step_rows(  # noqa: C901 (one compiled function: numba inlines no uncompiled helper)
+    padded, down, heights, starts, offsets, weights, reach_y, reach_x, offset, out
+):  # pragma: no cover (run compiled)
+    """Row by row: the running sums down the columns as far as the row reads them; for each
+    height, its box at every x, then its taps, two a pass (an offset's two boxes added in 16
+    bits, then weighed), the odd one out alone; + `offset`, floored and saturated into `out`."""
+    rows, columns = out.shape
+    width = padded.shape[1]
+    box = np.empty(width, np.uint16)
+    value = np.empty(columns, np.float32)
+    down[0, :] = 0  # down[i, j]: the sum of padded[:i, j] modulo 2^16, made as the rows need it
+    filled = 0
+    for y in range(rows):
+        while filled < y + 2 * reach_y + 1:
+            above, here, line = down[filled], down[filled + 1], padded[filled]
+            for j in range(width):
+                here[j] = np.uint16(above[j] + line[j])
+            filled += 1
+        centre = y + reach_y
+        value[:] = offset
+        for level in range(heights.shape[0]):
+            h = heights[level]
+            top, bottom = down[centre - h], down[centre + h + 1]
+            for x in range(width):
+                box[x] = np.uint16(bottom[x] - top[x])
+            t, end = starts[level], starts[level + 1]
+            while t + 1 < end:
+                a0, w0, a1, w1 = offsets[t], weights[t], offsets[t + 1], weights[t + 1]
+                p0 = box[reach_x - a0 : reach_x - a0 + columns]
+                q0 = box[reach_x + a0 : reach_x + a0 + columns]
+                p1 = box[reach_x - a1 : reach_x - a1 + columns]
+                q1 = box[reach_x + a1 : reach_x + a1 + columns]
+                for x in range(columns):
+                    value[x] += w0 * np.float32(np.uint16(p0[x] + q0[x])) + (
+                        w1 * np.float32(np.uint16(p1[x] + q1[x])))  # fmt: skip
+                t += 2
+            if t < end:
+                a0, w0 = offsets[t], weights[t]
+                p0 = box[reach_x - a0 : reach_x - a0 + columns]
+                q0 = box[reach_x + a0 : reach_x + a0 + columns]
+                for x in range(columns):
+                    value[x] += w0 * np.float32(np.uint16(p0[x] + q0[x]))
+        target = out[y]
+        for x in range(columns):
+            level = min(max(np.floor(value[x]), np.float32(0)), np.float32(255))
+            target[x] = np.uint8(np.int32(level))
+
+
 # -- point-symmetric kernels: a tap and its mirror through the centre, one weight --------------
 
 
@@ -421,11 +521,9 @@ class PairPlan(NamedTuple):
 
 
 # Pairs pay from 9 nonzero taps to 200 (against filter2D on a 1080p plane: 1.9-2.2x at 9-21
-# taps, 2.7-5.4x for lines of 37-101, 1.5x for a disk of 177; a disk of 293, 1.0x), and a disk
-# of more than 100 (radius 5 and up) is faster still by its plateau plan (3.5 ms for either at
-# 97 taps, 6.2 against 5.4 at 177-225).
+# taps, 2.7-5.4x for lines of 37-101, 1.5x for a disk of 177; a disk of 293, 1.0x); a disk of
+# more than SUMS_TAPS is faster still by its steps.
 PAIR_TAPS = (9, 200)
-PAIRS_BEFORE_SUMS = 100
 
 
 @functools.lru_cache(maxsize=64)

@@ -347,16 +347,17 @@ def test_defocus_by_running_sums_is_the_filter(severity, plane):
     assert largest <= 1 and mean <= 0.05, (mean, largest)
 
 
+@pytest.mark.parametrize("scale", [(2, 2), (2, 1)], ids=["4:2:0", "4:2:2"])
 @pytest.mark.parametrize("severity", [1, 2, 3, 4, 5])
-def test_a_chroma_plane_takes_the_disk_in_its_samples_by_running_sums(severity):
-    """A 4:2:0 chroma plane: the reference's disk in its samples (21 to 121 taps), by running
-    sums, against cv2.filter2D with the same kernel and the same delta (a chroma plane's 128
-    scaled with the disk's sum): within 1, 0.01 on average."""
+def test_a_chroma_plane_takes_the_disk_in_its_samples_by_steps(severity, scale):
+    """A 4:2:0 or 4:2:2 chroma plane: the reference's disk in its samples (21 to 441 taps), by
+    steps of boxes, against cv2.filter2D with the same kernel and the same delta (a chroma
+    plane's 128 scaled with the disk's sum): within 1, 0.01 on average."""
     plane = texture(90, 120)[:, :, 2].copy()
-    kernel, plan = corruptions.sampled_disk(severity, (2, 2))
-    assert plan is not None
+    kernel, plan = corruptions.sampled_disk(severity, scale)
+    assert plan is not None and sums.takes_steps(plane, plan)
     ours = np.empty_like(plane)
-    corruptions.defocus_blur(plane, ours, severity, (2, 2), 0.0, 128)
+    corruptions.defocus_blur(plane, ours, severity, scale, 0.0, 128)
     delta = 128 * (1 - float(kernel.sum()))
     filtered = cv2.filter2D(plane, -1, kernel, delta=delta)
     mean, largest = difference(ours, filtered)

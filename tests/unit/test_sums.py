@@ -1,6 +1,7 @@
-"""Filters by running sums (transforms/sums.py): a kernel's plan rebuilds it, and filtering by
-the plan is filtering by the kernel, on the images `--blur defocus` sees (8-bit pixels, gray,
-JPEG planes in their samples, views), with the filter kept where the sums cannot go."""
+"""Filters by running sums and by steps of boxes (transforms/sums.py): a kernel's plan rebuilds
+it, and filtering by the plan is filtering by the kernel, on the images `--blur defocus` sees
+(8-bit pixels, gray, JPEG planes in their samples, views), with the filter kept where neither
+can go."""
 
 from __future__ import annotations
 
@@ -15,44 +16,57 @@ RADII = [1.0, 2.2, 3.3, 4.7, 6.1, 7.9, 12.5]
 SCALES = [(1, 1), (2, 2), (2, 1)]
 
 
-def rebuilt(plan: sums.DiskPlan) -> np.ndarray:
-    """The kernel a plan without a Gaussian stands for: its columns, then its terms."""
-    size = 2 * plan.reach + 1
-    kernel = sums.taps_of(plan.residual, (size, size))
-    first = plan.reach - len(plan.heights) // 2
-    for index, height in enumerate(plan.heights):
-        kernel[plan.reach - height : plan.reach + height + 1, first + index] += plan.gx[0]
+def rebuilt(plan: sums.StepPlan) -> np.ndarray:
+    """The kernel a step plan stands for: each height's taps down a box of its rows, at its
+    offset and its mirror's."""
+    reach_y, reach_x = plan.reach
+    kernel = np.zeros((2 * reach_y + 1, 2 * reach_x + 1))
+    for level, height in enumerate(plan.heights):
+        rows = slice(reach_y - height, reach_y + height + 1)
+        first, last = plan.starts[level], plan.starts[level + 1]
+        for offset, weight in zip(plan.offsets[first:last], plan.weights[first:last], strict=True):
+            kernel[rows, reach_x - offset] += weight
+            kernel[rows, reach_x + offset] += weight
     return kernel
 
 
 @pytest.mark.parametrize("scale", SCALES, ids=str)
 @pytest.mark.parametrize("radius", RADII)
-def test_a_disks_plan_rebuilds_it(radius, scale):
-    """Exactly (float32 weights): its full taps as columns, the rest as terms, the terms of
-    one weight together (a circle's eight symmetric taps, an ellipse's four)."""
+def test_a_disks_steps_rebuild_it(radius, scale):
+    """Exactly (float32 weights), circles and ellipses alike; a few taps per height where the
+    disk's rim had a term per tap."""
     kernel = kinds.defocus_kernel(radius, scale)
-    plan = sums.plateau_plan(kernel)
-    assert plan is not None and plan.error < 1e-4 and len(plan.gy) == 1
-    size = max(kernel.shape)
-    padded = np.pad(
-        kernel, (((size - kernel.shape[0]) // 2,) * 2, ((size - kernel.shape[1]) // 2,) * 2)
-    )
-    np.testing.assert_allclose(rebuilt(plan), padded, atol=1e-7)
-    weights = plan.residual[:, 3]
-    assert np.all(np.diff(weights) >= 0)  # sorted: a weight's terms next to each other
+    plan = sums.step_plan(kernel)
+    assert plan is not None and plan.reach == (kernel.shape[0] // 2, kernel.shape[1] // 2)
+    np.testing.assert_allclose(rebuilt(plan), kernel, atol=1e-7)
     if np.count_nonzero(kernel) > 30:
-        assert len(np.unique(weights)) <= len(weights) / 3
+        assert len(plan.offsets) <= np.count_nonzero(kernel) / 4
 
 
-def test_a_plan_needs_centred_columns():
-    """A kernel whose largest taps are off its centre (a one-sided line), or whose column of
-    largest taps has a gap, has no plan."""
+def test_steps_need_a_kernel_symmetric_about_both_axes():
+    """A one-sided line, a diagonal line (symmetric through its centre only), even sides, or
+    boxes taller than 16 bits hold for an offset and its mirror: no plan."""
     one_sided = np.zeros((7, 7), np.float32)
     one_sided[3, 3:] = 0.25
-    assert sums.plateau_plan(one_sided) is None
-    gap = np.full((5, 5), 0.01, np.float32)
-    gap[[0, 1, 3, 4], 2] = 0.1
-    assert sums.plateau_plan(gap) is None
+    diagonal = np.eye(7, dtype=np.float32) / 7
+    even = np.full((4, 6), 1 / 24, np.float32)
+    tall = np.full((2 * sums.TALLEST_STEP + 3, 3), 1.0, np.float32)
+    for kernel in (one_sided, diagonal, even, tall):
+        assert sums.step_plan(kernel) is None
+    assert sums.step_plan(tall[1:-1]) is not None
+    assert 2 * (2 * sums.TALLEST_STEP + 1) <= sums.SAMPLES_PER_SUM
+
+
+def columns_plan(kernel: np.ndarray) -> sums.DiskPlan:
+    """A kernel as the running sums' DiskPlan without a Gaussian: its largest taps (a centred
+    disk) as columns, every other tap a term."""
+    half, top = kernel.shape[0] // 2, float(kernel.max())
+    plateau = kernel >= top * (1 - 1e-6)
+    columns = np.flatnonzero(plateau.any(axis=0))
+    heights = np.array([half - np.flatnonzero(plateau[:, c])[0] for c in columns], np.int64)
+    rows = sums.terms(np.where(plateau, 0.0, kernel.astype(np.float64)), 1e-12)
+    return sums.DiskPlan(heights, np.ones(1, np.float32), np.array([top], np.float32), rows,
+                         half, 0.0)  # fmt: skip
 
 
 def photo_gray() -> np.ndarray:
@@ -70,22 +84,22 @@ IMAGES = {
 @pytest.mark.parametrize("scale", SCALES, ids=str)
 @pytest.mark.parametrize("samples", [5.5, 7.9])
 @pytest.mark.parametrize("name", sorted(IMAGES))
-def test_defocus_by_running_sums_is_the_filter(name, samples, scale):
-    """`--blur defocus`'s exact disk on 8 bits of more than 100 taps takes the sums: against
+def test_defocus_by_steps_is_the_filter(name, samples, scale):
+    """`--blur defocus`'s exact disk on 8 bits of more than 20 taps takes the steps: against
     the filter with the same kernel, no pixel more than 1 apart (a float sum in another order
     rounding the other way) and 0.01 on average, borders included. `samples`: the radius in the
     finer axis' samples."""
     image = IMAGES[name]()
     radius = samples * max(scale)
     rx, ry = radius / scale[0], radius / scale[1]
-    assert sums.takes_sums(image, kinds._disk_plan(rx, ry))
+    assert sums.takes_steps(image, kinds._disk_plan(rx, ry))
     ours = kinds.defocus(image, radius, scale, method="exact")
     expected = kinds.filtered(image, kinds.defocus_kernel(radius, scale))
     off = np.abs(ours.astype(int) - expected)
     assert ours.shape == image.shape and off.max() <= 1 and off.mean() <= 0.01, off.mean()
 
 
-def test_the_sums_write_into_a_view():
+def test_the_steps_write_into_a_view():
     image = photo_gray()
     canvas = np.zeros((image.shape[0], image.shape[1] + 9), np.uint8)
     out = canvas[:, 4 : 4 + image.shape[1]]
@@ -97,15 +111,15 @@ def test_the_sums_write_into_a_view():
 @pytest.mark.parametrize(
     ("image", "radius"),
     [
-        (textured(60, 80, 3, seed=2), 1.5),  # 9 taps: the filter is faster
+        (textured(60, 80, 3, seed=2), 1.5),  # 9 taps: the pairs are faster
         (textured(6, 40, 1, seed=2), 6.0),  # not larger than the disk's reach
         (textured(60, 80, 3, seed=2).astype(np.uint16) * 257, 6.0),  # 16 bits
     ],
     ids=["small disk", "small image", "16 bits"],
 )
-def test_where_the_sums_cannot_go_the_filter_stays(image, radius):
+def test_where_the_steps_cannot_go_the_filter_stays(image, radius):
     """Each fallback, forced: the result is the filter's, to the bit."""
-    assert not sums.takes_sums(image, kinds._disk_plan(radius, radius))
+    assert not sums.takes_steps(image, kinds._disk_plan(radius, radius))
     np.testing.assert_array_equal(
         kinds.defocus(image, radius, method="exact"),
         kinds.filtered(image, kinds.defocus_kernel(radius)),
@@ -130,13 +144,20 @@ def test_the_running_sums_wrap_and_stay_exact():
 
 def test_a_disk_of_long_columns_sums_them_one_a_pass():
     """Four columns are summed in 16 bits while they hold at most 257 samples (a disk up to
-    radius 31); a longer disk's columns go one a pass in 32 bits, on a bright plane too."""
-    narrow = sums.plateau_plan(kinds.defocus_kernel(31.0))
-    wide = sums.plateau_plan(kinds.defocus_kernel(40.0))
-    assert 4 * (2 * narrow.heights.max() + 1) <= sums.SAMPLES_PER_SUM
-    assert 4 * (2 * wide.heights.max() + 1) > sums.SAMPLES_PER_SUM
+    radius 31); a longer disk's columns go one a pass in 32 bits, on a bright plane too. The
+    steps take either disk as well."""
     plane = np.clip(textured(130, 160, 1, seed=6).astype(int) + 120, 0, 255).astype(np.uint8)
     for radius in (31.0, 40.0):
+        grid = np.hypot(*np.mgrid[-int(radius) : int(radius) + 1, -int(radius) : int(radius) + 1])
+        kernel = (grid <= radius).astype(np.float32)
+        kernel /= kernel.sum()
+        plan = columns_plan(kernel)
+        narrow = 4 * (2 * plan.heights.max() + 1) <= sums.SAMPLES_PER_SUM
+        assert narrow == (radius == 31.0)
+        ours = np.empty_like(plane)
+        sums.filter_by_sums(plane, ours, plan, 0.0)
+        off = np.abs(ours.astype(int) - cv2.filter2D(plane, -1, kernel))
+        assert off.max() <= 1 and off.mean() <= 0.02, radius
         ours = kinds.defocus(plane, radius, method="exact")
         off = np.abs(ours.astype(int) - kinds.filtered(plane, kinds.defocus_kernel(radius)))
         assert off.max() <= 1 and off.mean() <= 0.02, radius
@@ -149,8 +170,7 @@ def test_a_weight_of_more_samples_than_16_bits_hold_is_weighed_in_parts():
     grid = np.hypot(*np.mgrid[-26:27, -26:27])
     kernel = np.where(grid <= 20, 4.0, np.where((grid > 22.5) & (grid <= 25), 1.0, 0.0))
     kernel = (kernel / kernel.sum()).astype(np.float32)
-    plan = sums.plateau_plan(kernel)
-    assert plan is not None
+    plan = columns_plan(kernel)
     ring = plan.residual[np.isclose(plan.residual[:, 3], kernel[26, 2])]
     assert (ring[:, 2] - ring[:, 1] + 1).sum() > sums.SAMPLES_PER_SUM
     for part in sums._parts(ring):
@@ -158,16 +178,28 @@ def test_a_weight_of_more_samples_than_16_bits_hold_is_weighed_in_parts():
     assert np.array_equal(np.concatenate(sums._parts(ring)), ring)
     plane = np.full((120, 150), 255, np.uint8)
     plane[40:80, 50:100] = np.random.default_rng(3).integers(200, 256, (40, 50))
-    ours = np.empty_like(plane)
-    sums.filter_by_sums(plane, ours, plan, 0.0)
-    off = np.abs(ours.astype(int) - cv2.filter2D(plane, -1, kernel))
-    assert off.max() <= 1 and off.mean() <= 0.02
+    for plane_filter, either in (
+        (sums.filter_by_sums, plan),
+        (sums.filter_by_steps, sums.step_plan(kernel)),
+    ):
+        ours = np.empty_like(plane)
+        plane_filter(plane, ours, either, 0.0)
+        off = np.abs(ours.astype(int) - cv2.filter2D(plane, -1, kernel))
+        assert off.max() <= 1 and off.mean() <= 0.02
 
 
-def test_a_disk_wider_than_the_sums_hold_takes_the_filter():
-    plan = sums.plateau_plan(kinds.defocus_kernel(sums.WIDEST + 1.0))
-    assert plan is not None and plan.reach > sums.WIDEST
-    assert not sums.takes_sums(np.zeros((400, 400), np.uint8), plan)
+def test_disks_wider_than_the_sums_hold_take_the_filter():
+    """Running sums reach at most WIDEST; steps are at most 2 * TALLEST_STEP + 1 rows tall
+    (`--blur_method exact` above radius 63): the filter, to the bit."""
+    grid = np.hypot(*np.mgrid[-129:130, -129:130])
+    assert not sums.takes_sums(np.zeros((400, 400), np.uint8), columns_plan(grid <= 129.0))
+    radius = sums.TALLEST_STEP + 1.0
+    assert kinds._disk_plan(radius, radius) is None
+    image = textured(140, 150, 1, seed=3)
+    np.testing.assert_array_equal(
+        kinds.defocus(image, radius, method="exact"),
+        kinds.filtered(image, kinds.defocus_kernel(radius)),
+    )
 
 
 # -- pairs of taps ------------------------------------------------------------------------------
