@@ -422,6 +422,8 @@ def step_plan(kernel: np.ndarray) -> StepPlan | None:
     steps[:, 0] /= 2  # the centre column, read twice
     steps = np.where(np.abs(steps) > 1e-12, steps, 0.0)
     heights = np.flatnonzero(steps.any(axis=1))
+    if not heights.size:  # no taps at all
+        return None
     found = [np.flatnonzero(steps[h]) for h in heights]
     return StepPlan(
         heights.astype(np.int64),
@@ -454,7 +456,7 @@ def filter_by_steps(source: np.ndarray, target: np.ndarray, plan: StepPlan, delt
     height = source.shape[0] + 2 * reach_y
     padded = cv2.copyMakeBorder(source, reach_y, reach_y, reach_x, reach_x,
                                 cv2.BORDER_REFLECT_101)  # fmt: skip
-    down = np.empty((height + 1, padded.shape[1]), np.uint16)  # modulo 2^16: see WIDEST
+    down = np.empty((height + 1, padded.shape[1]), np.uint16)  # modulo 2^16: see TALLEST_STEP
     compiled(_step_rows)(padded, down, plan.heights, plan.starts, plan.offsets, plan.weights,
                          reach_y, reach_x, np.float32(delta + 0.5), target)  # fmt: skip
 

@@ -44,14 +44,14 @@ def test_a_disks_steps_rebuild_it(radius, scale):
 
 
 def test_steps_need_a_kernel_symmetric_about_both_axes():
-    """A one-sided line, a diagonal line (symmetric through its centre only), even sides, or
-    boxes taller than 16 bits hold for an offset and its mirror: no plan."""
+    """A one-sided line, a diagonal line (symmetric through its centre only), even sides,
+    boxes taller than 16 bits hold for an offset and its mirror, or no taps: no plan."""
     one_sided = np.zeros((7, 7), np.float32)
     one_sided[3, 3:] = 0.25
     diagonal = np.eye(7, dtype=np.float32) / 7
     even = np.full((4, 6), 1 / 24, np.float32)
     tall = np.full((2 * sums.TALLEST_STEP + 3, 3), 1.0, np.float32)
-    for kernel in (one_sided, diagonal, even, tall):
+    for kernel in (one_sided, diagonal, even, tall, np.zeros((5, 5), np.float32)):
         assert sums.step_plan(kernel) is None
     assert sums.step_plan(tall[1:-1]) is not None
     assert 2 * (2 * sums.TALLEST_STEP + 1) <= sums.SAMPLES_PER_SUM
