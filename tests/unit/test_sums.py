@@ -57,6 +57,22 @@ def test_steps_need_a_kernel_symmetric_about_both_axes():
     assert 2 * (2 * sums.TALLEST_STEP + 1) <= sums.SAMPLES_PER_SUM
 
 
+def test_the_tallest_steps_stay_exact_on_a_bright_plane():
+    """At TALLEST_STEP an offset's box and its mirror's hold 2 * 127 samples: on a white plane
+    with a few darker dots (their sum within 800 of 2^16; one row more would wrap) the steps are
+    the filter's, to within 1."""
+    kernel = np.zeros((2 * sums.TALLEST_STEP + 1, 5), np.float32)
+    kernel[:, [0, 4]], kernel[:, 2] = 1.0, 2.0
+    kernel /= kernel.sum()
+    plan = sums.step_plan(kernel)
+    assert plan is not None and plan.heights.tolist() == [sums.TALLEST_STEP]
+    plane = np.full((300, 90), 255, np.uint8)
+    plane[np.random.default_rng(4).random(plane.shape) < 0.01] = 200
+    ours = np.empty_like(plane)
+    sums.filter_by_steps(plane, ours, plan, 0.0)
+    assert np.abs(ours.astype(int) - cv2.filter2D(plane, -1, kernel)).max() <= 1
+
+
 def columns_plan(kernel: np.ndarray) -> sums.DiskPlan:
     """A kernel as the running sums' DiskPlan without a Gaussian: its largest taps (a centred
     disk) as columns, every other tap a term."""
