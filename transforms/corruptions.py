@@ -71,7 +71,8 @@ def scipy_gaussian(source: np.ndarray, target: np.ndarray, sigma: float, scale: 
     channels, sepFilter2D's float32 sums at 219-396)."""
     taps_x, taps_y = _gaussian_taps(sigma / scale[0]), _gaussian_taps(sigma / scale[1])
     if separable.takes_fixed(source, target, taps_x.size, taps_y.size):
-        separable.gaussian_fixed(source, target, taps_x, taps_y, delta, True, exact=True)
+        separable.gaussian_fixed(source, target, taps_x, taps_y, delta, replicate=True,
+                                  exact=True)  # fmt: skip
         return
     cv2.sepFilter2D(source, -1, taps_x, taps_y, dst=target, delta=delta,
                     borderType=cv2.BORDER_REPLICATE)  # fmt: skip

@@ -83,9 +83,9 @@ def test_edges_replicated_and_a_delta_as_sepfilter2d_takes_them(name, sigma, del
 @pytest.mark.parametrize("name", ["bgr", "noise", "binary", "checker"])
 @pytest.mark.parametrize("sigma", [0.7, 1.5, 4.0])
 def test_an_exact_pass_truncates_as_float64_does(name, sigma):
-    """The exact horizontal pass (glass blur's): truncated, against float64 sums of the same
-    image, floored; it differs only where the exact value lies within the vertical pass's
-    rounding (1/256 of a level) of an integer, so by 1 at a few pixels and on average far
+    """The exact horizontal pass (the ladder's Gaussians'): truncated, against float64 sums of
+    the same image, floored; it differs only where the exact value lies within the vertical
+    pass's rounding (1/256 of a level) of an integer, so by 1 at a few pixels and on average far
     less than the fast pass's floors allow."""
     image = images()[name]
     taps = gaussian_taps(size_of(sigma, np.uint8), sigma)
