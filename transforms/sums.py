@@ -39,75 +39,54 @@ def compiled(loop):
 
 class DiskPlan(NamedTuple):
     """A kernel as running sums: a disk (`heights`: each column's half-height, every tap 1)
-    filtered by a separable Gaussian of 1, 3 or 5 taps (`gy`, and `gx` times the disk's tap:
-    [1] and [tap] for none), and the taps that leaves over (`residual`: rows of (column,
-    first, last, weight), a run of equal taps down `column` from row `first` to `last`, a
-    single tap where first == last; sorted so that the terms of one weight are next to each
-    other, taps before runs: a weight's terms are summed as integers and weighed once)."""
+    filtered by a separable Gaussian of 1 or 3 taps (`gy`, and `gx` times the disk's tap: [1]
+    and [tap] for none), and at most MOST_EDGES terms along the edges of the kernel's square
+    (`edges`: rows of (distance, half-length) and their `edge_weights`, see edge_terms)."""
 
     heights: np.ndarray
     gy: np.ndarray
     gx: np.ndarray
-    residual: np.ndarray
+    edges: np.ndarray
+    edge_weights: np.ndarray
     reach: int  # how far the kernel reads: the border the plane is padded with
     error: float  # grey levels: the sum of |kernel - plan| times 255, the most it can move a pixel
 
 
-def _runs(residual: np.ndarray, tolerance: float, smallest: float) -> tuple[list, np.ndarray]:
-    """Runs of 3 or more adjacent nonzero taps within `tolerance` of each other and of at
-    least `smallest`, along y (in columns) and then along x (in rows), as (axis, column or
-    row, first, last, weight); and the taps left over."""
-    left, centre, runs = residual.copy(), residual.shape[0] // 2, []
-    for axis in (0, 1):
-        for index, line in enumerate(left.T if axis == 0 else left):
-            start = 0
-            while start < len(line):
-                stop = start
-                while stop < len(line) and line[stop] != 0:
-                    if np.ptp(line[start : stop + 1]) > tolerance:
-                        break
-                    stop += 1
-                if stop - start >= 3 and abs(line[start:stop].mean()) >= smallest:
-                    runs.append((axis, index - centre, start - centre, stop - 1 - centre,
-                                 line[start:stop].mean()))  # fmt: skip
-                    line[start:stop] = 0
-                start = max(stop, start + 1)
-    return runs, left
+# The loop weighs at most two edge terms, in the pass that writes the row (the reference's disks
+# have none up to radius 6, and two at radius 8 and 10: a run along each edge, a tip beyond it).
+MOST_EDGES = 2
+# An edge term's four runs are summed in 16 bits: at most 4 * (2 * 31 + 1) samples (see
+# SAMPLES_PER_SUM).
+LONGEST_EDGE = 31
 
 
-def terms(residual: np.ndarray, smallest: float, tolerance: float = 1e-4) -> np.ndarray:
-    """A residual kernel (odd, square, centred) as DiskPlan residual rows: its runs down the
-    columns (taps within `tolerance`) as runs, its runs along the rows and its taps of at
-    least `smallest` as taps (the rest dropped), `_sorted`."""
-    runs, left = _runs(residual, tolerance, smallest)
+def edge_terms(residual: np.ndarray, smallest: float) -> tuple[np.ndarray, np.ndarray]:
+    """A residual kernel (odd, square, centred, alike on its four sides) as edge terms: (d, a)
+    with weight w stands for w at (x, -d), (x, d), (-d, x) and (d, x) for |x| <= a < d, four
+    runs through the axes d from the centre. Each row above the centre whose taps of at least
+    `smallest` are one centred run is that run at their mean (the alias blur's reflection at
+    the grid's edge is such a run, its ends a little lower); what the terms leave out is the
+    caller's to measure (edge_taps)."""
     centre = residual.shape[0] // 2
-    found = [(offset, first, last, weight) if axis == 0 else (k, offset, offset, weight)
-             for axis, offset, first, last, weight in runs
-             for k in ([0] if axis == 0 else range(int(first), int(last) + 1))]  # fmt: skip
-    found += [(dx - centre, dy - centre, dy - centre, left[dy, dx])
-              for dy, dx in np.argwhere(np.abs(left) >= smallest)]  # fmt: skip
-    return _sorted(np.asarray(found, np.float64).reshape(-1, 4))
+    edges, weights = [], []
+    for d in range(1, centre + 1):
+        row = residual[centre - d, centre - d + 1 : centre + d]  # |x| < d
+        kept = np.flatnonzero(np.abs(row) >= smallest) - (d - 1)
+        a = int(np.abs(kept).max()) if kept.size else -1
+        if kept.size and kept.size == 2 * a + 1:
+            edges.append((d, a))
+            weights.append(row[kept + d - 1].mean())
+    return np.asarray(edges, np.int64).reshape(-1, 2), np.asarray(weights, np.float32)
 
 
-def _sorted(rows: np.ndarray) -> np.ndarray:
-    """DiskPlan residual rows with their weights rounded to float32, weights within 1e-9 of
-    the next smaller one made equal to it, sorted by weight, a weight's taps before its runs."""
-    if not len(rows):
-        return rows.reshape(0, 4)
-    weights = rows[:, 3].astype(np.float32).astype(np.float64)
-    order = np.argsort(weights, kind="stable")
-    ordered = weights[order]
-    starts = np.concatenate([[True], np.diff(ordered) > 1e-9])
-    weights[order] = ordered[np.flatnonzero(starts)][np.cumsum(starts) - 1]
-    rows = np.column_stack([rows[:, :3], weights])
-    return rows[np.lexsort((rows[:, 0], rows[:, 1], rows[:, 2] > rows[:, 1], rows[:, 3]))]
-
-
-def taps_of(rows: np.ndarray, shape: tuple) -> np.ndarray:
-    """The residual kernel DiskPlan rows stand for (to measure what they leave out)."""
+def edge_taps(edges: np.ndarray, weights: np.ndarray, shape: tuple) -> np.ndarray:
+    """The kernel edge terms stand for (to measure what they leave out)."""
     taps, centre = np.zeros(shape), shape[0] // 2
-    for column, first, last, weight in rows:
-        taps[int(first) + centre : int(last) + centre + 1, int(column) + centre] += weight
+    for (d, a), weight in zip(edges, weights, strict=True):
+        run = slice(centre - a, centre + a + 1)
+        for at in (centre - d, centre + d):
+            taps[at, run] += weight
+            taps[run, at] += weight
     return taps
 
 
@@ -142,28 +121,30 @@ def filter_by_sums(source: np.ndarray, target: np.ndarray, plan: DiskPlan, delta
     borders reflected (reflect-101) as cv2.filter2D reflects them, + `delta`, rounded down
     after adding 0.5 (delta -0.5: truncated): each column of the disk as the difference of two
     running sums down the columns, made once per column height and read once per column, so a
-    pixel costs a few reads per column of the disk, not one per tap; the Gaussian and the
-    residual's terms in the same pass over rows."""
+    pixel costs a few reads per column of the disk, not one per tap; the Gaussian and the edge
+    terms in the same pass over rows."""
     if source.ndim == 3:
         _by_channel(filter_by_sums, source, target, plan, delta)
         return
-    if len(plan.gy) not in (1, 3, 5):
-        raise ValueError(f"a plan's Gaussian has 1, 3 or 5 taps, not {len(plan.gy)}")
+    if len(plan.gy) not in (1, 3):
+        raise ValueError(f"a plan's Gaussian has 1 or 3 taps, not {len(plan.gy)}")
     if not (np.array_equal(plan.gy, plan.gy[::-1]) and np.array_equal(plan.gx, plan.gx[::-1])):
         raise ValueError("a plan's Gaussian is symmetric: its taps are weighed in mirror pairs")
-    reach = plan.reach
-    height, width = source.shape[0] + 2 * reach, source.shape[1] + 2 * reach
-    padded = np.empty((height + 1, width), np.uint8)  # and a row of zeros: a batch's blank taps
-    cv2.copyMakeBorder(source, reach, reach, reach, reach, cv2.BORDER_REFLECT_101,
-                       dst=padded[:height])  # fmt: skip
-    padded[height] = 0
-    down = np.empty((height + 1, width), np.uint16)  # modulo 2^16: see WIDEST
-    batches, weights = _batched(plan.residual.tobytes())
+    edges = plan.edges.reshape(-1, 2)
+    if len(edges) > MOST_EDGES or (len(edges) and edges[:, 1].max() > LONGEST_EDGE):
+        raise ValueError(f"a plan has at most {MOST_EDGES} edge terms of half-length at most "
+                         f"{LONGEST_EDGE}, not {edges.tolist()}")  # fmt: skip
+    reach, g = plan.reach, len(plan.gy) // 2
+    padded = cv2.copyMakeBorder(source, reach, reach, reach, reach, cv2.BORDER_REFLECT_101)
+    # the running sums modulo 2^16 (see WIDEST), a ring of the rows a row reads: from row - g
+    # (an edge term's reach is below the kernel's) to the lowest the disk reads, 2 * reach + 1
+    # below it
+    down = np.empty((2 * reach + g + 2, padded.shape[1]), np.uint16)
     narrow = 4 * (2 * int(plan.heights.max()) + 1) <= SAMPLES_PER_SUM  # four columns in 16 bits
     levels, level_of = np.unique(plan.heights, return_inverse=True)
     compiled(_disk_rows)(padded, down, plan.heights, levels, level_of.astype(np.int64), plan.gy,
-                         plan.gx, batches, weights, reach, np.float32(delta + 0.5), narrow,
-                         target)  # fmt: skip
+                         plan.gx, edges.astype(np.int64), plan.edge_weights.astype(np.float32),
+                         reach, np.float32(delta + 0.5), narrow, target)  # fmt: skip
 
 
 def _by_channel(plane_filter, source: np.ndarray, target: np.ndarray, *args) -> None:
@@ -175,91 +156,60 @@ def _by_channel(plane_filter, source: np.ndarray, target: np.ndarray, *args) -> 
         target[:, :, c] = channel
 
 
-# A batch of the residual: four taps summed in one pass over the row (unused ones BLANK, read
-# from the row of zeros), or one run; what it does with the row of sums and the row of values.
-ASSIGN, ADD, FUSED, ALONE, ZERO, RUN, WEIGH = range(7)
-BLANK = 1 << 30
-
-
-# A weight's taps and runs are summed in 16 bits before they are weighed: exact while they
-# hold at most 257 samples (257 * 255 < 2^16); a weight with more is weighed in parts.
+# Columns, and an edge term's runs, are summed in 16 bits before they are widened or weighed:
+# exact while they hold at most 257 samples (257 * 255 < 2^16).
 SAMPLES_PER_SUM = 257
 
 
-def _parts(group: np.ndarray) -> list[np.ndarray]:
-    """A weight's residual rows in parts of at most SAMPLES_PER_SUM samples each."""
-    parts, start, held = [], 0, 0
-    for index, (_, first, last, _) in enumerate(group):
-        samples = int(last - first) + 1
-        if held + samples > SAMPLES_PER_SUM:
-            parts.append(group[start:index])
-            start, held = index, 0
-        held += samples
-    return [*parts, group[start:]]
-
-
-@functools.lru_cache(maxsize=64)
-def _batched(residual: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """DiskPlan residual rows (as bytes) as batches for _disk_rows: rows of (what, dx0, dy0, dx1,
-    dy1, dx2, dy2, dx3, dy3), a run (column, first, 0, last, ...), and each batch's weight. A
-    weight's taps, four a batch: the first assigns the row of sums, the last weighs it into the
-    values in the same pass (ALONE: a weight of at most four taps, one pass); its runs add to
-    the sums, then WEIGH. (A weight of more than SAMPLES_PER_SUM samples, in parts.)"""
-    rows = np.frombuffer(residual, np.float64).reshape(-1, 4)
-    batches, weights = [], []
-    for weight in np.unique(rows[:, 3]):
-        for group in _parts(rows[rows[:, 3] == weight]):
-            batches += _batches_of(group)
-            weights += [weight] * (len(batches) - len(weights))
-    return np.asarray(batches, np.int64).reshape(-1, 9), np.asarray(weights, np.float32)
-
-
-def _batches_of(group: np.ndarray) -> list[list[int]]:
-    """One weight's part as batches: its taps four a pass, then its runs and WEIGH."""
-    taps = [(int(c), int(f)) for c, f, last, _ in group if f == last]
-    runs = [(int(c), int(f), 0, int(last)) for c, f, last, _ in group if f < last]
-    chunks = [taps[i : i + 4] + [(0, BLANK)] * (4 - len(taps[i : i + 4]))
-              for i in range(0, len(taps), 4)]  # fmt: skip
-    batches = []
-    for index, chunk in enumerate(chunks):
-        alone, last = len(chunks) == 1 and not runs, index == len(chunks) - 1 and not runs
-        what = ALONE if alone else ASSIGN if index == 0 else FUSED if last else ADD
-        batches.append([what, *(n for tap in chunk for n in tap)])
-    if runs:
-        batches += [[ZERO] + [0] * 8] if not chunks else []
-        batches += [[RUN, *run] + [0] * 4 for run in runs] + [[WEIGH] + [0] * 8]
-    return batches
-
-
 def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
-    padded, down, heights, levels, level_of, gy, gx, batches, weights, reach, offset, narrow, out
+    padded,
+    down,
+    heights,
+    levels,
+    level_of,
+    gy,
+    gx,
+    edges,
+    edge_weights,
+    reach,
+    offset,
+    narrow,
+    out,
 ):  # pragma: no cover (run compiled)
-    """Row by row: the running sums down the columns as far as the row reads them (still in
-    the cache when read); for each of the disk's column heights (`levels`), that column's sum
-    at every x (`boxes`: two reads of the big running sums per height, not per column); the
-    disk's sums of the next row the Gaussian needs, from the boxes (`level_of`: each column's
-    height), into a ring of 2g + 1 rows; the Gaussian down the ring and along the row (or,
-    without one, the sums weighed); the residual's batches; + `offset`, floored and
-    saturated into `out`. One function, not helpers: numba compiles helpers only if they are
-    compiled themselves, and numba is imported only when a loop is first run. Each inner loop
-    reads whole row slices, which numba vectorises; four columns (or taps) are summed a pass,
-    and the first pass assigns where it would add to zeros: on a 1080p plane a pass costs
-    about 0.1 ms."""
+    """Row by row: the running sums down the columns as far as the row reads them (`down`, a
+    ring of rows, still in the cache when read); for each of the disk's column heights
+    (`levels`), that column's sum at every x (`boxes`: two reads of the running sums per
+    height, not per column); the disk's sums of the next row the Gaussian needs, from the boxes
+    (`level_of`: each column's height), into a ring of 2g + 1 rows; each edge term's four runs
+    summed in 16 bits (the two rows d above and below added, then summed along the row; the two
+    columns d either side from the running sums); the Gaussian down the ring, then along the
+    row with the edge terms weighed, + `offset`, floored and saturated into `out`, in one pass.
+    One function, not helpers: numba compiles helpers only if they are compiled themselves, and
+    numba is imported only when a loop is first run. Each inner loop reads whole row slices,
+    which numba vectorises; four columns (or taps) are summed a pass, and the first pass
+    assigns where it would add to zeros: on a 1080p plane a pass costs about 0.1 ms."""
     rows, columns = out.shape
-    radius, taps = heights.shape[0] // 2, gy.shape[0]
-    g, blank = taps // 2, padded.shape[0] - 1
-    down[0, :] = 0  # down[i, j]: the sum of padded[:i, j] modulo 2^16, made as the rows need it
+    radius, taps, ring_rows = heights.shape[0] // 2, gy.shape[0], down.shape[0]
+    g, count = taps // 2, edges.shape[0]
+    down[0, :] = 0  # down[i % ring_rows, j]: the sum of padded[:i, j] modulo 2^16
     filled = 0
     width = columns + 2 * g  # the Gaussian reads g sums beyond each side of the row
     ring = np.zeros((taps, width), np.int32)  # the disk's sums of the last `taps` rows
     blurred = np.empty(width, np.float32)
-    value = np.empty(columns, np.float32)
-    run_sums = np.empty(columns, np.uint16)  # a weight's samples: at most SAMPLES_PER_SUM
     first, span = reach - g - radius, width + heights.shape[0] - 1  # the columns the disk reads
     boxes = np.empty((levels.shape[0], span), np.uint16)  # a column of each height, at each x
+    longest = 0
+    for t in range(count):
+        longest = max(longest, edges[t, 1])
+    pair = np.empty(columns + 2 * longest, np.uint16)  # the rows d above and below, added
+    edge_sums = np.zeros((MOST_EDGES, columns), np.uint16)  # each term's samples
+    w0 = edge_weights[0] if count > 0 else np.float32(0)
+    w1 = edge_weights[1] if count > 1 else np.float32(0)
+    e0, e1 = edge_sums[0], edge_sums[1]
     for y in range(-g, rows + g):
-        while filled < min(blank, y + 2 * reach + 1):  # the lowest row this y reads, and above
-            above, here, line = down[filled], down[filled + 1], padded[filled]
+        while filled < min(padded.shape[0], y + 2 * reach + 1):  # the lowest row y reads
+            above, line = down[filled % ring_rows], padded[filled]
+            here = down[(filled + 1) % ring_rows]
             for j in range(line.shape[0]):
                 here[j] = np.uint16(above[j] + line[j])
             filled += 1
@@ -267,8 +217,8 @@ def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
         for level in range(levels.shape[0]):  # each height's columns: two reads of the sums
             h, box = levels[level], boxes[level]
             top, bottom = (
-                down[centre - h, first : first + span],
-                down[centre + h + 1, first : first + span],
+                down[(centre - h) % ring_rows, first : first + span],
+                down[(centre + h + 1) % ring_rows, first : first + span],
             )
             for x in range(span):
                 box[x] = np.uint16(bottom[x] - top[x])
@@ -298,88 +248,63 @@ def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
             c0 = boxes[level_of[column], column : column + width]
             for x in range(width):
                 sums[x] += np.int32(c0[x])
-        if taps == 1:  # no Gaussian: the sums weighed
-            if y < 0:
-                continue
-            row, weight = y, gx[0]
-            for x in range(columns):
-                value[x] = offset + weight * np.float32(sums[x])
-        else:
-            if y < g:
-                continue
-            row = y - g
-            if taps == 3:  # the reference's 3x3 alias blur: each axis in one pass, a tap and
-                g0, g1 = gy[0], gy[1]  # its mirror (the same weight) added before weighing
-                r0, r1, r2 = ring[row % 3], ring[(row + 1) % 3], ring[(row + 2) % 3]
-                for x in range(width):
-                    blurred[x] = g0 * np.float32(r0[x] + r2[x]) + g1 * np.float32(r1[x])
-                g0, g1 = gx[0], gx[1]
-                b0, b1, b2 = blurred[0:columns], blurred[1 : columns + 1], blurred[2 : columns + 2]
-                for x in range(columns):
-                    value[x] = offset + g0 * (b0[x] + b2[x]) + g1 * b1[x]
-            else:  # 5: the 5x5 one above radius 8
-                g0, g1, g2 = gy[0], gy[1], gy[2]
-                r0, r1, r2 = ring[row % 5], ring[(row + 1) % 5], ring[(row + 2) % 5]
-                r3, r4 = ring[(row + 3) % 5], ring[(row + 4) % 5]
-                for x in range(width):
-                    blurred[x] = (g0 * np.float32(r0[x] + r4[x]) + g1 * np.float32(r1[x] + r3[x])
-                                  + g2 * np.float32(r2[x]))  # fmt: skip
-                g0, g1, g2 = gx[0], gx[1], gx[2]
-                b0, b1, b2 = blurred[0:columns], blurred[1 : columns + 1], blurred[2 : columns + 2]
-                b3, b4 = blurred[3 : columns + 3], blurred[4 : columns + 4]
-                for x in range(columns):
-                    value[x] = offset + (g0 * (b0[x] + b4[x]) + g1 * (b1[x] + b3[x])
-                                         + g2 * b2[x])  # fmt: skip
+        if y < g:
+            continue
+        row = y - g
         base = row + reach  # the padded row of this output row
-        for b in range(batches.shape[0]):
-            what, weight = batches[b, 0], weights[b]
-            if what <= ALONE:  # four taps (a BLANK one reads the row of zeros)
-                a0, a1 = batches[b, 1] + reach, batches[b, 3] + reach
-                a2, a3 = batches[b, 5] + reach, batches[b, 7] + reach
-                l0 = padded[min(base + batches[b, 2], blank), a0 : a0 + columns]
-                l1 = padded[min(base + batches[b, 4], blank), a1 : a1 + columns]
-                l2 = padded[min(base + batches[b, 6], blank), a2 : a2 + columns]
-                l3 = padded[min(base + batches[b, 8], blank), a3 : a3 + columns]
-                if what == ASSIGN:  # (np.uint16 of each sum: numba would add in 64 bits)
-                    for x in range(columns):
-                        run_sums[x] = np.uint16(
-                            np.uint16(np.uint16(l0[x]) + np.uint16(l1[x]))
-                            + np.uint16(np.uint16(l2[x]) + np.uint16(l3[x]))
-                        )
-                elif what == ADD:
-                    for x in range(columns):
-                        run_sums[x] += np.uint16(
-                            np.uint16(np.uint16(l0[x]) + np.uint16(l1[x]))
-                            + np.uint16(np.uint16(l2[x]) + np.uint16(l3[x]))
-                        )
-                elif what == FUSED:
-                    for x in range(columns):
-                        total = np.uint16(run_sums[x] + np.uint16(
-                            np.uint16(np.uint16(l0[x]) + np.uint16(l1[x]))
-                            + np.uint16(np.uint16(l2[x]) + np.uint16(l3[x]))))  # fmt: skip
-                        value[x] += weight * np.float32(total)
-                else:
-                    for x in range(columns):
-                        total = np.uint16(
-                            np.uint16(np.uint16(l0[x]) + np.uint16(l1[x]))
-                            + np.uint16(np.uint16(l2[x]) + np.uint16(l3[x]))
-                        )
-                        value[x] += weight * np.float32(total)
-            elif what == ZERO:
-                run_sums[:] = 0
-            elif what == RUN:  # down column `at`, rows first .. last
-                at = reach + batches[b, 1]
-                top = down[base + batches[b, 2], at : at + columns]
-                bottom = down[base + batches[b, 4] + 1, at : at + columns]
+        for t in range(count):  # runs through the axes, d from the centre, of 2a + 1 taps
+            d, a, e = edges[t, 0], edges[t, 1], edge_sums[t]
+            up = padded[base - d, reach - a : reach + a + columns]
+            low = padded[base + d, reach - a : reach + a + columns]
+            left_top = down[(base - a) % ring_rows, reach - d : reach - d + columns]
+            left_bottom = down[(base + a + 1) % ring_rows, reach - d : reach - d + columns]
+            right_top = down[(base - a) % ring_rows, reach + d : reach + d + columns]
+            right_bottom = down[(base + a + 1) % ring_rows, reach + d : reach + d + columns]
+            for x in range(columns):  # the columns' runs, from the running sums
+                e[x] = np.uint16(
+                    np.uint16(left_bottom[x] - left_top[x])
+                    + np.uint16(right_bottom[x] - right_top[x])
+                )
+            for x in range(columns + 2 * a):
+                pair[x] = np.uint16(np.uint16(up[x]) + np.uint16(low[x]))
+            j = 0
+            while j + 3 <= 2 * a:  # the rows' runs, four taps of the pair a pass
+                p0, p1 = pair[j : j + columns], pair[j + 1 : j + 1 + columns]
+                p2, p3 = pair[j + 2 : j + 2 + columns], pair[j + 3 : j + 3 + columns]
                 for x in range(columns):
-                    run_sums[x] += np.uint16(bottom[x] - top[x])
-            else:  # WEIGH
+                    e[x] += np.uint16(np.uint16(p0[x] + p1[x]) + np.uint16(p2[x] + p3[x]))
+                j += 4
+            while j <= 2 * a:
+                p0 = pair[j : j + columns]
                 for x in range(columns):
-                    value[x] += weight * np.float32(run_sums[x])
+                    e[x] += p0[x]
+                j += 1
         target = out[row]
-        for x in range(columns):  # floored and clamped in float32, converted in 32 bits
-            level = min(max(np.floor(value[x]), np.float32(0)), np.float32(255))
-            target[x] = np.uint8(np.int32(level))
+        if taps == 1:  # no Gaussian: the sums weighed
+            weight = gx[0]
+            for x in range(columns):  # floored and clamped in float32, converted in 32 bits
+                value = (offset + weight * np.float32(sums[x]) + w0 * np.float32(e0[x])
+                         + w1 * np.float32(e1[x]))  # fmt: skip
+                level = min(max(np.floor(value), np.float32(0)), np.float32(255))
+                target[x] = np.uint8(np.int32(level))
+            continue
+        g0, g1 = gy[0], gy[1]  # the alias blur: a tap and its mirror added before weighing
+        r0, r1, r2 = ring[row % 3], ring[(row + 1) % 3], ring[(row + 2) % 3]
+        for x in range(width):
+            blurred[x] = g0 * np.float32(r0[x] + r2[x]) + g1 * np.float32(r1[x])
+        g0, g1 = gx[0], gx[1]
+        b0, b1, b2 = blurred[0:columns], blurred[1 : columns + 1], blurred[2 : columns + 2]
+        if count:
+            for x in range(columns):
+                value = (offset + g0 * (b0[x] + b2[x]) + g1 * b1[x] + w0 * np.float32(e0[x])
+                         + w1 * np.float32(e1[x]))  # fmt: skip
+                level = min(max(np.floor(value), np.float32(0)), np.float32(255))
+                target[x] = np.uint8(np.int32(level))
+        else:
+            for x in range(columns):
+                value = offset + g0 * (b0[x] + b2[x]) + g1 * b1[x]
+                level = min(max(np.floor(value), np.float32(0)), np.float32(255))
+                target[x] = np.uint8(np.int32(level))
 
 
 # -- kernels symmetric about both axes: a column's taps as steps of nested boxes ----------------

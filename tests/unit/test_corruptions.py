@@ -300,9 +300,9 @@ def reference_kernel(severity: int) -> np.ndarray:
 
 @pytest.mark.parametrize("severity", [1, 2, 3, 4, 5])
 def test_the_disk_plan_is_the_references_kernel(severity):
-    """disk * Gaussian + residual runs rebuilds the reference's kernel: exactly up to radius 6,
+    """disk * Gaussian + edge terms rebuilds the reference's kernel: exactly up to radius 6,
     within the error the plan states (at most half a grey level) where the alias blur
-    reflects at the grid's edge."""
+    reflects at the grid's edge (two terms: a run along each edge, a tip beyond it)."""
     radius, alias_blur = CORRUPTIONS["defocus_blur"][severity - 1]
     plan = corruptions.disk_plan(radius, alias_blur)
     half = len(plan.heights) // 2
@@ -314,12 +314,13 @@ def test_the_disk_plan_is_the_references_kernel(severity):
     rebuilt = cv2.sepFilter2D(padded, -1, gx, gy, borderType=cv2.BORDER_CONSTANT)
     size = plan.reach * 2 + 1
     rebuilt = np.pad(rebuilt, (size - rebuilt.shape[0]) // 2)
-    rebuilt += sums.taps_of(plan.residual, rebuilt.shape)
+    rebuilt += sums.edge_taps(plan.edges, plan.edge_weights, rebuilt.shape)
     kernel = corruptions.reference_disk(radius, alias_blur).astype(np.float64)
     kernel = np.pad(kernel, (size - kernel.shape[0]) // 2)
     error = np.abs(rebuilt - kernel).sum() * 255
     assert error <= plan.error + 1e-3 and plan.error <= 0.5, (error, plan.error)
-    assert (plan.error < 1e-3) == (severity <= 3)
+    assert (plan.error < 1e-3) == (severity <= 3) == (len(plan.edges) == 0)
+    assert len(plan.gy) == 3 and len(plan.edges) in (0, sums.MOST_EDGES)
 
 
 @pytest.mark.parametrize("severity", [1, 2, 3, 4, 5])
@@ -366,7 +367,8 @@ def test_a_chroma_plane_takes_the_disk_in_its_samples_by_steps(severity, scale):
 
 def test_planes_smaller_than_the_disks_reach_take_the_filter():
     """Too small to pad by the kernel's reach from inside the image: the filter, unchanged."""
-    plane = texture(12, 30)[:, :, 1].copy()
+    plane = texture(11, 30)[:, :, 1].copy()
+    assert not sums.takes_sums(plane, corruptions.disk_plan(*CORRUPTIONS["defocus_blur"][4]))
     ours = np.empty_like(plane)
     corruptions.defocus_blur(plane, ours, 5)
     filtered = cv2.filter2D(plane, -1, reference_kernel(5), delta=corruptions.FLOOR)

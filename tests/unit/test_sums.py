@@ -74,15 +74,15 @@ def test_the_tallest_steps_stay_exact_on_a_bright_plane():
 
 
 def columns_plan(kernel: np.ndarray) -> sums.DiskPlan:
-    """A kernel as the running sums' DiskPlan without a Gaussian: its largest taps (a centred
-    disk) as columns, every other tap a term."""
+    """A flat disk as the running sums' DiskPlan without a Gaussian or edge terms."""
     half, top = kernel.shape[0] // 2, float(kernel.max())
     plateau = kernel >= top * (1 - 1e-6)
+    assert np.abs(np.where(plateau, 0.0, kernel)).max() == 0, "a flat disk"
     columns = np.flatnonzero(plateau.any(axis=0))
     heights = np.array([half - np.flatnonzero(plateau[:, c])[0] for c in columns], np.int64)
-    rows = sums.terms(np.where(plateau, 0.0, kernel.astype(np.float64)), 1e-12)
-    return sums.DiskPlan(heights, np.ones(1, np.float32), np.array([top], np.float32), rows,
-                         half, 0.0)  # fmt: skip
+    no_edges = np.zeros((0, 2), np.int64), np.zeros(0, np.float32)
+    gaussian = np.ones(1, np.float32), np.array([top], np.float32)
+    return sums.DiskPlan(heights, *gaussian, *no_edges, half, 0.0)
 
 
 def photo_gray() -> np.ndarray:
@@ -179,29 +179,72 @@ def test_a_disk_of_long_columns_sums_them_one_a_pass():
         assert off.max() <= 1 and off.mean() <= 0.02, radius
 
 
-def test_a_weight_of_more_samples_than_16_bits_hold_is_weighed_in_parts():
-    """A weight's taps are summed in 16 bits, exact up to 257 samples of 255: a ring of ~300
-    equal taps around a plateau is weighed in parts, and a bright plane filters as the filter
-    does."""
+def test_a_ring_around_a_plateau_by_steps_on_a_bright_plane():
+    """A plateau with a ring of equal taps around it, whose columns step up to four times: the
+    steps on a bright plane (an offset's pair of boxes near 2^16 / 4) are the filter's."""
     grid = np.hypot(*np.mgrid[-26:27, -26:27])
     kernel = np.where(grid <= 20, 4.0, np.where((grid > 22.5) & (grid <= 25), 1.0, 0.0))
     kernel = (kernel / kernel.sum()).astype(np.float32)
-    plan = columns_plan(kernel)
-    ring = plan.residual[np.isclose(plan.residual[:, 3], kernel[26, 2])]
-    assert (ring[:, 2] - ring[:, 1] + 1).sum() > sums.SAMPLES_PER_SUM
-    for part in sums._parts(ring):
-        assert (part[:, 2] - part[:, 1] + 1).sum() <= sums.SAMPLES_PER_SUM
-    assert np.array_equal(np.concatenate(sums._parts(ring)), ring)
     plane = np.full((120, 150), 255, np.uint8)
     plane[40:80, 50:100] = np.random.default_rng(3).integers(200, 256, (40, 50))
-    for plane_filter, either in (
-        (sums.filter_by_sums, plan),
-        (sums.filter_by_steps, sums.step_plan(kernel)),
-    ):
-        ours = np.empty_like(plane)
-        plane_filter(plane, ours, either, 0.0)
-        off = np.abs(ours.astype(int) - cv2.filter2D(plane, -1, kernel))
-        assert off.max() <= 1 and off.mean() <= 0.02
+    ours = np.empty_like(plane)
+    sums.filter_by_steps(plane, ours, sums.step_plan(kernel), 0.0)
+    off = np.abs(ours.astype(int) - cv2.filter2D(plane, -1, kernel))
+    assert off.max() <= 1 and off.mean() <= 0.02
+
+
+def edge_plan(disk: np.ndarray, edges: list[tuple[int, int]], weights: list[float],
+              reach: int) -> tuple[sums.DiskPlan, np.ndarray]:  # fmt: skip
+    """A flat disk plus edge terms, as a plan and as the kernel it stands for."""
+    plan = columns_plan(disk)
+    plan = plan._replace(edges=np.array(edges, np.int64).reshape(-1, 2),
+                         edge_weights=np.array(weights, np.float32), reach=reach)  # fmt: skip
+    kernel = np.pad(disk.astype(np.float64), reach - disk.shape[0] // 2)
+    kernel += sums.edge_taps(plan.edges, plan.edge_weights, kernel.shape)
+    return plan, kernel.astype(np.float32)
+
+
+def test_edge_terms_read_a_residual_back():
+    """A residual of runs through the axes (one a little lower at its ends, as the alias
+    blur's reflection leaves them), a tip, and taps too small to keep: the terms are the runs
+    at their mean and the tip; what they leave out is the ends' difference and the small taps."""
+    truth = sums.edge_taps(np.array([[6, 2], [8, 0]]), np.array([3e-3, -2e-3]), (21, 21))
+    residual = truth.copy()
+    for side in (residual, residual.T):
+        side[10 - 6, [8, 12]] -= 3e-4  # the run's ends, lower (each side once)
+        side[10 + 6, [8, 12]] -= 3e-4
+    residual[3, 3] = residual[15, 4] = 5e-5  # below `smallest`
+    edges, weights = sums.edge_terms(residual, 1e-4)
+    assert edges.tolist() == [[6, 2], [8, 0]]
+    np.testing.assert_allclose(weights, [3e-3 - 2 * 3e-4 / 5, -2e-3], rtol=1e-6)
+    assert sums.edge_terms(np.zeros((9, 9)), 1e-4)[0].shape == (0, 2)
+    split = np.zeros((21, 21))
+    split[10 - 5, [7, 13]] = 1e-3  # two taps, not one centred run: no term
+    assert sums.edge_terms(split, 1e-4)[0].shape == (0, 2)
+
+
+def test_edge_terms_are_the_filter_on_a_bright_plane():
+    """Two edge terms, the longest the loop takes (4 runs of 63 taps) and a tip, on a bright
+    plane whose runs sum near 2^16: the running sums are the filter's, to within 1."""
+    grid = np.hypot(*np.mgrid[-5:6, -5:6])
+    disk = (grid <= 5.0).astype(np.float32)
+    disk /= disk.sum() * 2
+    plan, kernel = edge_plan(disk, [(32, sums.LONGEST_EDGE), (33, 0)], [1e-3, 2e-3], 33)
+    plane = np.full((150, 170), 255, np.uint8)
+    plane[50:100, 60:120] = np.random.default_rng(8).integers(180, 256, (50, 60))
+    ours = np.empty_like(plane)
+    sums.filter_by_sums(plane, ours, plan, 0.0)
+    off = np.abs(ours.astype(int) - cv2.filter2D(plane, -1, kernel))
+    assert off.max() <= 1 and off.mean() <= 0.02
+
+
+def test_a_plan_with_more_edge_terms_than_the_loop_weighs_is_refused():
+    disk = (np.hypot(*np.mgrid[-3:4, -3:4]) <= 3.0).astype(np.float32)
+    image, out = np.zeros((60, 60), np.uint8), np.empty((60, 60), np.uint8)
+    for edges in ([(4, 0), (5, 0), (6, 0)], [(40, sums.LONGEST_EDGE + 1)]):
+        plan, _ = edge_plan(disk, edges, [1e-3] * len(edges), 41)
+        with pytest.raises(ValueError, match="edge terms"):
+            sums.filter_by_sums(image, out, plan, 0.0)
 
 
 def test_disks_wider_than_the_sums_hold_take_the_filter():
@@ -275,14 +318,16 @@ def test_pairs_write_into_a_view_and_leave_small_images_to_the_filter(monkeypatc
     np.testing.assert_array_equal(ours, kinds.filtered(small, kernel))
 
 
-def test_a_plans_gaussian_has_one_three_or_five_symmetric_taps():
+def test_a_plans_gaussian_has_one_or_three_symmetric_taps():
     """The loop takes the alias blur one pass an axis, its taps in mirror pairs: a plan whose
     Gaussian has another size, or is lopsided, is refused rather than misread."""
     plan = corruptions.disk_plan(6, 0.5)
     image = np.zeros((60, 60), np.uint8)
     out = np.empty_like(image)
-    with pytest.raises(ValueError, match="1, 3 or 5"):
-        sums.filter_by_sums(image, out, plan._replace(gy=np.ones(4, np.float32) / 4), 0.0)
+    for size in (4, 5):
+        with pytest.raises(ValueError, match="1 or 3"):
+            gaussian = np.ones(size, np.float32) / size
+            sums.filter_by_sums(image, out, plan._replace(gy=gaussian, gx=gaussian), 0.0)
     lopsided = np.array([0.2, 0.5, 0.3], np.float32)
     with pytest.raises(ValueError, match="symmetric"):
         sums.filter_by_sums(image, out, plan._replace(gy=lopsided, gx=lopsided), 0.0)
