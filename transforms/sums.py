@@ -256,29 +256,38 @@ def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
             d, a, e = edges[t, 0], edges[t, 1], edge_sums[t]
             up = padded[base - d, reach - a : reach + a + columns]
             low = padded[base + d, reach - a : reach + a + columns]
+            if a == 0:  # a tip each side: four samples, one pass
+                left = padded[base, reach - d : reach - d + columns]
+                right = padded[base, reach + d : reach + d + columns]
+                for x in range(columns):
+                    e[x] = np.uint16(
+                        np.uint16(np.uint16(up[x]) + np.uint16(low[x]))
+                        + np.uint16(np.uint16(left[x]) + np.uint16(right[x]))
+                    )
+                continue
+            for x in range(columns + 2 * a):  # the rows d above and below, added
+                pair[x] = np.uint16(np.uint16(up[x]) + np.uint16(low[x]))
             left_top = down[(base - a) % ring_rows, reach - d : reach - d + columns]
             left_bottom = down[(base + a + 1) % ring_rows, reach - d : reach - d + columns]
             right_top = down[(base - a) % ring_rows, reach + d : reach + d + columns]
             right_bottom = down[(base + a + 1) % ring_rows, reach + d : reach + d + columns]
-            for x in range(columns):  # the columns' runs, from the running sums
+            p0 = pair[2 * a : 2 * a + columns]
+            for x in range(columns):  # the columns' runs, from the running sums, and a tap
                 e[x] = np.uint16(
-                    np.uint16(left_bottom[x] - left_top[x])
+                    np.uint16(np.uint16(left_bottom[x] - left_top[x]) + p0[x])
                     + np.uint16(right_bottom[x] - right_top[x])
                 )
-            for x in range(columns + 2 * a):
-                pair[x] = np.uint16(np.uint16(up[x]) + np.uint16(low[x]))
             j = 0
-            while j + 3 <= 2 * a:  # the rows' runs, four taps of the pair a pass
+            while j + 3 < 2 * a:  # the row's other taps, four a pass
                 p0, p1 = pair[j : j + columns], pair[j + 1 : j + 1 + columns]
                 p2, p3 = pair[j + 2 : j + 2 + columns], pair[j + 3 : j + 3 + columns]
                 for x in range(columns):
                     e[x] += np.uint16(np.uint16(p0[x] + p1[x]) + np.uint16(p2[x] + p3[x]))
                 j += 4
-            while j <= 2 * a:
-                p0 = pair[j : j + columns]
+            if j < 2 * a:  # two left (2a taps are even)
+                p0, p1 = pair[j : j + columns], pair[j + 1 : j + 1 + columns]
                 for x in range(columns):
-                    e[x] += p0[x]
-                j += 1
+                    e[x] += np.uint16(p0[x] + p1[x])
         target = out[row]
         if taps == 1:  # no Gaussian: the sums weighed
             weight = gx[0]
