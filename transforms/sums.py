@@ -131,9 +131,11 @@ def filter_by_sums(source: np.ndarray, target: np.ndarray, plan: DiskPlan, delta
     if not (np.array_equal(plan.gy, plan.gy[::-1]) and np.array_equal(plan.gx, plan.gx[::-1])):
         raise ValueError("a plan's Gaussian is symmetric: its taps are weighed in mirror pairs")
     edges = plan.edges.reshape(-1, 2)
-    if len(edges) > MOST_EDGES or (len(edges) and edges[:, 1].max() > LONGEST_EDGE):
-        raise ValueError(f"a plan has at most {MOST_EDGES} edge terms of half-length at most "
-                         f"{LONGEST_EDGE}, not {edges.tolist()}")  # fmt: skip
+    fits = ((edges[:, 1] >= 0) & (edges[:, 1] < edges[:, 0]) & (edges[:, 0] <= plan.reach)
+            & (edges[:, 1] <= LONGEST_EDGE))  # fmt: skip
+    if len(edges) > MOST_EDGES or not fits.all():
+        raise ValueError(f"a plan has at most {MOST_EDGES} edge terms (d, a), 0 <= a < d <= its "
+                         f"reach and a <= {LONGEST_EDGE}, not {edges.tolist()}")  # fmt: skip
     reach, g = plan.reach, len(plan.gy) // 2
     padded = cv2.copyMakeBorder(source, reach, reach, reach, reach, cv2.BORDER_REFLECT_101)
     # the running sums modulo 2^16 (see WIDEST), a ring of the rows a row reads: from row - g

@@ -238,11 +238,17 @@ def test_edge_terms_are_the_filter_on_a_bright_plane():
     assert off.max() <= 1 and off.mean() <= 0.02
 
 
-def test_a_plan_with_more_edge_terms_than_the_loop_weighs_is_refused():
+def test_a_plan_whose_edge_terms_the_loop_cannot_read_is_refused():
+    """More terms than the loop weighs, a run too long for 16 bits, runs that meet at the
+    corners, a term beyond the padding: refused, not read out of bounds."""
     disk = (np.hypot(*np.mgrid[-3:4, -3:4]) <= 3.0).astype(np.float32)
     image, out = np.zeros((60, 60), np.uint8), np.empty((60, 60), np.uint8)
-    for edges in ([(4, 0), (5, 0), (6, 0)], [(40, sums.LONGEST_EDGE + 1)]):
-        plan, _ = edge_plan(disk, edges, [1e-3] * len(edges), 41)
+    for edges in ([(4, 0), (5, 0), (6, 0)], [(40, sums.LONGEST_EDGE + 1)], [(5, 5)], [(9, 0)]):
+        plan = columns_plan(disk)._replace(
+            edges=np.array(edges, np.int64),
+            edge_weights=np.full(len(edges), 1e-3, np.float32),
+            reach=8,  # d 9: beyond the padding
+        )
         with pytest.raises(ValueError, match="edge terms"):
             sums.filter_by_sums(image, out, plan, 0.0)
 
