@@ -142,11 +142,10 @@ def filter_by_sums(source: np.ndarray, target: np.ndarray, plan: DiskPlan, delta
     # (an edge term's reach is below the kernel's) to the lowest the disk reads, 2 * reach + 1
     # below it
     down = np.empty((2 * reach + g + 2, padded.shape[1]), np.uint16)
-    narrow = 4 * (2 * int(plan.heights.max()) + 1) <= SAMPLES_PER_SUM  # four columns in 16 bits
     levels, level_of = np.unique(plan.heights, return_inverse=True)
     compiled(_disk_rows)(padded, down, plan.heights, levels, level_of.astype(np.int64), plan.gy,
                          plan.gx, edges.astype(np.int64), plan.edge_weights.astype(np.float32),
-                         reach, np.float32(delta + 0.5), narrow, target)  # fmt: skip
+                         reach, np.float32(delta + 0.5), target)  # fmt: skip
 
 
 def _by_channel(plane_filter, source: np.ndarray, target: np.ndarray, *args) -> None:
@@ -164,19 +163,7 @@ SAMPLES_PER_SUM = 257
 
 
 def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
-    padded,
-    down,
-    heights,
-    levels,
-    level_of,
-    gy,
-    gx,
-    edges,
-    edge_weights,
-    reach,
-    offset,
-    narrow,
-    out,
+    padded, down, heights, levels, level_of, gy, gx, edges, edge_weights, reach, offset, out
 ):  # pragma: no cover (run compiled)
     """Row by row: the running sums down the columns as far as the row reads them (`down`, a
     ring of rows, still in the cache when read); for each of the disk's column heights
@@ -193,6 +180,7 @@ def _disk_rows(  # noqa: C901 (one compiled function: see its docstring)
     rows, columns = out.shape
     radius, taps, ring_rows = heights.shape[0] // 2, gy.shape[0], down.shape[0]
     g, count = taps // 2, edges.shape[0]
+    narrow = 4 * (2 * heights.max() + 1) <= SAMPLES_PER_SUM  # four columns in 16 bits
     down[0, :] = 0  # down[i % ring_rows, j]: the sum of padded[:i, j] modulo 2^16
     filled = 0
     width = columns + 2 * g  # the Gaussian reads g sums beyond each side of the row
