@@ -189,6 +189,31 @@ def decode(data: bytes, max_pixels: int = codec.DEFAULT_MAX_PIXELS) -> JpegPlane
     return JpegPlanes(buffer, width, height, subsampling, header.metadata_types, header.metadata)
 
 
+_TJPF_BGR, _TJPF_GRAY = 1, 6  # TurboJPEG's pixel formats: OpenCV's BGR order, one channel
+
+
+def decode_pixels(data: bytes) -> np.ndarray | None:
+    """A YCbCr or gray JPEG's pixels as OpenCV's decoder gives them with IMREAD_UNCHANGED (BGR,
+    or 2-D gray; no EXIF rotation) by TurboJPEG: both are libjpeg-turbo with its accurate
+    integer IDCT and fancy upsampling, so the pixels are the same (tested), in 0.9x OpenCV's
+    time on a 1080p photograph (codec.decode's `jpeg_pixels`). None where this process has no
+    library, the JPEG is coded otherwise, or the decoder warns or fails: OpenCV then decodes
+    it and weighs its messages, as it always has (a damaged JPEG keeps OpenCV's verdict)."""
+    layout = _layout(data)
+    if layout is None:
+        return None
+    gray = layout[2] == _TJSAMP_GRAY
+    decoder = _library()[0].decode
+    try:
+        pixels, warning = _quiet(decoder, data, pixel_format=_TJPF_GRAY if gray else _TJPF_BGR,
+                                 flags=_TJFLAG_STOPONWARNING)  # fmt: skip
+    except OSError:
+        return None
+    if warning:
+        return None
+    return pixels[:, :, 0] if gray else pixels
+
+
 def _quiet(call: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, str]:
     """A PyTurboJPEG call's result and the warning it raised ("" if none): TurboJPEG keeps one
     message per call, which PyTurboJPEG hands to `warnings`; here it is the caller's."""
