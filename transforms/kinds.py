@@ -523,9 +523,14 @@ def _seeded(flat, height, width, channels, seed, delta, iterations):  # pragma: 
                     w = first - np.uint64(b)
                     source = window + (w - low) * step + offsets[b]
                     target = h * stride + w * step
-                    flat[target] = flat[source]
-                    flat[target + one] = flat[source + one]
-                    flat[target + two] = flat[source + two]
+                    # read whole, then written: a pixel is its own source or another's, never
+                    # half of one (offsets are whole pixels), and LLVM merges the three bytes'
+                    # loads and stores it could not while a store might feed the next load
+                    # (0.84-0.87x the copies' time, the same bytes)
+                    c0, c1, c2 = flat[source], flat[source + one], flat[source + two]
+                    flat[target] = c0
+                    flat[target + one] = c1
+                    flat[target + two] = c2
             else:
                 for b in range(columns):
                     w = first - np.uint64(b)
