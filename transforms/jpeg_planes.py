@@ -27,7 +27,7 @@ from blur_augment.transforms import codec
 from blur_augment.transforms.blur import blur
 
 PATH_PLANES = "yuv_planes"  # the log's codec_path for an image made here
-PATH_PIXELS = codec.PATH_PIXELS  # decoded to full-resolution pixels (OpenCV, tifffile, Pillow)
+PATH_PIXELS = codec.PATH_PIXELS  # full-resolution pixels (OpenCV, TurboJPEG, tifffile, Pillow)
 CODEC_PATHS: tuple[str, ...] = ("auto", PATH_PLANES, PATH_PIXELS)  # --codec_path
 
 SYSTEM_PACKAGE = "libturbojpeg0"  # Debian's libjpeg-turbo TurboJPEG library (.ci/run, Dockerfile)

@@ -1,7 +1,7 @@
 """8-bit filters that are not cv2.filter2D. By running sums: a kernel whose taps are mostly
 equal (a disk) as a few columns of equal taps, each the difference of two running sums down the
 plane's columns (made once per column height), so a pixel costs a few reads per column rather
-than one per tap; then a small separable Gaussian, and the taps left over (`DiskPlan`).
+than one per tap; then a small separable Gaussian, and runs along the kernel's edges (`DiskPlan`).
 ImageNet-C's defocus disk (corruptions) is filtered so. By steps (`StepPlan`): a kernel
 symmetric about both axes as boxes down the columns, one per height its columns step at, each
 weighed along the row by a few taps; the anti-aliased disks of `--blur defocus` (kinds) and

@@ -219,7 +219,7 @@ def test_plane_sizes_follow_libjpeg_turbo():
     assert jpeg_planes.plane_sizes(13, 11, 3) == [(13, 11)]
 
 
-# -- pixels by TurboJPEG: codec.decode's JPEGs -------------------------------------------------
+# -- pixels by TurboJPEG: imaging.decode's JPEGs -----------------------------------------------
 
 
 def pixels_decoded(data: bytes) -> codec.Decoded:
@@ -257,7 +257,7 @@ PIXEL_SOURCES = {
 
 @pytest.mark.parametrize("name", sorted(PIXEL_SOURCES))
 def test_jpeg_pixels_by_turbojpeg_are_opencvs(name):
-    """A YCbCr or gray JPEG decoded to pixels takes TurboJPEG (0.8x OpenCV's time on 1080p):
+    """A YCbCr or gray JPEG decoded to pixels takes TurboJPEG (0.9x OpenCV's time on 1080p):
     the same libjpeg-turbo IDCT and upsampling, so the same pixels, shape and metadata chunks
     (shaped as OpenCV returns them) as OpenCV's decoder gives, for every subsampling."""
     data = PIXEL_SOURCES[name]()
