@@ -159,7 +159,11 @@ def _gaussian_rows(source, target, index, ends, wy, wx, channels, exact, add, ta
     rounded into the middle of a row buffer (Q7), its ends filled from the columns `ends`
     names, then the horizontal pass: each product a 16 x 16-bit high multiply (its floor made
     good on average by `add`, with half a level to round), or, `exact`, each product whole in
-    32 bits, + `add` - `take` (saturating); two pairs a pass on both axes."""
+    32 bits, + `add` - `take` (saturating). Both axes two pairs a pass, at least two passes:
+    the first starts the sums with the centre, the last ends them with the rounding. A pass
+    stores its sums and the next loads them, so a pass saved counts: 0.87x the time of
+    separate passes for the centre, the rounding and an odd reach's last pair (exact, sigma 1
+    and 1.5 on 1080p BGR), the same sums. A pair beyond the reach weighs 0."""
     length = source.shape[1]
     reach_y, reach_x = wy.shape[0] - 1, wx.shape[0] - 1
     edge = reach_x * channels
@@ -170,67 +174,94 @@ def _gaussian_rows(source, target, index, ends, wy, wx, channels, exact, add, ta
     drop = np.uint32(16 - FRACTION_BITS)  # the vertical sum's bits below 1/128 of a level
     half = np.uint32(1 << 15 - FRACTION_BITS)
     whole = np.uint32(16 + FRACTION_BITS)
+    passes_y, passes_x = max(2, (reach_y + 1) // 2), max(2, (reach_x + 1) // 2)
+    weights_y, weights_x = (
+        np.zeros(2 * passes_y + 1, np.uint32),
+        np.zeros(2 * passes_x + 1, np.uint32),
+    )
+    weights_y[: wy.shape[0]], weights_x[: wx.shape[0]] = wy, wx  # 0 beyond the reach
     for row in range(source.shape[0]):
-        centre, w0 = source[row], np.uint32(wy[0])
-        for x in range(length):
-            vertical[x] = np.uint32(centre[x]) * w0 + half
-        for k in range(1, reach_y, 2):
-            a, b = source[index[reach_y + row - k]], source[index[reach_y + row + k]]
-            c, d = source[index[reach_y + row - k - 1]], source[index[reach_y + row + k + 1]]
-            wa, wc = np.uint32(wy[k]), np.uint32(wy[k + 1])
-            for x in range(length):
-                vertical[x] += (
-                    np.uint32(np.uint16(a[x]) + np.uint16(b[x])) * wa
-                    + np.uint32(np.uint16(c[x]) + np.uint16(d[x])) * wc
-                )
-        if reach_y % 2:  # an odd count of pairs: the last alone
-            a, b = source[index[row]], source[index[reach_y + reach_y + row]]
-            wa = np.uint32(wy[reach_y])
-            for x in range(length):
-                vertical[x] += np.uint32(np.uint16(a[x]) + np.uint16(b[x])) * wa
-        for x in range(length):  # the exact sum, rounded to 1/128 of a level
-            middle[x] = np.uint16(vertical[x] >> drop)
+        for p in range(passes_y):  # pairs k and k + 1
+            k = 2 * p + 1
+            near, far = min(k, reach_y), min(k + 1, reach_y)
+            a, b = source[index[reach_y + row - near]], source[index[reach_y + row + near]]
+            c, d = source[index[reach_y + row - far]], source[index[reach_y + row + far]]
+            wa, wc = weights_y[k], weights_y[k + 1]
+            if p == 0:
+                centre, w0 = source[row], np.uint32(wy[0])
+                for x in range(length):
+                    vertical[x] = (
+                        np.uint32(centre[x]) * w0 + half
+                        + np.uint32(np.uint16(a[x]) + np.uint16(b[x])) * wa
+                        + np.uint32(np.uint16(c[x]) + np.uint16(d[x])) * wc
+                    )  # fmt: skip
+            elif p < passes_y - 1:
+                for x in range(length):
+                    vertical[x] += (
+                        np.uint32(np.uint16(a[x]) + np.uint16(b[x])) * wa
+                        + np.uint32(np.uint16(c[x]) + np.uint16(d[x])) * wc
+                    )
+            else:  # the exact sum, rounded to 1/128 of a level
+                for x in range(length):
+                    total = np.uint32(
+                        vertical[x]
+                        + np.uint32(np.uint16(a[x]) + np.uint16(b[x])) * wa
+                        + np.uint32(np.uint16(c[x]) + np.uint16(d[x])) * wc
+                    )
+                    middle[x] = np.uint16(total >> drop)
         for j in range(reach_x + reach_x):  # the row's ends, from the columns they stand for
             start = j * channels + (0 if j < reach_x else length)
             for channel in range(channels):
                 line[start + channel] = middle[ends[j] * channels + channel]
-        out = target[row]
-        w0 = np.uint32(wx[0])
-        if exact:  # at most 255 * 2^23: the vertical buffer holds it
-            for x in range(length):
-                vertical[x] = np.uint32(middle[x]) * w0 + add
-            for k in range(1, reach_x + 1):
-                near = k * channels
-                l0 = line[edge - near : edge - near + length]
-                l1 = line[edge + near : edge + near + length]
-                wa = np.uint32(wx[k])
-                for x in range(length):
-                    vertical[x] += np.uint32(np.uint16(l0[x] + l1[x])) * wa
-            for x in range(length):
-                total = vertical[x]
-                out[x] = np.uint8(min((total - min(total, take)) >> whole, np.uint32(255)))
-            continue
-        for x in range(length):
-            acc[x] = np.uint16((np.uint32(middle[x]) * w0) >> high) + np.uint16(add)
-        for k in range(1, reach_x, 2):
-            near, far = k * channels, (k + 1) * channels
-            l0, l1 = (
-                line[edge - near : edge - near + length],
-                line[edge + near : edge + near + length],
-            )
+        out, w0 = target[row], np.uint32(wx[0])
+        for p in range(passes_x):
+            k = 2 * p + 1
+            near, far = min(k, reach_x) * channels, min(k + 1, reach_x) * channels
+            l0 = line[edge - near : edge - near + length]
+            l1 = line[edge + near : edge + near + length]
             l2, l3 = line[edge - far : edge - far + length], line[edge + far : edge + far + length]
-            wa, wc = np.uint32(wx[k]), np.uint32(wx[k + 1])
-            for x in range(length):
-                acc[x] += np.uint16((np.uint32(np.uint16(l0[x] + l1[x])) * wa) >> high) + np.uint16(
-                    (np.uint32(np.uint16(l2[x] + l3[x])) * wc) >> high
-                )
-        if reach_x % 2:
-            l0, l1 = line[:length], line[edge + edge : edge + edge + length]
-            wa = np.uint32(wx[reach_x])
-            for x in range(length):
-                acc[x] += np.uint16((np.uint32(np.uint16(l0[x] + l1[x])) * wa) >> high)
-        for x in range(length):
-            out[x] = np.uint8(min(acc[x] >> shift, np.uint16(255)))
+            wa, wc = weights_x[k], weights_x[k + 1]
+            if exact and p == 0:  # at most 255 * 2^23: the vertical buffer holds it
+                for x in range(length):
+                    vertical[x] = (
+                        np.uint32(middle[x]) * w0 + add
+                        + np.uint32(np.uint16(l0[x] + l1[x])) * wa
+                        + np.uint32(np.uint16(l2[x] + l3[x])) * wc
+                    )  # fmt: skip
+            elif exact and p < passes_x - 1:
+                for x in range(length):
+                    vertical[x] += (
+                        np.uint32(np.uint16(l0[x] + l1[x])) * wa
+                        + np.uint32(np.uint16(l2[x] + l3[x])) * wc
+                    )
+            elif exact:
+                for x in range(length):
+                    total = np.uint32(
+                        vertical[x]
+                        + np.uint32(np.uint16(l0[x] + l1[x])) * wa
+                        + np.uint32(np.uint16(l2[x] + l3[x])) * wc
+                    )
+                    out[x] = np.uint8(min((total - min(total, take)) >> whole, np.uint32(255)))
+            elif p == 0:
+                for x in range(length):
+                    acc[x] = (
+                        np.uint16((np.uint32(middle[x]) * w0) >> high) + np.uint16(add)
+                        + np.uint16((np.uint32(np.uint16(l0[x] + l1[x])) * wa) >> high)
+                        + np.uint16((np.uint32(np.uint16(l2[x] + l3[x])) * wc) >> high)
+                    )  # fmt: skip
+            elif p < passes_x - 1:
+                for x in range(length):
+                    acc[x] += np.uint16(
+                        (np.uint32(np.uint16(l0[x] + l1[x])) * wa) >> high
+                    ) + np.uint16((np.uint32(np.uint16(l2[x] + l3[x])) * wc) >> high)
+            else:
+                for x in range(length):
+                    total16 = np.uint16(
+                        acc[x]
+                        + np.uint16((np.uint32(np.uint16(l0[x] + l1[x])) * wa) >> high)
+                        + np.uint16((np.uint32(np.uint16(l2[x] + l3[x])) * wc) >> high)
+                    )
+                    out[x] = np.uint8(min(total16 >> shift, np.uint16(255)))
 
 
 def takes_doubled(small: np.ndarray, target: np.ndarray, top: int, left: int) -> bool:

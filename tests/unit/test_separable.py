@@ -97,6 +97,27 @@ def test_an_exact_pass_truncates_as_float64_does(name, sigma):
     assert difference.max() <= 1 and difference.mean() <= 0.005, difference.mean()
 
 
+@pytest.mark.parametrize("reach_y", range(9))
+@pytest.mark.parametrize("exact", [False, True])
+def test_every_reach_on_either_axis_sums_every_tap_once(reach_y, exact):
+    """The loop takes two pairs a pass and at least two passes, an odd reach's last pair
+    weighing 0: reaches 0 to 8 on one axis against 0 to 8 on the other, binary noise (the
+    largest pair sums), against float64 sums of the same taps, rounded or truncated."""
+    image = np.random.default_rng(reach_y).integers(0, 2, (23, 29, 3), np.uint8) * 255
+    taps_y = gaussian_taps(2 * reach_y + 1, 0.3 + reach_y / 2)
+    for reach_x in range(9):
+        taps_x = gaussian_taps(2 * reach_x + 1, 0.3 + reach_x / 2)
+        ours = np.empty_like(image)
+        separable.gaussian_fixed(image, ours, taps_x, taps_y, -0.5 if exact else 0.0,
+                                 replicate=True, exact=exact)  # fmt: skip
+        wide_x, wide_y = taps_x.astype(np.float64), taps_y.astype(np.float64)
+        sums = cv2.sepFilter2D(image.astype(np.float64), -1, wide_x, wide_y,
+                               borderType=cv2.BORDER_REPLICATE)  # fmt: skip
+        expected = np.floor(sums + 1e-9) if exact else np.round(sums)
+        difference = np.abs(ours.astype(int) - expected)
+        assert difference.max() <= 1 and difference.mean() <= 0.03, (reach_x, difference.mean())
+
+
 @pytest.mark.parametrize("level", [0, 1, 77, 128, 254, 255])
 def test_an_exact_pass_keeps_flat_regions_flat_and_drops_them_by_one_if_told(level):
     image = np.full((30, 40, 3), level, np.uint8)
