@@ -159,11 +159,12 @@ def _gaussian_rows(source, target, index, ends, wy, wx, channels, exact, add, ta
     rounded into the middle of a row buffer (Q7), its ends filled from the columns `ends`
     names, then the horizontal pass: each product a 16 x 16-bit high multiply (its floor made
     good on average by `add`, with half a level to round), or, `exact`, each product whole in
-    32 bits, + `add` - `take` (saturating). Both axes two pairs a pass, at least two passes:
-    the first starts the sums with the centre, the last ends them with the rounding. A pass
-    stores its sums and the next loads them, so a pass saved counts: 0.87x the time of
-    separate passes for the centre, the rounding and an odd reach's last pair (exact, sigma 1
-    and 1.5 on 1080p BGR), the same sums. A pair beyond the reach weighs 0."""
+    32 bits, + `add` - `take` (saturating). On both axes the first pass takes the centre and
+    one pair (an odd reach) or two, every later pass two, and the last ends with the rounding:
+    a pass stores its sums and the next loads them, so a pass saved counts: 0.82-0.84x the
+    time of separate passes for the centre, the rounding and an odd reach's last pair (exact,
+    sigma 0.7-1.5, 1080p BGR), 0.78-0.89x (fast, sigma 1-3), the same sums. (Pairs cost as
+    much as passes: an odd reach padded with a pair of weight 0 took 2x at reach 1.)"""
     length = source.shape[1]
     reach_y, reach_x = wy.shape[0] - 1, wx.shape[0] - 1
     edge = reach_x * channels
@@ -174,26 +175,31 @@ def _gaussian_rows(source, target, index, ends, wy, wx, channels, exact, add, ta
     drop = np.uint32(16 - FRACTION_BITS)  # the vertical sum's bits below 1/128 of a level
     half = np.uint32(1 << 15 - FRACTION_BITS)
     whole = np.uint32(16 + FRACTION_BITS)
-    passes_y, passes_x = max(2, (reach_y + 1) // 2), max(2, (reach_x + 1) // 2)
-    weights_y, weights_x = (
-        np.zeros(2 * passes_y + 1, np.uint32),
-        np.zeros(2 * passes_x + 1, np.uint32),
-    )
+    # pairs in the first pass (a reach of 0: one of weight 0, the centre's row), and passes
+    first_y, first_x = min(2 - reach_y % 2, max(reach_y, 1)), min(2 - reach_x % 2, max(reach_x, 1))
+    passes_y, passes_x = max(reach_y - first_y, 0) // 2 + 1, max(reach_x - first_x, 0) // 2 + 1
+    weights_y, weights_x = np.zeros(reach_y + 3, np.uint32), np.zeros(reach_x + 3, np.uint32)
     weights_y[: wy.shape[0]], weights_x[: wx.shape[0]] = wy, wx  # 0 beyond the reach
     for row in range(source.shape[0]):
-        for p in range(passes_y):  # pairs k and k + 1
-            k = 2 * p + 1
+        for p in range(passes_y):  # pairs k and k + 1 (the first pass: k, and k + 1 if two)
+            k = 1 if p == 0 else first_y + 2 * p - 1
             near, far = min(k, reach_y), min(k + 1, reach_y)
             a, b = source[index[reach_y + row - near]], source[index[reach_y + row + near]]
             c, d = source[index[reach_y + row - far]], source[index[reach_y + row + far]]
             wa, wc = weights_y[k], weights_y[k + 1]
-            if p == 0:
-                centre, w0 = source[row], np.uint32(wy[0])
+            centre, w0 = source[row], np.uint32(wy[0])
+            if p == 0 and first_y == 2:
                 for x in range(length):
                     vertical[x] = (
                         np.uint32(centre[x]) * w0 + half
                         + np.uint32(np.uint16(a[x]) + np.uint16(b[x])) * wa
                         + np.uint32(np.uint16(c[x]) + np.uint16(d[x])) * wc
+                    )  # fmt: skip
+            elif p == 0:
+                for x in range(length):
+                    vertical[x] = (
+                        np.uint32(centre[x]) * w0 + half
+                        + np.uint32(np.uint16(a[x]) + np.uint16(b[x])) * wa
                     )  # fmt: skip
             elif p < passes_y - 1:
                 for x in range(length):
@@ -209,25 +215,33 @@ def _gaussian_rows(source, target, index, ends, wy, wx, channels, exact, add, ta
                         + np.uint32(np.uint16(c[x]) + np.uint16(d[x])) * wc
                     )
                     middle[x] = np.uint16(total >> drop)
+        if passes_y == 1:
+            for x in range(length):
+                middle[x] = np.uint16(vertical[x] >> drop)
         for j in range(reach_x + reach_x):  # the row's ends, from the columns they stand for
             start = j * channels + (0 if j < reach_x else length)
             for channel in range(channels):
                 line[start + channel] = middle[ends[j] * channels + channel]
         out, w0 = target[row], np.uint32(wx[0])
         for p in range(passes_x):
-            k = 2 * p + 1
+            k = 1 if p == 0 else first_x + 2 * p - 1
             near, far = min(k, reach_x) * channels, min(k + 1, reach_x) * channels
             l0 = line[edge - near : edge - near + length]
             l1 = line[edge + near : edge + near + length]
             l2, l3 = line[edge - far : edge - far + length], line[edge + far : edge + far + length]
             wa, wc = weights_x[k], weights_x[k + 1]
-            if exact and p == 0:  # at most 255 * 2^23: the vertical buffer holds it
+            if exact and p == 0 and first_x == 2:  # at most 255 * 2^23: the buffer holds it
                 for x in range(length):
                     vertical[x] = (
                         np.uint32(middle[x]) * w0 + add
                         + np.uint32(np.uint16(l0[x] + l1[x])) * wa
                         + np.uint32(np.uint16(l2[x] + l3[x])) * wc
                     )  # fmt: skip
+            elif exact and p == 0:
+                for x in range(length):
+                    vertical[x] = (
+                        np.uint32(middle[x]) * w0 + add + np.uint32(np.uint16(l0[x] + l1[x])) * wa
+                    )
             elif exact and p < passes_x - 1:
                 for x in range(length):
                     vertical[x] += (
@@ -242,12 +256,18 @@ def _gaussian_rows(source, target, index, ends, wy, wx, channels, exact, add, ta
                         + np.uint32(np.uint16(l2[x] + l3[x])) * wc
                     )
                     out[x] = np.uint8(min((total - min(total, take)) >> whole, np.uint32(255)))
-            elif p == 0:
+            elif p == 0 and first_x == 2:
                 for x in range(length):
                     acc[x] = (
                         np.uint16((np.uint32(middle[x]) * w0) >> high) + np.uint16(add)
                         + np.uint16((np.uint32(np.uint16(l0[x] + l1[x])) * wa) >> high)
                         + np.uint16((np.uint32(np.uint16(l2[x] + l3[x])) * wc) >> high)
+                    )  # fmt: skip
+            elif p == 0:
+                for x in range(length):
+                    acc[x] = (
+                        np.uint16((np.uint32(middle[x]) * w0) >> high) + np.uint16(add)
+                        + np.uint16((np.uint32(np.uint16(l0[x] + l1[x])) * wa) >> high)
                     )  # fmt: skip
             elif p < passes_x - 1:
                 for x in range(length):
@@ -262,6 +282,13 @@ def _gaussian_rows(source, target, index, ends, wy, wx, channels, exact, add, ta
                         + np.uint16((np.uint32(np.uint16(l2[x] + l3[x])) * wc) >> high)
                     )
                     out[x] = np.uint8(min(total16 >> shift, np.uint16(255)))
+        if passes_x == 1 and exact:
+            for x in range(length):
+                total = vertical[x]
+                out[x] = np.uint8(min((total - min(total, take)) >> whole, np.uint32(255)))
+        elif passes_x == 1:
+            for x in range(length):
+                out[x] = np.uint8(min(acc[x] >> shift, np.uint16(255)))
 
 
 def takes_doubled(small: np.ndarray, target: np.ndarray, top: int, left: int) -> bool:
