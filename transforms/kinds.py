@@ -485,13 +485,13 @@ def _given(planes, dy, dx, delta):  # pragma: no cover (run compiled)
                     planes[h, w, c] = planes[hp, wp, c]
 
 
-def _seeded(flat, height, width, channels, seed, delta, iterations):  # noqa: C901
-    """(Run compiled, pragma: no cover; one function, as numba inlines nothing it is not given
-    compiled.) Row by row: first every displacement of the row, as flat offsets (word n of the
-    row is its own function of n, so this loop is vectorised; the words mixed in one loop and
-    made offsets in a second, 0.93x the time of one), then the copies in their order, indexing
-    one flat array with unsigned offsets (no wraparound checks): 3x faster than drawing each
-    displacement beside its copy in the 3-d array."""
+def _seeded(flat, height, width, channels, seed, delta, iterations):  # pragma: no cover # noqa: C901
+    """(Run compiled; one function, as numba inlines nothing it is not given compiled.) Row by
+    row: first every displacement of the row, as flat offsets (word n of the row is its own
+    function of n, so this loop is vectorised; the words mixed in one loop and made offsets in
+    a second, 0.93x the time of one), then the copies in their order, indexing one flat array
+    with unsigned offsets (no wraparound checks): 3x faster than drawing each displacement
+    beside its copy in the 3-d array."""
     rows, columns = height - 2 * delta, width - 2 * delta
     golden, mix1, mix2 = np.uint64(_GOLDEN), np.uint64(_MIX1), np.uint64(_MIX2)
     mask, span = np.uint64(_MASK32), np.uint64(2 * delta)

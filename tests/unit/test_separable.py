@@ -100,9 +100,10 @@ def test_an_exact_pass_truncates_as_float64_does(name, sigma):
 @pytest.mark.parametrize("reach_y", range(9))
 @pytest.mark.parametrize("exact", [False, True])
 def test_every_reach_on_either_axis_sums_every_tap_once(reach_y, exact):
-    """The loop takes two pairs a pass and at least two passes, an odd reach's last pair
-    weighing 0: reaches 0 to 8 on one axis against 0 to 8 on the other, binary noise (the
-    largest pair sums), against float64 sums of the same taps, rounded or truncated."""
+    """The loop's first pass takes the centre and one pair (an odd reach; a reach of 0, one
+    of weight 0) or two, each later pass two, the last rounding: reaches 0 to 8 on one axis
+    against 0 to 8 on the other, binary noise (the largest pair sums), against float64 sums of
+    the same taps, rounded or truncated."""
     image = np.random.default_rng(reach_y).integers(0, 2, (23, 29, 3), np.uint8) * 255
     taps_y = gaussian_taps(2 * reach_y + 1, 0.3 + reach_y / 2)
     for reach_x in range(9):
