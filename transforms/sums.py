@@ -492,16 +492,22 @@ def filter_by_pairs(source: np.ndarray, target: np.ndarray, plan: PairPlan, bord
                          np.float32(delta + 0.5), target)  # fmt: skip
 
 
-def _pair_rows(padded, pairs, weights, reach_y, reach_x, offset, out):  # pragma: no cover
-    """(Run compiled.) Row by row: two pairs a pass, each pair's samples summed in 32 bits and
-    weighed; + `offset`, floored and saturated into `out`."""
+def _pair_rows(padded, pairs, weights, reach_y, reach_x, offset, out):  # pragma: no cover # noqa: C901
+    """(Run compiled; one function, as numba inlines nothing it is not given compiled.) Row by
+    row: two pairs a pass, each pair's samples summed in 32 bits and
+    weighed; + `offset` (in the first pass), floored and saturated into `out` (in the last).
+    A pass stores its row of sums and the next loads it, so the offset and the rounding ride
+    with pairs rather than take passes of their own: the same float sums in the same order."""
     rows, columns = out.shape
     value = np.empty(columns, np.float32)
     count = pairs.shape[0]
+    twos, odd = count // 2, count % 2
+    low, top = np.float32(0), np.float32(255)
     for row in range(rows):
         base = row + reach_y
-        value[:] = offset
-        for p in range(0, count - 1, 2):
+        target = out[row]
+        for q in range(twos):
+            p = 2 * q
             a0, a1 = pairs[p, 0] + reach_x, pairs[p, 2] + reach_x
             a2, a3 = pairs[p + 1, 0] + reach_x, pairs[p + 1, 2] + reach_x
             l0 = padded[base + pairs[p, 1], a0 : a0 + columns]
@@ -509,18 +515,34 @@ def _pair_rows(padded, pairs, weights, reach_y, reach_x, offset, out):  # pragma
             l2 = padded[base + pairs[p + 1, 1], a2 : a2 + columns]
             l3 = padded[base + pairs[p + 1, 3], a3 : a3 + columns]
             w0, w1 = weights[p], weights[p + 1]
-            for x in range(columns):
-                value[x] += w0 * np.float32(np.int32(np.int32(l0[x]) + np.int32(l1[x]))) + (
-                    w1 * np.float32(np.int32(np.int32(l2[x]) + np.int32(l3[x]))))  # fmt: skip
-        if count % 2:
+            if q == 0:
+                for x in range(columns):
+                    value[x] = offset + (
+                        w0 * np.float32(np.int32(np.int32(l0[x]) + np.int32(l1[x])))
+                        + w1 * np.float32(np.int32(np.int32(l2[x]) + np.int32(l3[x])))
+                    )
+            elif q < twos - 1 or odd:
+                for x in range(columns):
+                    value[x] += w0 * np.float32(np.int32(np.int32(l0[x]) + np.int32(l1[x]))) + (
+                        w1 * np.float32(np.int32(np.int32(l2[x]) + np.int32(l3[x]))))  # fmt: skip
+            else:
+                for x in range(columns):
+                    total = value[x] + (
+                        w0 * np.float32(np.int32(np.int32(l0[x]) + np.int32(l1[x])))
+                        + w1 * np.float32(np.int32(np.int32(l2[x]) + np.int32(l3[x])))
+                    )
+                    target[x] = np.uint8(np.int32(min(max(np.floor(total), low), top)))
+        if twos == 0:
+            value[:] = offset
+        if odd:  # the last pair alone, and the rounding
             p = count - 1
             a0, a1 = pairs[p, 0] + reach_x, pairs[p, 2] + reach_x
             l0 = padded[base + pairs[p, 1], a0 : a0 + columns]
             l1 = padded[base + pairs[p, 3], a1 : a1 + columns]
             w0 = weights[p]
             for x in range(columns):
-                value[x] += w0 * np.float32(np.int32(np.int32(l0[x]) + np.int32(l1[x])))
-        target = out[row]
-        for x in range(columns):
-            level = min(max(np.floor(value[x]), np.float32(0)), np.float32(255))
-            target[x] = np.uint8(np.int32(level))
+                total = value[x] + w0 * np.float32(np.int32(np.int32(l0[x]) + np.int32(l1[x])))
+                target[x] = np.uint8(np.int32(min(max(np.floor(total), low), top)))
+        elif twos <= 1:  # no pass, or a lone one: the rounding apart
+            for x in range(columns):
+                target[x] = np.uint8(np.int32(min(max(np.floor(value[x]), low), top)))
