@@ -494,10 +494,10 @@ def filter_by_pairs(source: np.ndarray, target: np.ndarray, plan: PairPlan, bord
 
 def _pair_rows(padded, pairs, weights, reach_y, reach_x, offset, out):  # pragma: no cover # noqa: C901
     """(Run compiled; one function, as numba inlines nothing it is not given compiled.) Row by
-    row: two pairs a pass, each pair's samples summed in 32 bits and
-    weighed; + `offset` (in the first pass), floored and saturated into `out` (in the last).
-    A pass stores its row of sums and the next loads it, so the offset and the rounding ride
-    with pairs rather than take passes of their own: the same float sums in the same order."""
+    row: two pairs a pass, each pair's samples summed in 32 bits and weighed; + `offset` (in
+    the first pass), floored and saturated into `out` (in the last). A pass stores its row of
+    sums and the next loads it, so the offset and the rounding ride with pairs rather than take
+    passes of their own: the same float sums in the same order."""
     rows, columns = out.shape
     value = np.empty(columns, np.float32)
     count = pairs.shape[0]
