@@ -90,9 +90,11 @@ def gaussian_blur(
 BLUR_METHODS: tuple[str, ...] = ("auto", "exact")
 # (smallest sigma, factor): from this sigma on, `auto` blurs at 1/factor resolution: within 2
 # grey levels of the exact Gaussian on the 8-bit scale and PSNR >= 50 dB on sharp photographs
-# (scikit-image's astronaut, coffee, chelsea, camera and coins: tests/unit/test_blur.py), and
-# 2-6x faster than exact. Factor 4 reaches 3 grey levels on them at sigma 6-8, 2 from 10.
-PYRAMID_STEPS: tuple[tuple[float, int], ...] = ((10.0, 4), (3.5, 2))
+# (scikit-image's astronaut, coffee, chelsea, camera and coins), the tests' texture and binary
+# noise (tests/unit/test_blur.py), and 2-6x faster than exact. Since 0.7.5 each halving is the
+# binomial [1, 3, 3, 1] (separable.halved), not the 2x2 box, which let binary noise alias to 7
+# grey levels at sigma 3.5; factor 2 reaches 3 levels on binary noise at sigma 2.25.
+PYRAMID_STEPS: tuple[tuple[float, int], ...] = ((10.0, 4), (2.5, 2))
 
 
 def pyramid_factor(sigma_x: float, sigma_y: float, shape: tuple[int, ...]) -> int:
@@ -105,9 +107,11 @@ def pyramid_factor(sigma_x: float, sigma_y: float, shape: tuple[int, ...]) -> in
 
 
 def _compensated(sigma: float, factor: int) -> float:
-    """The sigma to blur with at 1/factor resolution so that the whole chain (area downscale:
-    variance (f^2-1)/12; linear upscale: f^2/6) adds up to `sigma` at full resolution."""
-    return math.sqrt(sigma * sigma - (factor * factor - 1) / 12 - factor * factor / 6) / factor
+    """The sigma to blur with at 1/factor resolution so that the whole chain adds up to `sigma`
+    at full resolution: the binomial halvings' variance, 3/4 a pixel squared at each level, so
+    (f^2 - 1) / 4 in all, and the linear upscale's, t (1 - t) f^2 averaged over its phases t,
+    (2 f^2 + 1) / 12."""
+    return math.sqrt(sigma * sigma - (5 * factor * factor - 2) / 12) / factor
 
 
 def pyramid_blur(
@@ -120,7 +124,9 @@ def pyramid_blur(
         sigma_small_x, sigma_small_y = _compensated(sigma_x, factor), _compensated(sigma_y, factor)
         return gaussian_blur(small, sigma_small_x, sigma_small_y)[0]
 
-    return at_lower_resolution(image, factor, 3 * max(sigma_x, sigma_y), small_blur, out)
+    return at_lower_resolution(
+        image, factor, 3 * max(sigma_x, sigma_y), small_blur, out, shrink="binomial"
+    )
 
 
 def at_lower_resolution(
@@ -129,9 +135,11 @@ def at_lower_resolution(
     reach: float,
     small_filter: Callable[[np.ndarray], np.ndarray],
     out: np.ndarray | None = None,
+    shrink: str = "area",
 ) -> np.ndarray:
-    """A wide filter at 1/factor resolution: reflect-101 pad by its `reach` (pixels), area
-    downscale by `factor`, `small_filter`, linear upscale, crop (into `out` when given). The
+    """A wide filter at 1/factor resolution: reflect-101 pad by its `reach` (pixels), downscale
+    by `factor` (`shrink`: the box's "area", or "binomial", separable.halved at each halving),
+    `small_filter`, linear upscale, crop (into `out` when given). The
     padding makes the borders behave like the exact filter's reflect-101, so the accuracy bound
     holds up to the edge."""
     height, width = image.shape[:2]
@@ -140,11 +148,7 @@ def at_lower_resolution(
     bottom = pad + (-(height + 2 * pad) % factor)
     right = pad + (-(width + 2 * pad) % factor)
     padded = cv2.copyMakeBorder(image, pad, bottom, pad, right, cv2.BORDER_REFLECT_101)
-    small = cv2.resize(
-        padded,
-        (padded.shape[1] // factor, padded.shape[0] // factor),
-        interpolation=cv2.INTER_AREA,
-    )
+    small = _shrunk(padded, factor, shrink)
     blurred = small_filter(small)
     if factor == 2 and separable.takes_doubled(blurred, image, pad, pad):  # out: image's shape
         target = np.empty_like(image) if out is None else out
@@ -156,6 +160,17 @@ def at_lower_resolution(
         return crop  # a view: no copy
     np.copyto(out, crop)
     return out
+
+
+def _shrunk(padded: np.ndarray, factor: int, shrink: str) -> np.ndarray:
+    """`padded` (its sides multiples of `factor`, a power of 2 for "binomial") at 1/factor."""
+    if shrink == "area":
+        size = (padded.shape[1] // factor, padded.shape[0] // factor)
+        return cv2.resize(padded, size, interpolation=cv2.INTER_AREA)
+    small = padded
+    while factor > 1:
+        small, factor = separable.halved(small), factor // 2
+    return small.reshape(*small.shape[:2], *padded.shape[2:])
 
 
 def method_factor(sigma_x: float, sigma_y: float, shape: tuple[int, ...], method: str) -> int:

@@ -268,3 +268,43 @@ def test_half_resolution_path_is_the_same_with_and_without_the_fused_upscale(mon
     assert np.abs(fused.astype(int) - resized).max() <= 1
     out = np.empty_like(image)
     assert at_lower_resolution(image, 2, 15, lambda small: small, out) is out
+
+
+def binomial_halved(image: np.ndarray) -> np.ndarray:
+    """The [1, 3, 3, 1] / 8 halving in float64, each 2x2 block's centre, edges repeated,
+    rounded half up: an independent statement of `halved`."""
+    planes = image.reshape(*image.shape[:2], -1).astype(np.float64)
+    wide = np.pad(planes, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    weights = np.array([1.0, 3.0, 3.0, 1.0]) / 8
+    rows, columns = image.shape[0] // 2, image.shape[1] // 2
+    out = np.zeros((rows, columns, planes.shape[2]))
+    for i, wy in enumerate(weights):
+        for j, wx in enumerate(weights):
+            out += wy * wx * wide[i : i + 2 * rows : 2, j : j + 2 * columns : 2]
+    return np.floor(out + 0.5).reshape(rows, columns, *image.shape[2:])
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+@pytest.mark.parametrize(("rows", "columns"), [(2, 2), (4, 6), (38, 52), (64, 2)])
+def test_halved_is_the_binomial_at_each_blocks_centre(rows, columns, channels):
+    """Compiled (8 bits) and numpy (any integer type, forced here for 8 bits too) alike."""
+    rng = np.random.default_rng(rows * columns + channels)
+    shape = (rows, columns) if channels == 1 else (rows, columns, channels)
+    image = rng.integers(0, 256, shape).astype(np.uint8)
+    expected = binomial_halved(image)
+    assert separable.takes_halved(image)
+    assert np.array_equal(separable.halved(image), expected)
+    assert np.array_equal(separable._halved_numpy(image), expected)
+    wide = (image.astype(np.uint16) * 257).astype(np.uint16)
+    assert not separable.takes_halved(wide)
+    assert np.array_equal(separable.halved(wide), binomial_halved(wide))
+
+
+def test_halved_keeps_flat_levels_and_takes_views_as_copies():
+    for level in (0, 1, 128, 255):
+        flat = np.full((10, 14, 3), level, np.uint8)
+        assert np.array_equal(separable.halved(flat), flat[::2, ::2])
+    image = textured(40, 60, 3, seed=5)
+    view = image[:, 10:50]  # not contiguous: the numpy path
+    assert not separable.takes_halved(view)
+    assert np.array_equal(separable.halved(view), separable.halved(np.ascontiguousarray(view)))
