@@ -170,7 +170,7 @@ def _shrunk(padded: np.ndarray, factor: int, shrink: str) -> np.ndarray:
     small = padded
     while factor > 1:
         small, factor = separable.halved(small), factor // 2
-    return small.reshape(*small.shape[:2], *padded.shape[2:])
+    return small
 
 
 def method_factor(sigma_x: float, sigma_y: float, shape: tuple[int, ...], method: str) -> int:
