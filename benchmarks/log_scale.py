@@ -77,7 +77,7 @@ def shard(start: int, rows: int, rng: np.random.Generator) -> tuple[pa.Table, pa
             "output_bytes": rng.integers(200_000, 900_000, rows),
             "output_sha256": np.full(rows, "0" * 64),
             "exif_orientation": np.zeros(rows, np.int32),
-            "blur_method": np.where(sigma >= 3.5, "pyramid2", np.where(applied, "exact", "none")),
+            "blur_method": np.where(sigma >= 2.5, "pyramid2", np.where(applied, "exact", "none")),
             "split": np.full(rows, "train"),
             "label_uris": pa.array([[]] * rows, pa.list_(pa.string())),
             "codec_path": np.where(applied, "yuv_planes", "none"),

@@ -190,7 +190,7 @@ class BlurAugmentOptions(PipelineOptions):
         group.add_argument(
             "--blur_method",
             default="auto",
-            help="'auto' (the default: exact below sigma 3.5, the pyramid fast path above, "
+            help="'auto' (the default: exact below sigma 2.5, the pyramid fast path above, "
             "within 2 grey levels; defocus disks from radius 8 at half resolution) or 'exact' "
             "(always the exact kernels).",
         )

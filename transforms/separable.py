@@ -25,7 +25,7 @@ ONE = 1 << 16  # a weight's 1.0
 # Taps each side, at most, as tested (sigma 21 at OpenCV's 8-bit rule): every horizontal
 # product is floored (half a unit of 2^-7 on average, made up for by a bias of half a unit per
 # tap), so the spread of the floors grows with the taps. Wider kernels keep sepFilter2D (`auto`
-# takes the pyramid from sigma 3.5 anyway).
+# takes the pyramid from sigma 2.5 anyway).
 MAX_REACH = 64
 
 
