@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from blur_augment.pipeline.schema import LOG_SCHEMA, MARKER, with_run_metadata  # noqa: E402
+from blur_augment.transforms.blur import PYRAMID_STEPS  # noqa: E402
 
 COPIES = 10
 SHARD_ROWS = 500_000
@@ -56,34 +57,35 @@ def shard(start: int, rows: int, rng: np.random.Generator) -> tuple[pa.Table, pa
     applied = rng.random(rows) < 0.9
     sigma = np.where(applied, rng.uniform(0, 10, rows), 0.0)
     kernel = np.where(applied, np.round(sigma * 6 + 1).astype(np.int32) | 1, 1)
-    log = pa.table(
-        {
-            "key": np.char.add(keys, ".jpg"),
-            "source_uri": np.char.add("/data/train/", np.char.add(keys, ".jpg")),
-            "output_uri": np.char.add(OUTPUT + "/", relative),
-            "copy_index": copy.astype(np.int32),
-            "seed": np.full(rows, 7, np.int64),
-            "applied": applied,
-            "sigma_x": sigma,
-            "sigma_y": sigma,
-            "kernel_width": kernel.astype(np.int32),
-            "kernel_height": kernel.astype(np.int32),
-            "width": np.full(rows, 1920, np.int32),
-            "height": np.full(rows, 1080, np.int32),
-            "channels": np.full(rows, 3, np.int32),
-            "dtype": np.full(rows, "uint8"),
-            "format": np.full(rows, "jpeg"),
-            "source_bytes": rng.integers(200_000, 900_000, rows),
-            "output_bytes": rng.integers(200_000, 900_000, rows),
-            "output_sha256": np.full(rows, "0" * 64),
-            "exif_orientation": np.zeros(rows, np.int32),
-            "blur_method": np.where(sigma >= 2.5, "pyramid2", np.where(applied, "exact", "none")),
-            "split": np.full(rows, "train"),
-            "label_uris": pa.array([[]] * rows, pa.list_(pa.string())),
-            "codec_path": np.where(applied, "yuv_planes", "none"),
-        },
-        schema=LOG_SCHEMA,
-    )
+    pyramid = sigma >= PYRAMID_STEPS[-1][0]  # where `auto` takes the pyramid (below factor 4's)
+    given = {
+        "key": np.char.add(keys, ".jpg"),
+        "source_uri": np.char.add("/data/train/", np.char.add(keys, ".jpg")),
+        "output_uri": np.char.add(OUTPUT + "/", relative),
+        "copy_index": copy.astype(np.int32),
+        "seed": np.full(rows, 7, np.int64),
+        "applied": applied,
+        "sigma_x": sigma,
+        "sigma_y": sigma,
+        "kernel_width": kernel.astype(np.int32),
+        "kernel_height": kernel.astype(np.int32),
+        "width": np.full(rows, 1920, np.int32),
+        "height": np.full(rows, 1080, np.int32),
+        "channels": np.full(rows, 3, np.int32),
+        "dtype": np.full(rows, "uint8"),
+        "format": np.full(rows, "jpeg"),
+        "source_bytes": rng.integers(200_000, 900_000, rows),
+        "output_bytes": rng.integers(200_000, 900_000, rows),
+        "output_sha256": np.full(rows, "0" * 64),
+        "exif_orientation": np.zeros(rows, np.int32),
+        "blur_method": np.where(pyramid, "pyramid2", np.where(applied, "exact", "none")),
+        "split": np.full(rows, "train"),
+        "label_uris": pa.array([[]] * rows, pa.list_(pa.string())),
+        "codec_path": np.where(applied, "yuv_planes", "none"),
+    }
+    # the columns a Gaussian run leaves empty (labels, the other kinds', the corruptions'): null
+    columns = {f.name: given.get(f.name, pa.nulls(rows, f.type)) for f in LOG_SCHEMA}
+    log = pa.table(columns, schema=LOG_SCHEMA)
     correct = rng.random(rows) < 0.95 - 0.04 * sigma  # accuracy falls with blur
     results = pa.table({"image": relative, "correct": correct.astype(np.int8)})
     return log, results
